@@ -1,0 +1,298 @@
+"""The engine: trains one cell. It owns epochs, schedules, evaluation, seeds, checkpoints and the
+record; the method owns one training step.
+
+Schedule: the authors' per-epoch cosine, lr_e = lr · (1 + cos(π e / E)) / 2, constant within an
+epoch, restarted for each phase. The score is the mean test accuracy (eval mode) of the last 5
+evaluations of the final phase. After each epoch the whole state (networks, optimizers, the method's
+own state, the position and the curve) is saved atomically; per-epoch seeding of every random
+choice makes a resumed run finish with the same numbers as an uninterrupted one (on CPU).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from gdw_bench import store
+from gdw_bench.datasets import Corruption, PreparedData, expected_wrong_fraction, prepare
+from gdw_bench.models import build_model
+from gdw_bench.specs import Protocol
+
+SCORE_EPOCHS = 5
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """Everything that decides a cell's numbers (and so its identity)."""
+
+    profile: str
+    dataset: str
+    setting: str
+    level: str
+    corruption: Corruption
+    method: str
+    seed: int
+    protocol: Protocol
+    hyperparameters: tuple = ()  # sorted (name, value) overrides of the method's defaults
+    diagnostics: bool = False
+
+    @property
+    def method_folder(self) -> str:
+        return self.method + ("+diag" if self.diagnostics else "")
+
+    def folder(self, root: Path) -> Path:
+        return store.cell_dir(root, self.profile, self.dataset, self.corruption.canonical().slug,
+                              self.method_folder, self.seed)
+
+    def identity(self) -> dict:
+        c = self.corruption.canonical()
+        return {"profile": self.profile, "dataset": self.dataset, "corruption": dataclasses.asdict(c),
+                "method": self.method, "hyperparameters": dict(self.hyperparameters), "seed": self.seed,
+                "protocol": dataclasses.asdict(self.protocol), "diagnostics": self.diagnostics}
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def train_seed(self) -> int:
+        """Training randomness (init, batch order, augmentation): (data key, method)."""
+        words = f"{self.dataset}|{self.corruption.canonical().slug}|{self.seed}|{self.method}"
+        return int.from_bytes(hashlib.sha256(words.encode()).digest()[:4], "little")
+
+
+def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
+    """The authors' per-epoch cosine: lr · (1 + cos(π·epoch/epochs)) / 2."""
+    return base_lr * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
+
+
+@torch.no_grad()
+def evaluate(net: torch.nn.Module, split, batch_size: int) -> float:
+    """Top-1 accuracy (%) in eval mode, without augmentation."""
+    was_training = net.training
+    net.eval()
+    correct = total = 0
+    for batch in split.ordered(batch_size):
+        correct += (net(batch.x).argmax(1) == batch.y).sum().item()
+        total += len(batch)
+    net.train(was_training)
+    return 100.0 * correct / max(total, 1)
+
+
+def resolve_device(device: str) -> torch.device:
+    from gdw_bench.errors import UserInputError
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError(f"--device {device}: no CUDA device is available here; valid: auto, cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserInputError(f"unknown device '{device}'; valid: auto, cpu, cuda, cuda:N")
+    return torch.device(device)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    import numpy
+
+    from gdw_bench import __version__
+
+    return {"gdw_bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "platform": platform.platform()}
+
+
+_DATA_CACHE: dict = {}
+
+
+def prepared_data(cell: CellConfig, device: torch.device, data_dir: Path | None) -> PreparedData:
+    """Prepared splits, memoised per process for the last few (dataset, corruption, seed) keys:
+    every method of a grid row trains on the very same tensors."""
+    p = cell.protocol
+    key = (cell.dataset, cell.corruption.canonical(), cell.seed, str(device), str(data_dir), p.train_subset,
+           p.test_subset, p.meta_per_class)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) >= 4:
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        _DATA_CACHE[key] = prepare(cell.dataset, cell.corruption, cell.seed, device, data_dir, p.train_subset,
+                                   p.test_subset, p.meta_per_class)
+    return _DATA_CACHE[key]
+
+
+def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
+    from gdw_bench.methods import TaskInfo, get_method, hyperparameters_of
+
+    cls = get_method(cell.method)
+    p = cell.protocol
+    task = TaskInfo(data.num_classes, data.num_train, data.noisy_class_counts,
+                    expected_wrong_fraction(cell.corruption, data.num_classes), epochs=p.epochs,
+                    batch_size=p.batch_size, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
+                    meta_size=len(data.meta))
+    torch.manual_seed(cell.train_seed)
+    in_channels = 3 if cell.dataset in ("cifar10", "cifar100", "clothing1m", "places_lt") else 1
+    nets = [build_model(p.model, data.num_classes, in_channels, p.pretrained).to(device)
+            for _ in range(cls.num_networks)]
+    method = cls(nets, task, hyperparameters_of(cls, dict(cell.hyperparameters)))
+    if cell.diagnostics and cls.records_weights:
+        method.enable_diagnostics()
+    return method
+
+
+class CellFailed(RuntimeError):
+    pass
+
+
+def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path | None = None,
+             on_epoch: Callable[[dict], None] | None = None, stop_after_epochs: int | None = None) -> dict | None:
+    """Train ``cell`` to its record, resuming from its checkpoint; return the record.
+
+    ``stop_after_epochs`` stops (as if killed) after that many epochs of *this call*, leaving the
+    checkpoint: used by tests and for time-boxed runs. Returns None when stopped early.
+    """
+    folder = cell.folder(root)
+    existing = store.read_json(folder / store.RECORD)
+    if existing is not None and existing.get("config_hash") == cell.config_hash:
+        return existing
+    dev = resolve_device(device)
+    started = time.perf_counter()
+    store.mark_running(folder)
+    try:
+        record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started)
+    except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
+        store.atomic_write_json(folder / store.FAILED, {
+            "config_hash": cell.config_hash, "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        raise CellFailed(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        store.clear_running(folder)
+    return record
+
+
+def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
+    from gdw_bench.methods import PhaseContext
+
+    data = prepared_data(cell, dev, data_dir)
+    method = build_method(cell, data, dev)
+    phases = method.phases()
+    p = cell.protocol
+    position = {"phase": 0, "epoch": 0, "global_epoch": 0}
+    curve, diagnostics, elapsed_before = [], [], 0.0
+    checkpoint_path = folder / store.CHECKPOINT
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location=dev, weights_only=False)
+        if saved.get("config_hash") == cell.config_hash:
+            method.load_state_dict(saved["method"])
+            position, curve, diagnostics = saved["position"], saved["curve"], saved["diagnostics"]
+            elapsed_before = saved["elapsed_s"]
+    splits = {"train": data.train, "meta": data.meta}
+    epochs_this_call = 0
+    for phase_index in range(position["phase"], len(phases)):
+        phase = phases[phase_index]
+        split = data.trusted_union() if phase.data == "train+meta" else splits[phase.data]
+        if position["epoch"] == 0:
+            if phase_index > 0:
+                method.reset_optimizers()  # a new phase starts with fresh momentum
+            method.on_phase_start(phase_index, phase, PhaseContext(data.meta, p.eval_batch_size))
+        for epoch in range(position["epoch"], phase.epochs):
+            if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
+                return None
+            global_epoch = position["global_epoch"]
+            base_lr = p.lr if phase.lr is None else phase.lr
+            lr = cosine_lr(base_lr, epoch, phase.epochs) if phase.schedule == "cosine" else base_lr
+            method.set_learning_rate(lr)
+            method.on_epoch_start(epoch, phase)
+            torch.manual_seed(cell.train_seed + 7919 * (global_epoch + 1))  # any stray global draw
+            epoch_start = time.perf_counter()
+            logs = _train_epoch(method, split, data, cell, global_epoch)
+            entry = {"phase": phase.name, "epoch": epoch, "global_epoch": global_epoch, "lr": lr, **logs}
+            last_five = epoch >= phase.epochs - SCORE_EPOCHS
+            if last_five or epoch % phase.eval_every == 0:
+                entry["test_acc"] = evaluate(method.networks[0], data.test, p.eval_batch_size)
+                for i, net in enumerate(method.networks[1:], start=2):
+                    entry[f"test_acc_net{i}"] = evaluate(net, data.test, p.eval_batch_size)
+            entry["epoch_time_s"] = round(time.perf_counter() - epoch_start, 4)
+            curve.append(entry)
+            if method.diagnostics is not None:
+                diagnostics.append({"phase": phase.name, "epoch": epoch, **method.diagnostics.epoch_summary()})
+            position = {"phase": phase_index, "epoch": epoch + 1, "global_epoch": global_epoch + 1}
+            if epoch + 1 == phase.epochs:
+                position = {"phase": phase_index + 1, "epoch": 0, "global_epoch": global_epoch + 1}
+            store.atomic_torch_save(checkpoint_path, {
+                "config_hash": cell.config_hash, "method": method.state_dict(), "position": position,
+                "curve": curve, "diagnostics": diagnostics,
+                "elapsed_s": elapsed_before + time.perf_counter() - started})
+            epochs_this_call += 1
+            if on_epoch is not None:
+                on_epoch({"cell": cell, "epoch": global_epoch + 1,
+                          "epochs": sum(ph.epochs for ph in phases), **entry})
+    record = _record(cell, method, phases, curve, diagnostics, data, dev,
+                     elapsed_before + time.perf_counter() - started)
+    store.atomic_write_json(folder / store.RECORD, record)
+    checkpoint_path.unlink(missing_ok=True)
+    (folder / store.FAILED).unlink(missing_ok=True)
+    return record
+
+
+def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epoch: int) -> dict:
+    p = cell.protocol
+    meta_stream = (data.meta.cycle(p.meta_batch_size, cell.train_seed, global_epoch)
+                   if method.needs_meta_set else None)
+    totals: dict[str, torch.Tensor] = {}
+    steps = 0
+    for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch):
+        meta_batch = next(meta_stream) if meta_stream is not None else None
+        logs = method.train_step(batch, meta_batch)
+        for key, value in logs.items():  # summed on the device: no per-step synchronisation
+            value = value.detach().double()
+            totals[key] = totals[key] + value if key in totals else value
+        steps += 1
+    means = {key: float(value.cpu()) / steps for key, value in totals.items()}
+    if not all(math.isfinite(v) for v in means.values()):
+        raise FloatingPointError(f"non-finite training loss at epoch {global_epoch}: {means}")
+    return {key: round(v, 6) for key, v in means.items()}
+
+
+def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> dict:
+    from gdw_bench.methods import hyperparameter_dict
+
+    final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
+    score = sum(e["test_acc"] for e in final) / len(final)
+    net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "schema": store.SCHEMA_VERSION, "profile": cell.profile, "dataset": cell.dataset,
+        "setting": cell.setting, "level": cell.level,
+        "corruption": {**dataclasses.asdict(cell.corruption.canonical()), "slug": cell.corruption.canonical().slug},
+        "method": cell.method, "method_title": type(method).title, "hyperparameters": hyperparameter_dict(method.hp),
+        "seed": cell.seed, "train_seed": cell.train_seed, "protocol": dataclasses.asdict(cell.protocol),
+        "model": cell.protocol.model, "diagnostics": cell.diagnostics, "config_hash": cell.config_hash,
+        "score": round(score, 4), "score_net2": round(sum(net2) / len(net2), 4) if net2 else None,
+        "score_epochs": [e["global_epoch"] for e in final],
+        "phases": [dataclasses.asdict(ph) for ph in phases],
+        "curve": curve, "diagnostics_per_epoch": diagnostics, "extras": method.record_extras(),
+        "wall_time_s": round(wall_time, 3), "versions": versions(), "git_commit": git_commit(),
+        "device": f"{dev.type}: {device_name}", "torch_threads": torch.get_num_threads(),
+        "data_hash": data.data_hash, "data_info": {**data.info, "actual_noise_fraction": data.actual_noise_fraction},
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:],
+    }

@@ -1,0 +1,158 @@
+"""Cells of a table under a profile, their status, and running the ones not done yet."""
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from gdw_bench import store
+from gdw_bench.engine import CellConfig, CellFailed, run_cell
+from gdw_bench.errors import UserInputError
+from gdw_bench.specs import Profile, TableSpec
+
+
+def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
+    """'0,0.4' → the matching columns' level strings; one-line errors for bad or absent levels."""
+    if text is None:
+        return None
+    valid = sorted({c.level for c in table.columns})
+    chosen = set()
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            value = float(item)
+        except ValueError:
+            raise UserInputError(f"bad level '{item}'; valid levels for table {table.key}: {', '.join(valid)}") from None
+        if not 0.0 <= value <= 1.0:
+            raise UserInputError(f"noise level {item} is outside [0, 1]; valid levels for table {table.key}: "
+                                 f"{', '.join(valid)}")
+        match = [lv for lv in valid if _level_value(lv) == value]
+        if not match:
+            raise UserInputError(f"level {item} is not in table {table.key}; valid: {', '.join(valid)}")
+        chosen.update(match)
+    return chosen
+
+
+def _level_value(level: str) -> float | None:
+    try:
+        return float(level)
+    except ValueError:
+        return None
+
+
+def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
+    from gdw_bench.methods import get_method, list_methods
+
+    if text is None:
+        return table.methods
+    if text.strip() == "all":
+        return tuple(list_methods())
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    for key in keys:
+        get_method(key)  # raises "unknown method 'x' (did you mean ...)"
+    return keys
+
+
+def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=None) -> list[CellConfig]:
+    """Every cell of ``table`` here, deduplicated (stand-in columns may coincide)."""
+    cells, seen = [], set()
+    for column in table.columns:
+        if levels is not None and column.level not in levels:
+            continue
+        resolved = profile.resolve(column)
+        if resolved is None:
+            continue
+        dataset, corruption = resolved
+        protocol = profile.protocols[dataset]
+        for method in methods or table.methods:
+            overrides = tuple(sorted(profile.method_overrides.get(method, {}).items()))
+            for seed in seeds:
+                cell = CellConfig(profile.name, dataset, column.setting, column.level, corruption, method, seed,
+                                  protocol, overrides, table.diagnostics)
+                key = (cell.folder(Path(".")), cell.config_hash)
+                if key not in seen:
+                    seen.add(key)
+                    cells.append(cell)
+    return cells
+
+
+def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str) -> float:
+    from gdw_bench.methods import get_method
+
+    per_epoch = profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
+    return per_epoch * cell.protocol.epochs * get_method(cell.method).relative_cost
+
+
+def check_data(cells: list[CellConfig], data_dir: Path | None) -> None:
+    """Load each dataset's source once before anything is written: a missing download is a
+    one-line error up front, not a failed cell."""
+    from gdw_bench.datasets.protocol import load_source
+
+    for dataset in sorted({c.dataset for c in cells}):
+        load_source(dataset, data_dir)
+
+
+@dataclass
+class GridOutcome:
+    done_before: int
+    trained: int
+    failed: list[tuple[CellConfig, str]]
+
+
+def _cell_label(cell: CellConfig) -> str:
+    return f"{cell.dataset}/{cell.corruption.canonical().slug}/{cell.method_folder}/seed-{cell.seed}"
+
+
+def _worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None)
+        return None
+    except CellFailed as exc:
+        return str(exc)
+
+
+def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
+             progress: bool = True) -> GridOutcome:
+    from tqdm import tqdm
+
+    statuses = [store.cell_status(c.folder(root), c.config_hash) for c in cells]
+    todo = [c for c, s in zip(cells, statuses) if s not in ("done", "stale", "running")]
+    done_before = sum(s == "done" for s in statuses)
+    failed: list[tuple[CellConfig, str]] = []
+    bar = tqdm(total=len(cells), initial=done_before, disable=not progress, unit="cell", file=sys.stderr,
+               dynamic_ncols=True, desc="cells")
+    if jobs <= 1:
+        for cell in todo:
+            bar.set_postfix_str(_cell_label(cell))
+
+            def on_epoch(info, cell=cell):
+                bar.set_postfix_str(f"{_cell_label(cell)} epoch {info['epoch']}/{info['epochs']}")
+
+            try:
+                run_cell(cell, root, device, data_dir, on_epoch=on_epoch)
+            except CellFailed as exc:
+                failed.append((cell, str(exc)))
+                bar.write(f"FAILED {_cell_label(cell)}: {exc}")
+            bar.update(1)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        import multiprocessing
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_worker, c, str(root), device, str(data_dir) if data_dir else None, threads): c
+                       for c in todo}
+            for future in as_completed(futures):
+                cell = futures[future]
+                error = future.result()
+                if error:
+                    failed.append((cell, error))
+                    bar.write(f"FAILED {_cell_label(cell)}: {error}")
+                bar.set_postfix_str(_cell_label(cell))
+                bar.update(1)
+    bar.close()
+    return GridOutcome(done_before, len(todo) - len(failed), failed)

@@ -1,0 +1,122 @@
+"""Classifiers: the authors' ResNet-32, a small CNN for 8×8 / 28×28 inputs, torchvision's ResNet-18.
+
+All are plain ``nn.Module``s: the meta methods run them functionally with
+``torch.func.functional_call``, so no layer needs rewriting (unlike the authors' MetaModule).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gdw_bench.errors import UserInputError, unknown_choice
+
+
+def _kaiming_init(module: nn.Module) -> None:
+    """The authors' init: Kaiming-normal (fan_in, gain √2) for every conv and linear weight; the
+    linear bias and BatchNorm keep PyTorch's defaults."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.kaiming_normal_(module.weight)
+
+
+class _ShortcutA(nn.Module):
+    """Option-A shortcut: subsample by 2 and zero-pad channels (planes//4 on each side); no params."""
+
+    def __init__(self, pad: int):
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        changes = stride != 1 or in_planes != planes
+        self.shortcut = _ShortcutA(planes // 4) if changes else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNetCifar(nn.Module):
+    """ResNet-(6n+2) for 32×32 inputs: 16/32/64 channels, n blocks per stage (n = 5 → ResNet-32)."""
+
+    def __init__(self, num_classes: int = 10, blocks_per_stage: int = 5, in_channels: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(blocks_per_stage):
+                layers.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(64, num_classes)
+        self.apply(_kaiming_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(F.relu(self.bn1(self.conv1(x))))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+class SmallCNN(nn.Module):
+    """Stages of [conv3×3-BN-ReLU] + 2×2 max-pool, global average pool, linear head.
+
+    ``widths=(16, 32)`` suits 8×8 digits (8→4→2); ``(16, 32, 64)`` suits 28×28 (28→14→7→3).
+    Sized for CPU minutes: on 2 cores a digits step takes ~5 ms at batch 100, where per-op
+    overhead, not arithmetic, is the cost.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, widths: tuple[int, ...] = (16, 32)):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.linear = nn.Linear(c, num_classes)
+        self.apply(_kaiming_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+def resnet18(num_classes: int, pretrained: bool = True) -> nn.Module:
+    """torchvision's ResNet-18; ImageNet weights when ``pretrained`` (downloaded where a network is)."""
+    from torchvision.models import ResNet18_Weights, resnet18 as tv_resnet18
+
+    if not pretrained:
+        model = tv_resnet18(weights=None)
+    else:
+        try:
+            model = tv_resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
+        except Exception as exc:  # offline: URLError / RuntimeError from the hub download
+            raise UserInputError(
+                "ImageNet-pretrained ResNet-18 weights could not be downloaded "
+                f"({type(exc).__name__}); put resnet18-f37072fd.pth in $TORCH_HOME/hub/checkpoints "
+                "or run with --from-scratch") from None
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+MODELS = {
+    "resnet32": lambda k, c, **_: ResNetCifar(k, 5, c),
+    "small_cnn": lambda k, c, **_: SmallCNN(k, c, (16, 32)),
+    "small_cnn28": lambda k, c, **_: SmallCNN(k, c, (16, 32, 64)),
+    "resnet18": lambda k, c, pretrained=True, **_: resnet18(k, pretrained),
+}
+
+
+def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = True) -> nn.Module:
+    if name not in MODELS:
+        raise unknown_choice("model", name, MODELS)
+    return MODELS[name](num_classes, in_channels, pretrained=pretrained)

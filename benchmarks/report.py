@@ -1,0 +1,237 @@
+"""Tables from result records: markdown, LaTeX (booktabs) and per-seed CSV.
+
+Reads records only (``store.iter_records``); never imports methods or models. Cells with fewer
+seeds than asked are marked partial ("(k/n)"), missing cells "—"; nothing is silently averaged.
+A Welch t-test (scipy) per column compares the best method with each other method; "†" marks a
+difference that is not significant at 5 %.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gdw_bench import store
+from gdw_bench.specs import PAPER_METHOD_NAMES, Column, Profile, TableSpec
+
+ALPHA = 0.05
+
+
+def paper_results() -> pd.DataFrame:
+    """The paper's Tables 2–8 as tidy data (shipped copy of paper_results.csv)."""
+    with resources.files("gdw_bench").joinpath("data/paper_results.csv").open() as handle:
+        frame = pd.read_csv(handle, dtype={"level": str, "table": str})
+    frame["level"] = frame["level"].fillna("")
+    return frame
+
+
+def _column_title(column: Column, profile: Profile) -> str:
+    stand = profile.stand_in(column.dataset)
+    name = column.dataset if stand is None or stand.dataset == column.dataset else f"{column.dataset}→{stand.dataset}"
+    return f"{name} {column.setting} {column.level}".strip()
+
+
+def collect(root: Path, table: TableSpec, profile: Profile, seeds) -> pd.DataFrame:
+    """One row per (column, method, seed) found in the records for this table and profile."""
+    wanted = {}
+    for i, column in enumerate(table.columns):
+        resolved = profile.resolve(column)
+        if resolved is not None:
+            dataset, corruption = resolved
+            wanted.setdefault((dataset, corruption.canonical().slug), []).append(i)
+    rows = []
+    for record in store.iter_records(root):
+        if record["profile"] != profile.name or bool(record.get("diagnostics")) != table.diagnostics:
+            continue
+        if seeds is not None and record["seed"] not in seeds:
+            continue
+        for i in wanted.get((record["dataset"], record["corruption"]["slug"]), []):
+            rows.append({"column": i, "method": record["method"], "title": record.get("method_title"),
+                         "seed": record["seed"], "score": record["score"], "record": record})
+    return pd.DataFrame(rows, columns=["column", "method", "title", "seed", "score", "record"])
+
+
+@dataclass
+class Cell:
+    scores: list[float]
+    expected: int
+
+    @property
+    def n(self) -> int:
+        return len(self.scores)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores, ddof=1)) if self.n > 1 else 0.0
+
+
+def summarise(frame: pd.DataFrame, table: TableSpec, profile: Profile, seeds) -> tuple[list[str], dict, list[int]]:
+    """(method rows, {(method, column): Cell}, the columns this profile runs)."""
+    present = [i for i, c in enumerate(table.columns) if profile.resolve(c) is not None]
+    extra = [m for m in dict.fromkeys(frame["method"]) if m not in table.methods]
+    methods = list(table.methods) + extra
+    cells = {}
+    for method in methods:
+        for i in present:
+            picked = frame[(frame["method"] == method) & (frame["column"] == i)]
+            cells[(method, i)] = Cell(sorted(picked["score"].tolist()), len(seeds))
+    return methods, cells, present
+
+
+def significance(cells: dict, methods: list[str], column: int) -> tuple[str | None, set[str]]:
+    """The best method of a column and the methods not significantly worse (Welch, 5 %)."""
+    scored = [(cells[(m, column)].mean, m) for m in methods if cells[(m, column)].n > 0]
+    if not scored:
+        return None, set()
+    best = max(scored)[1]
+    best_scores = cells[(best, column)].scores
+    tied = set()
+    for method in methods:
+        other = cells[(method, column)].scores
+        if method == best or len(other) < 2 or len(best_scores) < 2:
+            continue
+        if np.allclose(other, best_scores) or stats.ttest_ind(best_scores, other, equal_var=False).pvalue >= ALPHA:
+            tied.add(method)
+    return best, tied
+
+
+def _fmt(cell: Cell) -> str:
+    if cell.n == 0:
+        return "—"
+    text = f"{cell.mean:.2f} ± {cell.std:.2f}"
+    return text if cell.n >= cell.expected else f"{text} ({cell.n}/{cell.expected})"
+
+
+def method_name(method: str, frame: pd.DataFrame) -> str:
+    titles = frame.loc[frame["method"] == method, "title"].dropna()
+    return PAPER_METHOD_NAMES.get(method) or (titles.iloc[0] if len(titles) else method)
+
+
+def _paper_value(paper: pd.DataFrame, table: TableSpec, column: Column, method: str) -> float | None:
+    name = PAPER_METHOD_NAMES.get(method, method)
+    hit = paper[(paper["table"] == table.key) & (paper["dataset"] == column.dataset) &
+                (paper["setting"] == column.setting) & (paper["level"] == column.level) & (paper["method"] == name)]
+    return float(hit["mean"].iloc[0]) if len(hit) else None
+
+
+def header_lines(table: TableSpec, profile: Profile, seeds) -> list[str]:
+    lines = [f"Table {table.key}: {table.title}", f"Profile '{profile.name}': {profile.description}."]
+    for column in table.columns:
+        stand = profile.stand_in(column.dataset)
+        if stand is None:
+            lines.append(f"{column.dataset}: omitted in this profile.")
+        elif stand.dataset != column.dataset or stand.corruption is not None:
+            lines.append(f"{column.dataset} is stood in for by {stand.note or stand.dataset}.")
+    lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; — missing; (k/n) partial; "
+                 f"† not significantly different from the column's best (Welch t-test, 5 %).")
+    return list(dict.fromkeys(lines))
+
+
+def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False) -> tuple[pd.DataFrame, list[str]]:
+    frame = collect(root, table, profile, seeds)
+    methods, cells, present = summarise(frame, table, profile, seeds)
+    paper = paper_results() if compare_paper else None
+    out = {}
+    for i in present:
+        column = table.columns[i]
+        title = _column_title(column, profile)
+        best, tied = significance(cells, methods, i)
+        ranked = sorted((cells[(m, i)].mean, m) for m in methods if cells[(m, i)].n > 0)[::-1]
+        second = ranked[1][1] if len(ranked) > 1 else None
+        values = []
+        for m in methods:
+            text = _fmt(cells[(m, i)])
+            if m in tied:
+                text += " †"
+            if latex:
+                text = text.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("—", "--")
+                text = rf"\textbf{{{text}}}" if m == best else rf"\underline{{{text}}}" if m == second else text
+            values.append(text)
+        out[title] = values
+        if paper is not None:
+            ours = [cells[(m, i)].mean for m in methods]
+            ref = [_paper_value(paper, table, column, m) for m in methods]
+            out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
+            out[f"{title} Δ"] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
+    index = [method_name(m, frame) for m in methods]
+    return pd.DataFrame(out, index=pd.Index(index, name="method")), header_lines(table, profile, seeds)
+
+
+def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: int = -1) -> pd.DataFrame | None:
+    """Table 6: ratio of increased ω_i (rows) on instances labelled C_j (columns) in one epoch
+    (default: the last), averaged over seeds."""
+    frame = collect(root, table, profile, seeds)
+    frame = frame[frame["method"] == "gdw"]
+    matrices = []
+    for record in frame["record"]:
+        diag = record.get("diagnostics_per_epoch") or []
+        if diag and "increased_by_class" in diag[epoch]:
+            inc = np.array(diag[epoch]["increased_by_class"], dtype=float)  # [j][i]
+            total = np.array(diag[epoch]["total_by_class"], dtype=float)
+            matrices.append((inc / np.maximum(total, 1)[:, None]).T)  # → [i][j]
+    if not matrices:
+        return None
+    mean = np.mean(matrices, axis=0)
+    k = mean.shape[0]
+    return pd.DataFrame(mean, index=[f"ω_{i}" for i in range(k)], columns=[f"C_{j}" for j in range(k)])
+
+
+def per_seed_csv(root, table, profile, seeds) -> str:
+    frame = collect(root, table, profile, seeds)
+    rows = []
+    for _, row in frame.iterrows():
+        column = table.columns[row["column"]]
+        r = row["record"]
+        rows.append({"table": table.key, "profile": profile.name, "paper_dataset": column.dataset,
+                     "dataset": r["dataset"], "setting": column.setting, "level": column.level,
+                     "method": row["method"], "seed": row["seed"], "score": row["score"],
+                     "score_net2": r.get("score_net2"), "wall_time_s": r.get("wall_time_s"),
+                     "data_hash": r.get("data_hash"), "config_hash": r.get("config_hash")})
+    return pd.DataFrame(rows).to_csv(index=False)
+
+
+def to_markdown(df: pd.DataFrame, header: list[str]) -> str:
+    return "\n".join(f"_{line}_" if i else f"### {line}" for i, line in enumerate(header)) + "\n\n" + \
+        df.to_markdown() + "\n"
+
+
+def to_latex(df: pd.DataFrame, header: list[str]) -> str:
+    """A booktabs tabular; cell strings already carry \\textbf / \\underline marks."""
+    def esc(text: str) -> str:
+        return str(text).replace("_", r"\_").replace("%", r"\%").replace("→", r"$\to$").replace("Δ", r"$\Delta$") \
+            .replace("ω", r"$\omega$")
+
+    cols = "l" + "c" * len(df.columns)
+    lines = ["% " + line for line in header]
+    lines += [r"\begin{tabular}{" + cols + "}", r"\toprule",
+              " & ".join([esc(df.index.name or "")] + [esc(c) for c in df.columns]) + r" \\", r"\midrule"]
+    for name, row in df.iterrows():
+        lines.append(" & ".join([esc(name)] + [str(v) for v in row.tolist()]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_paper: bool = False) -> str:
+    """The table as text in ``fmt`` (markdown | latex | csv)."""
+    if fmt == "csv":
+        return per_seed_csv(root, table, profile, seeds)
+    if table.kind == "weight_ratios":
+        matrix = weight_ratio_matrix(root, table, profile, seeds)
+        header = header_lines(table, profile, seeds)[:-1] + ["Ratio over the last epoch, averaged over seeds."]
+        if matrix is None:
+            df = pd.DataFrame({"status": ["— missing (run this table first)"]}, index=pd.Index(["GDW"], name=""))
+        else:
+            df = matrix.map(lambda v: f"{v:.3f}")
+            df.index.name = "weight/class"
+        return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
+    df, header = accuracy_frame(root, table, profile, seeds, compare_paper, latex=fmt == "latex")
+    return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)

@@ -1,0 +1,209 @@
+"""Declarative specs of the paper's tables and figures, and the profiles that size them.
+
+A *table spec* names the paper's columns (dataset, setting, level) and methods; a *profile* maps
+each paper dataset onto what runs here (the paper's data, or a stand-in) and gives the training
+protocol. Both ``run`` and ``report`` read these; neither imports a method to do so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from gdw_bench.datasets.corruption import Corruption
+from gdw_bench.errors import UserInputError, unknown_choice
+
+PAPER_SEEDS = (1, 10, 100, 1000, 10000)  # Appendix C
+
+# The method names the paper (and paper_results.csv) uses, by registry key.
+PAPER_METHOD_NAMES = {
+    "basemodel": "BaseModel", "finetune": "Fine-tuning", "focal": "Focal", "cb": "Balanced",
+    "coteaching": "Co-teaching", "glc": "GLC", "l2rw": "L2RW", "insw": "INSW", "mwnet": "MWNet",
+    "softlabel": "Soft-label", "genlabel": "Gen-label", "gdw": "GDW", "gdw-nozm": "GDW w/o zero-mean",
+}
+NOISE_METHODS = ("basemodel", "finetune", "coteaching", "glc", "l2rw", "insw", "mwnet", "softlabel", "genlabel", "gdw")
+IMBALANCE_METHODS = ("basemodel", "finetune", "focal", "cb", "l2rw", "insw", "mwnet", "gdw")
+REAL_WORLD_METHODS = NOISE_METHODS
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a paper table: a paper dataset, a setting name and a level as printed."""
+
+    dataset: str
+    setting: str  # uniform | flip | imbalance | mixed | real
+    level: str  # "0.4", "0.01", "noise=0.4;imb=0.1", "" (as in paper_results.csv)
+    corruption: Corruption
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} {self.setting} {self.level}".strip()
+
+
+def noise_column(dataset: str, setting: str, rate: float) -> Column:
+    return Column(dataset, setting, f"{rate:g}", Corruption(setting, rate))
+
+
+def imbalance_column(dataset: str, mu: float) -> Column:
+    return Column(dataset, "imbalance", f"{mu:g}", Corruption("none", 0.0, mu))
+
+
+def mixed_column(dataset: str, rate: float, mu: float) -> Column:
+    return Column(dataset, "mixed", f"noise={rate:g};imb={mu:g}", Corruption("uniform", rate, mu))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str  # "2".."8", "6" (weights), "fig3".."fig7"
+    title: str
+    columns: tuple[Column, ...]
+    methods: tuple[str, ...]
+    kind: str = "accuracy"  # accuracy | weight_ratios | figure
+    diagnostics: bool = False  # cells record GDW/MWNet class-level weights
+    note: str = ""
+
+
+C10, C100 = "cifar10", "cifar100"
+TABLES: dict[str, TableSpec] = {t.key: t for t in [
+    TableSpec("2", "Test accuracy (%) with uniform noise",
+              tuple(noise_column(d, "uniform", r) for d in (C10, C100) for r in (0.0, 0.4, 0.6)), NOISE_METHODS),
+    TableSpec("3", "Test accuracy (%) with flip noise",
+              tuple(noise_column(d, "flip", r) for d in (C10, C100) for r in (0.0, 0.2, 0.4)), NOISE_METHODS),
+    TableSpec("4", "Test accuracy (%) on long-tailed data (μ = n_min/n_max)",
+              tuple(imbalance_column(d, mu) for d in (C10, C100) for mu in (1.0, 0.1, 0.01)), IMBALANCE_METHODS),
+    TableSpec("5", "Test accuracy (%) on Clothing1M", (Column("clothing1m", "real", "", Corruption()),),
+              REAL_WORLD_METHODS),
+    TableSpec("6", "Ratio of increased class-level weights ω_i on C_j instances (long-tailed CIFAR-10, μ = 0.1)",
+              (imbalance_column(C10, 0.1),), ("gdw",), kind="weight_ratios", diagnostics=True),
+    TableSpec("7", "Test accuracy (%) on Places-LT", (Column("places_lt", "imbalance", "", Corruption()),),
+              ("l2rw", "insw", "mwnet", "gdw")),
+    TableSpec("8", "Test accuracy (%) under mixed uniform noise and long tail",
+              tuple(mixed_column(d, r, mu) for d in (C10, C100) for mu in (0.1, 0.01) for r in (0.4, 0.6)),
+              ("mwnet", "gdw")),
+    TableSpec("fig3", "Fig. 3: target weight ω_t of clean vs noisy instances (CIFAR-10, 40 % uniform)",
+              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True),
+    TableSpec("fig4", "Fig. 4: class-level weights of one noisy instance before/after an iteration, GDW vs MWNet",
+              (noise_column(C10, "uniform", 0.4),), ("mwnet", "gdw"), kind="figure", diagnostics=True),
+    TableSpec("fig5", "Fig. 5: per-epoch ratio of increased ω^c_nt, ω^n_tt, ω^n_nt (CIFAR-10, 40 % uniform)",
+              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True),
+    TableSpec("fig6", "Fig. 6: per-epoch ratio of increased ω_8 on C9 instances (long-tailed CIFAR-10, μ = 0.1)",
+              (imbalance_column(C10, 0.1),), ("gdw",), kind="figure", diagnostics=True),
+    TableSpec("fig7", "Fig. 7: training curves with and without the zero-mean constraint (CIFAR-10, 40 % uniform)",
+              (noise_column(C10, "uniform", 0.4),), ("gdw", "gdw-nozm"), kind="figure"),
+]}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one dataset is trained in a profile (Appendix C, E, D.2 for the paper)."""
+
+    model: str
+    epochs: int
+    batch_size: int = 100
+    meta_batch_size: int = 100
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    train_subset: int | None = None
+    test_subset: int | None = None
+    meta_per_class: int | None = None  # None: the dataset's default (GDW: 1000 images in total)
+    pretrained: bool = False
+    eval_batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """What a paper dataset becomes in a profile: a dataset, and optionally a fixed corruption that
+    replaces the column's (for real-world data with no synthetic equivalent)."""
+
+    dataset: str
+    corruption: Corruption | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    datasets: dict  # paper dataset → StandIn, or None when the profile leaves it out
+    protocols: dict  # profile dataset → Protocol
+    method_overrides: dict = field(default_factory=dict)  # method key → {hyperparameter: value}
+    base_epoch_seconds: dict = field(default_factory=dict)  # (dataset, device type) → s/epoch of BaseModel
+    needs_gpu: bool = False
+
+    def stand_in(self, paper_dataset: str) -> StandIn | None:
+        return self.datasets.get(paper_dataset)
+
+    def resolve(self, column: Column) -> tuple[str, Corruption] | None:
+        """(dataset, corruption) that runs for ``column`` here, or None if the profile omits it."""
+        stand = self.stand_in(column.dataset)
+        if stand is None:
+            return None
+        return stand.dataset, (stand.corruption or column.corruption)
+
+
+MINI_NOTE = "digits (8×8, 1,157 train / 100 meta / 540 test), small CNN, 10 epochs"
+PROFILES: dict[str, Profile] = {p.name: p for p in [
+    Profile(
+        "paper", "The paper's protocol: CIFAR with ResNet-32, 80 epochs; Clothing1M and Places-LT with "
+                 "ImageNet-pretrained ResNet-18 (Appendix C, D.2, E)",
+        {C10: StandIn(C10), C100: StandIn(C100), "clothing1m": StandIn("clothing1m"),
+         "places_lt": StandIn("places_lt")},
+        {C10: Protocol("resnet32", 80), C100: Protocol("resnet32", 80),
+         # Clothing1M (Appendix E and §4.3): 5 epochs, lr 1e-3, batch 128, wd 1e-3, 7k meta set.
+         "clothing1m": Protocol("resnet18", 5, 128, 128, 1e-3, weight_decay=1e-3, pretrained=True),
+         # Places-LT (Appendix D.2): 10 epochs, lr 0.01 cosine, batch 64, wd 1e-3.
+         "places_lt": Protocol("resnet18", 10, 64, 64, 1e-2, weight_decay=1e-3, pretrained=True)},
+        base_epoch_seconds={(C10, "cpu"): 90.0, (C100, "cpu"): 90.0, (C10, "cuda"): 6.0, (C100, "cuda"): 6.0,
+                            ("clothing1m", "cuda"): 1800.0, ("places_lt", "cuda"): 300.0,
+                            ("clothing1m", "cpu"): 90000.0, ("places_lt", "cpu"): 15000.0},
+        needs_gpu=True),
+    Profile(
+        "mini", "CPU minutes: every table and figure on scikit-learn's bundled digits. Stand-ins: "
+                "CIFAR-10 → digits; CIFAR-100 → omitted (digits has 10 classes); Clothing1M → digits with "
+                "40 % uniform noise; Places-LT → digits long-tailed μ = 0.1",
+        {C10: StandIn("digits", note=MINI_NOTE), C100: None,
+         "clothing1m": StandIn("digits", Corruption("uniform", 0.4), "digits, 40 % uniform noise"),
+         "places_lt": StandIn("digits", Corruption("none", 0.0, 0.1), "digits, long-tailed μ = 0.1")},
+        {"digits": Protocol("small_cnn", 10, eval_batch_size=1000)},
+        method_overrides={"finetune": {"finetune_iterations": 100}},
+        base_epoch_seconds={("digits", "cpu"): 0.08, ("digits", "cuda"): 0.05}),
+    Profile(
+        "fmnist", "Real Fashion-MNIST at CPU scale: a fixed 4,000-image stratified subset (1,000 of them the "
+                  "meta set), 2,000 test images, small CNN, 10 epochs. Stand-ins: CIFAR-10 → Fashion-MNIST; CIFAR-100 → omitted; "
+                  "Clothing1M → Fashion-MNIST 40 % uniform; Places-LT → Fashion-MNIST μ = 0.1",
+        {C10: StandIn("fashion-mnist", note="Fashion-MNIST subset, small CNN"), C100: None,
+         "clothing1m": StandIn("fashion-mnist", Corruption("uniform", 0.4), "Fashion-MNIST, 40 % uniform"),
+         "places_lt": StandIn("fashion-mnist", Corruption("none", 0.0, 0.1), "Fashion-MNIST, μ = 0.1")},
+        {"fashion-mnist": Protocol("small_cnn28", 10, train_subset=4000, test_subset=2000, eval_batch_size=1000)},
+        method_overrides={"finetune": {"finetune_iterations": 500}},
+        base_epoch_seconds={("fashion-mnist", "cpu"): 1.1, ("fashion-mnist", "cuda"): 0.2}),
+]}
+
+
+def get_table(key: str) -> TableSpec:
+    key = str(key).lower().removeprefix("table")
+    if key not in TABLES:
+        raise unknown_choice("table", key, TABLES)
+    return TABLES[key]
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise unknown_choice("profile", name, PROFILES)
+    return PROFILES[name]
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'1,10,100' → (1, 10, 100); one-line error naming the bad item otherwise."""
+    seeds = []
+    for item in str(text).split(","):
+        item = item.strip()
+        if not item.lstrip("-").isdigit() or int(item) < 0:
+            raise UserInputError(f"bad seed '{item}' in --seeds '{text}'; valid: comma-separated non-negative integers")
+        seeds.append(int(item))
+    if len(set(seeds)) != len(seeds):
+        raise UserInputError(f"--seeds '{text}' repeats a seed")
+    return tuple(seeds)
+
+
+__all__ = ["Column", "PAPER_METHOD_NAMES", "PAPER_SEEDS", "PROFILES", "Profile", "Protocol", "StandIn", "TABLES",
+           "TableSpec", "get_profile", "get_table", "parse_seeds", "replace"]

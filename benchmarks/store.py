@@ -1,0 +1,127 @@
+"""The results store: one folder per cell, one JSON record when (and only when) the cell is done.
+
+Layout: ``<root>/<profile>/<dataset>/<corruption>/<method>[+diag]/seed-<seed>/``
+- ``record.json``  the final record (its existence is what "done" means);
+- ``checkpoint.pt`` everything needed to go on after the last finished epoch (while running);
+- ``failed.json``  the error of the last failed attempt (a re-run retries the cell);
+- ``running.json`` the pid/host of a run in progress.
+Every write goes to a temporary file in the same folder and is renamed into place.
+
+Record fields (schema 1; the contract between ``run`` and ``report``):
+  schema, profile, dataset, setting, level, corruption, method, method_title, hyperparameters,
+  seed, data_seed_words, train_seed, protocol, model, diagnostics, config_hash,
+  score (mean test accuracy of the last 5 evaluations of the final phase, %),
+  score_net2 (second network, Co-teaching), curve [{phase, epoch, lr, loss, test_acc, ...}],
+  diagnostics_per_epoch, extras, wall_time_s, versions, git_commit, device, data_hash, data_info,
+  finished_at.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+RECORD, CHECKPOINT, FAILED, RUNNING = "record.json", "checkpoint.pt", "failed.json", "running.json"
+
+
+def cell_dir(root: Path, profile: str, dataset: str, corruption_slug: str, method_folder: str, seed: int) -> Path:
+    return Path(root) / profile / dataset / corruption_slug / method_folder / f"seed-{seed}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cell_status(folder: Path, config_hash: str | None = None) -> str:
+    """done | stale (done under another config) | running | partial (resumable) | failed | missing."""
+    folder = Path(folder)
+    record = read_json(folder / RECORD)
+    if record is not None:
+        if config_hash is not None and record.get("config_hash") != config_hash:
+            return "stale"
+        return "done"
+    running = read_json(folder / RUNNING)
+    if running and running.get("host") == socket.gethostname() and _pid_alive(int(running.get("pid", -1))):
+        return "running"
+    if (folder / CHECKPOINT).exists():
+        return "partial"
+    if (folder / FAILED).exists():
+        return "failed"
+    return "missing"
+
+
+def mark_running(folder: Path) -> None:
+    atomic_write_json(Path(folder) / RUNNING, {"pid": os.getpid(), "host": socket.gethostname()})
+
+
+def clear_running(folder: Path) -> None:
+    (Path(folder) / RUNNING).unlink(missing_ok=True)
+
+
+def iter_records(root: Path) -> Iterator[dict]:
+    """Every finished record under ``root`` (any profile), with its folder under ``_folder``."""
+    root = Path(root)
+    if not root.exists():
+        return
+    for path in sorted(root.rglob(RECORD)):
+        record = read_json(path)
+        if record is not None and record.get("schema") == SCHEMA_VERSION:
+            record["_folder"] = str(path.parent)
+            yield record
+
+
+def tidy_frame(root: Path):
+    """All records as one row per (cell, seed): the tidy export."""
+    import pandas as pd
+
+    rows = [{k: r.get(k) for k in ("profile", "dataset", "setting", "level", "method", "method_title", "seed",
+                                   "score", "score_net2", "wall_time_s", "device", "data_hash", "config_hash",
+                                   "git_commit", "finished_at")} | {"corruption": r.get("corruption", {}).get("slug")}
+            for r in iter_records(root)]
+    return pd.DataFrame(rows)

@@ -1,0 +1,185 @@
+"""Batches on the training device.
+
+``TensorBatches`` keeps a whole split on the device and augments on the device in batches
+(reflect-pad, random crop, horizontal flip as tensor ops: no per-sample PIL work).
+``FileBatches`` streams image files through DataLoader workers, for data larger than memory.
+
+Randomness is derived per epoch from (seed, epoch), so resuming at an epoch boundary replays the
+same shuffles and crops without saving generator states.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from .sources import Augment
+
+
+@dataclass
+class Batch:
+    """One batch. ``y`` is the label training may use (noisy); ``true_y`` is only for diagnostics
+    and for GLC's trusted samples; ``index`` is the sample's position in its split (per-instance
+    state is keyed by it); ``trusted`` marks clean meta-set samples mixed into a training batch."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+    true_y: torch.Tensor | None = None
+    trusted: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
+    """A CPU generator for one (seed, epoch, stream): 0 = order, 1 = augmentation, 2 = meta order."""
+    gen = torch.Generator()
+    gen.manual_seed(hash((int(seed), int(epoch), int(stream))) & 0x7FFF_FFFF_FFFF_FFFF)
+    return gen
+
+
+def augment_batch(images: torch.Tensor, augment: Augment, gen: torch.Generator) -> torch.Tensor:
+    """Reflect-pad by ``augment.pad``, take a random crop of the original size per sample, and flip
+    each sample horizontally with probability 1/2 when ``augment.flip``."""
+    n, _, height, width = images.shape
+    if augment.pad:
+        pad = augment.pad
+        padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(images.device)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(images.device)
+        rows = (torch.arange(height, device=images.device)[None, :] + dy[:, None])[:, None, :, None]
+        cols = (torch.arange(width, device=images.device)[None, :] + dx[:, None])[:, None, None, :]
+        samples = torch.arange(n, device=images.device)[:, None, None, None]
+        channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+        images = padded[samples, channels, rows, cols]
+    if augment.flip:
+        flip = (torch.rand(n, generator=gen) < 0.5).to(images.device)[:, None, None, None]
+        images = torch.where(flip, images.flip(3), images)
+    return images
+
+
+class TensorBatches:
+    """A split resident on ``device``: raw images, labels, and normalisation constants."""
+
+    def __init__(self, images, labels, scale: float, mean, std, augment: Augment, device,
+                 true_labels=None, trusted=None, dtype=torch.float32):
+        self.device = torch.device(device)
+        self.images = torch.as_tensor(images).to(self.device)
+        self.labels = torch.as_tensor(labels, dtype=torch.long).to(self.device)
+        self.true_labels = None if true_labels is None else torch.as_tensor(true_labels, dtype=torch.long).to(self.device)
+        self.trusted = None if trusted is None else torch.as_tensor(trusted, dtype=torch.bool).to(self.device)
+        self.scale = float(scale)
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(mean, dtype=dtype, device=self.device).view(shape)
+        self.std = torch.tensor(std, dtype=dtype, device=self.device).view(shape)
+        self.augment = augment
+        self.dtype = dtype
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _normalised(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.images[idx].to(self.dtype) / self.scale
+        return (x - self.mean) / self.std
+
+    def _batch(self, idx: torch.Tensor, gen: torch.Generator | None) -> Batch:
+        x = self._normalised(idx)
+        if gen is not None:
+            x = augment_batch(x, self.augment, gen)
+        return Batch(x, self.labels[idx], idx,
+                     None if self.true_labels is None else self.true_labels[idx],
+                     None if self.trusted is None else self.trusted[idx])
+
+    def epoch(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
+        """Shuffled batches covering the split once; the last batch may be smaller (the authors'
+        DataLoader keeps it)."""
+        order = torch.randperm(len(self), generator=epoch_generator(seed, epoch, 0)).to(self.device)
+        aug_gen = epoch_generator(seed, epoch, 1) if augment else None
+        for start in range(0, len(self), batch_size):
+            yield self._batch(order[start:start + batch_size], aug_gen)
+
+    def cycle(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
+        """Endless batches (the meta loader that restarts when exhausted), reshuffled each pass."""
+        passes = 0
+        while True:
+            yield from self.epoch(batch_size, seed, epoch * 100_003 + passes + 7_919, augment)
+            passes += 1
+
+    def ordered(self, batch_size: int) -> Iterator[Batch]:
+        """Un-augmented batches in order (evaluation)."""
+        for start in range(0, len(self), batch_size):
+            yield self._batch(torch.arange(start, min(start + batch_size, len(self)), device=self.device), None)
+
+    def subset(self, positions) -> "TensorBatches":
+        pos = torch.as_tensor(positions, dtype=torch.long, device=self.device)
+        out = TensorBatches.__new__(TensorBatches)
+        out.__dict__.update(self.__dict__)
+        out.images, out.labels = self.images[pos], self.labels[pos]
+        out.true_labels = None if self.true_labels is None else self.true_labels[pos]
+        out.trusted = None if self.trusted is None else self.trusted[pos]
+        return out
+
+
+class _ImageFiles(torch.utils.data.Dataset):
+    def __init__(self, root, files, labels, true_labels, transform):
+        self.root, self.files, self.labels, self.true, self.transform = root, files, labels, true_labels, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        with Image.open(self.root / self.files[i]) as img:
+            x = self.transform(img.convert("RGB"))
+        return x, int(self.labels[i]), int(self.true[i]), i
+
+
+class FileBatches:
+    """Image files streamed by DataLoader workers; same interface as ``TensorBatches``."""
+
+    def __init__(self, root, files, labels, true_labels, device, image_size: int = 224,
+                 workers: int = 4, mean=None, std=None):
+        from torchvision import transforms as T
+
+        from .sources import IMAGENET_MEAN, IMAGENET_STD
+
+        mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
+        resize = int(round(image_size * 256 / 224))
+        norm = [T.ToTensor(), T.Normalize(mean, std)]
+        self.train_tf = T.Compose([T.Resize(resize), T.RandomCrop(image_size), T.RandomHorizontalFlip(), *norm])
+        self.test_tf = T.Compose([T.Resize(resize), T.CenterCrop(image_size), *norm])
+        self.root, self.files, self.device, self.workers = root, files, torch.device(device), workers
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.true_labels = torch.as_tensor(true_labels if true_labels is not None else labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _loader(self, batch_size, transform, order):
+        dataset = _ImageFiles(self.root, self.files, self.labels, self.true_labels, transform)
+        sampler = order.tolist()
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                                           num_workers=self.workers, pin_memory=self.device.type == "cuda")
+
+    def _to_batch(self, item) -> Batch:
+        x, y, true_y, idx = (t.to(self.device, non_blocking=True) for t in item)
+        return Batch(x, y, idx, true_y)
+
+    def epoch(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
+        torch.manual_seed(hash((seed, epoch, 1)) & 0x7FFF_FFFF)  # worker transforms draw from it
+        order = torch.randperm(len(self), generator=epoch_generator(seed, epoch, 0))
+        for item in self._loader(batch_size, self.train_tf if augment else self.test_tf, order):
+            yield self._to_batch(item)
+
+    def cycle(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
+        passes = 0
+        while True:
+            yield from self.epoch(batch_size, seed, epoch * 100_003 + passes + 7_919, augment)
+            passes += 1
+
+    def ordered(self, batch_size: int) -> Iterator[Batch]:
+        for item in self._loader(batch_size, self.test_tf, torch.arange(len(self))):
+            yield self._to_batch(item)

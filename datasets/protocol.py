@@ -1,0 +1,183 @@
+"""From a raw source to the three splits every method sees: noisy train, clean meta, test.
+
+``prepare(...)`` is the single code path for every method. The random choices (meta split, noisy
+labels, long-tail subset) use one numpy generator derived from (dataset, setting, level, seed)
+only, and the result carries a hash of them that goes into every run record.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gdw_bench.errors import UserInputError, unknown_choice
+
+from .batches import FileBatches, TensorBatches
+from .corruption import Corruption, corrupt_labels, long_tail_subset, split_meta, transition_matrix
+from .sources import (ArraySource, FileSource, load_cifar_source, load_clothing1m_source, load_digits_source,
+                      load_fashion_mnist_source, load_places_lt_source)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    key: str
+    description: str
+    loader: Callable
+    num_classes: int
+    meta_per_class: int  # clean meta images per class (GDW: 1000 in total)
+    image_shape: tuple[int, int, int]
+    real_world: bool = False  # labels come noisy/long-tailed as released; no synthetic corruption
+
+
+DATASETS = {
+    "digits": DatasetSpec("digits", "scikit-learn's bundled 8×8 digits (1,797 images), offline",
+                          load_digits_source, 10, 10, (1, 8, 8)),
+    "fashion-mnist": DatasetSpec("fashion-mnist", "Fashion-MNIST from the four IDX files (Debian: dataset-fashion-mnist)",
+                                 load_fashion_mnist_source, 10, 100, (1, 28, 28)),
+    "cifar10": DatasetSpec("cifar10", "CIFAR-10 via torchvision (50k train / 10k test)",
+                           lambda d: load_cifar_source("cifar10", d), 10, 100, (3, 32, 32)),
+    "cifar100": DatasetSpec("cifar100", "CIFAR-100 via torchvision (50k train / 10k test)",
+                            lambda d: load_cifar_source("cifar100", d), 100, 10, (3, 32, 32)),
+    "clothing1m": DatasetSpec("clothing1m", "Clothing1M, released key lists; meta = 7k clean validation images",
+                              load_clothing1m_source, 14, 0, (3, 224, 224), real_world=True),
+    "places_lt": DatasetSpec("places_lt", "Places-LT lists over Places365 images; meta = the balanced val list",
+                             load_places_lt_source, 365, 0, (3, 224, 224), real_world=True),
+}
+
+
+def dataset_spec(key: str) -> DatasetSpec:
+    if key not in DATASETS:
+        raise unknown_choice("dataset", key, DATASETS)
+    return DATASETS[key]
+
+
+def data_rng(dataset: str, corruption: Corruption, seed: int) -> np.random.Generator:
+    """The one generator for a cell's data: a function of (dataset, setting, level, seed) only."""
+    c = corruption.canonical()
+    words = f"{dataset}|{c.noise}|{c.rate!r}|{c.imbalance!r}|{int(seed)}"
+    digest = hashlib.sha256(words.encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+@dataclass
+class PreparedData:
+    dataset: str
+    num_classes: int
+    train: TensorBatches | FileBatches  # noisy labels, true labels, sample index
+    meta: TensorBatches | FileBatches  # clean, class-balanced
+    test: TensorBatches | FileBatches
+    noisy_class_counts: list[int]  # observed (noisy) label counts of the training split
+    transition: np.ndarray  # the corruption matrix C[true, noisy] used to draw the noise
+    data_hash: str
+    actual_noise_fraction: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train)
+
+    def trusted_union(self) -> TensorBatches | FileBatches:
+        """Training split plus the meta set, meta samples flagged ``trusted`` (GLC's phase 2).
+        Indices of meta samples follow the training indices (num_train + j)."""
+        return union_with_trusted(self.train, self.meta)
+
+
+def union_with_trusted(train, meta):
+    if isinstance(train, TensorBatches):
+        out = TensorBatches.__new__(TensorBatches)
+        out.__dict__.update(train.__dict__)
+        out.images = torch.cat([train.images, meta.images])
+        out.labels = torch.cat([train.labels, meta.labels])
+        out.true_labels = torch.cat([train.true_labels, meta.labels])
+        out.trusted = torch.cat([torch.zeros(len(train), dtype=torch.bool, device=train.device),
+                                 torch.ones(len(meta), dtype=torch.bool, device=train.device)])
+        return out
+    out = FileBatches.__new__(FileBatches)
+    out.__dict__.update(train.__dict__)
+    out.files = list(train.files) + list(meta.files)
+    out.labels = torch.cat([train.labels, meta.labels])
+    out.true_labels = torch.cat([train.true_labels, meta.labels])
+    out.trusted = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(meta), dtype=torch.bool)])
+    return out
+
+
+def _hash_arrays(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+_SOURCE_CACHE: dict[tuple, object] = {}
+
+
+def load_source(dataset: str, data_dir: Path | None):
+    """Load (and memoise per process) a dataset's raw source."""
+    key = (dataset, str(data_dir))
+    if key not in _SOURCE_CACHE:
+        _SOURCE_CACHE[key] = dataset_spec(dataset).loader(data_dir)
+    return _SOURCE_CACHE[key]
+
+
+def stratified_subset(labels: np.ndarray, size: int | None, num_classes: int) -> np.ndarray:
+    """A fixed (seed 0) class-stratified subset of ``size`` samples; all when ``size`` is None."""
+    if size is None or size >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(0)
+    per_class = size // num_classes
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(num_classes)]
+    return np.sort(np.concatenate(keep))
+
+
+def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_dir: Path | None = None,
+            train_subset: int | None = None, test_subset: int | None = None,
+            meta_per_class: int | None = None, workers: int = 4) -> PreparedData:
+    """Meta split, then noise, then long tail (by clean label); see ``corruption.py``."""
+    spec = dataset_spec(dataset)
+    source = load_source(dataset, data_dir)
+    if isinstance(source, FileSource):
+        return _prepare_files(spec, source, corruption, device, workers)
+    num_classes = source.num_classes
+    rng = data_rng(dataset, corruption, seed)
+    pool = stratified_subset(source.train_labels, train_subset, num_classes)
+    pool_labels = source.train_labels[pool]
+    meta_pos, train_pos = split_meta(pool_labels, meta_per_class or spec.meta_per_class, num_classes, rng)
+    clean = pool_labels[train_pos]
+    matrix = transition_matrix(corruption, num_classes)
+    noisy = corrupt_labels(clean, matrix, rng)
+    keep = long_tail_subset(clean, corruption.canonical().imbalance, num_classes, rng)
+    train_idx, clean, noisy = pool[train_pos][keep], clean[keep], noisy[keep]
+    meta_idx = pool[meta_pos]
+    test_keep = stratified_subset(source.test_labels, test_subset, num_classes)
+    args = dict(scale=source.scale, mean=source.mean, std=source.std, augment=source.augment, device=device)
+    train = TensorBatches(source.train_images[train_idx], noisy, true_labels=clean, **args)
+    meta = TensorBatches(source.train_images[meta_idx], source.train_labels[meta_idx], **args)
+    test = TensorBatches(source.test_images[test_keep], source.test_labels[test_keep], **args)
+    return PreparedData(
+        dataset, num_classes, train, meta, test,
+        noisy_class_counts=np.bincount(noisy, minlength=num_classes).tolist(),
+        transition=matrix, data_hash=_hash_arrays(train_idx, noisy, meta_idx, test_keep),
+        actual_noise_fraction=float(np.mean(noisy != clean)),
+        info={"train_size": int(len(train_idx)), "meta_size": int(len(meta_idx)), "test_size": int(len(test_keep))})
+
+
+def _prepare_files(spec: DatasetSpec, source: FileSource, corruption: Corruption, device, workers) -> PreparedData:
+    if corruption.canonical() != Corruption():
+        raise UserInputError(f"{spec.key} comes with its own noise/long tail; synthetic corruption "
+                             f"'{corruption.slug}' is not applicable (valid: clean)")
+    k = source.num_classes
+    args = dict(device=device, image_size=source.image_size, workers=workers)
+    train = FileBatches(source.root, source.train_files, source.train_labels, source.train_true, **args)
+    meta = FileBatches(source.root, source.meta_files, source.meta_labels, None, **args)
+    test = FileBatches(source.root, source.test_files, source.test_labels, None, **args)
+    known = source.train_true >= 0
+    noise = float(np.mean(source.train_labels[known] != source.train_true[known])) if known.any() else float("nan")
+    hashed = _hash_arrays(np.frombuffer("\n".join(source.train_files).encode(), np.uint8), source.train_labels,
+                          np.frombuffer("\n".join(source.meta_files).encode(), np.uint8))
+    return PreparedData(spec.key, k, train, meta, test, np.bincount(source.train_labels, minlength=k).tolist(),
+                        np.eye(k), hashed, noise,
+                        info={"train_size": len(train), "meta_size": len(meta), "test_size": len(test)})

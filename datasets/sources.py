@@ -1,0 +1,240 @@
+"""Raw datasets, before any protocol step: images and clean labels of a train and a test split.
+
+Two kinds of source:
+- ``ArraySource``: the whole dataset fits in memory as one tensor (digits, Fashion-MNIST, CIFAR);
+  it is moved to the training device once and augmented there in batches.
+- ``FileSource``: image files listed in the dataset's released key lists (Clothing1M, Places-LT);
+  streamed from disk by DataLoader workers, for data larger than memory.
+
+Every loader raises ``UserInputError`` with one line naming the files to put where when the data
+is absent, so the CLI never shows a traceback for a missing download.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gdw_bench.errors import UserInputError
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batched training augmentation: reflect-pad by ``pad`` px, random crop back, optional h-flip."""
+
+    pad: int = 0
+    flip: bool = False
+
+
+@dataclass
+class ArraySource:
+    name: str
+    num_classes: int
+    train_images: np.ndarray  # (N, C, H, W), uint8 or float32 in raw units
+    train_labels: np.ndarray  # (N,) clean labels, int64
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    scale: float  # raw value of "white": images / scale lie in [0, 1]
+    mean: tuple[float, ...]  # per-channel mean of images / scale
+    std: tuple[float, ...]
+    augment: Augment = field(default_factory=Augment)
+
+
+@dataclass
+class FileSource:
+    """Image files with labels. ``train_true`` is −1 where the clean label is unknown (Clothing1M)."""
+
+    name: str
+    num_classes: int
+    root: Path
+    train_files: list[str]
+    train_labels: np.ndarray  # the labels training uses (noisy for Clothing1M)
+    train_true: np.ndarray
+    meta_files: list[str]
+    meta_labels: np.ndarray
+    test_files: list[str]
+    test_labels: np.ndarray
+    image_size: int = 224
+
+
+# ImageNet statistics, for the ImageNet-pretrained ResNet-18 of the real-world tables.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The authors' CIFAR statistics (both CIFAR-10 and CIFAR-100), gdw_protocol.md §1.1.
+CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
+CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+
+
+def default_data_dir() -> Path:
+    """``$GDW_BENCH_DATA``, else ``~/.cache/gdw-bench``."""
+    env = os.environ.get("GDW_BENCH_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "gdw-bench"
+
+
+def _channel_stats(images: np.ndarray, scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    x = images.astype(np.float64) / scale
+    return tuple(x.mean(axis=(0, 2, 3)).tolist()), tuple(x.std(axis=(0, 2, 3)).tolist())
+
+
+def load_digits_source(data_dir: Path | None = None, test_fraction: float = 0.3) -> ArraySource:
+    """scikit-learn's bundled 8×8 digits (1,797 images, values 0..16), no download.
+
+    The test split is fixed (stratified, its own constant seed), independent of the run's seed,
+    like CIFAR's official test set.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32)[:, None]  # (1797, 1, 8, 8)
+    labels = bunch.target.astype(np.int64)
+    tr_x, te_x, tr_y, te_y = train_test_split(images, labels, test_size=test_fraction,
+                                              stratify=labels, random_state=0)
+    mean, std = _channel_stats(tr_x, 16.0)
+    return ArraySource("digits", 10, tr_x, tr_y, te_x, te_y, 16.0, mean, std, Augment(pad=1, flip=False))
+
+
+FMNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+DEBIAN_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format, optionally gzipped) into a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise UserInputError(f"{path} is not an unsigned-byte IDX file")
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def fashion_mnist_dir(data_dir: Path | None) -> Path:
+    """``<data-dir>/fashion-mnist`` if it holds the files, else Debian's install folder."""
+    candidates = [Path(data_dir) / "fashion-mnist"] if data_dir else []
+    candidates += [default_data_dir() / "fashion-mnist", DEBIAN_FMNIST_DIR]
+    for folder in candidates:
+        if all(_find_idx(folder, stem) for stem in FMNIST_FILES.values()):
+            return folder
+    raise UserInputError(
+        f"Fashion-MNIST not found: put {', '.join(FMNIST_FILES.values())} (optionally .gz) in "
+        f"{candidates[0]} or run 'apt-get install dataset-fashion-mnist'")
+
+
+def load_fashion_mnist_source(data_dir: Path | None = None) -> ArraySource:
+    folder = fashion_mnist_dir(data_dir)
+    arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in FMNIST_FILES.items()}
+    train_x = arrays["train_images"][:, None]
+    mean, std = _channel_stats(train_x[:10000], 255.0)
+    return ArraySource("fashion-mnist", 10, train_x, arrays["train_labels"].astype(np.int64),
+                       arrays["test_images"][:, None], arrays["test_labels"].astype(np.int64),
+                       255.0, mean, std, Augment(pad=2, flip=True))
+
+
+CIFAR_FOLDERS = {"cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz", 10),
+                 "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz", 100)}
+
+
+def downloads_allowed() -> bool:
+    """Downloads happen only when asked (``--download`` or GDW_BENCH_DOWNLOAD=1): a missing
+    dataset is otherwise a one-line error and nothing is written."""
+    return os.environ.get("GDW_BENCH_DOWNLOAD", "") == "1"
+
+
+def load_cifar_source(name: str, data_dir: Path | None = None) -> ArraySource:
+    """CIFAR-10/100 through torchvision from ``<data-dir>/<extracted folder>``."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    folder_name, archive, num_classes = CIFAR_FOLDERS[name]
+    root = Path(data_dir) if data_dir else default_data_dir()
+    cls = CIFAR10 if name == "cifar10" else CIFAR100
+    hint = (f"{name} not found under {root}: put the extracted '{folder_name}' folder there "
+            f"(from https://www.cs.toronto.edu/~kriz/{archive}), pass --data-dir, or add --download")
+    if not (root / folder_name).is_dir() and not downloads_allowed():
+        raise UserInputError(hint)
+    try:
+        train = cls(str(root), train=True, download=downloads_allowed())
+        test = cls(str(root), train=False, download=False)
+    except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError offline
+        raise UserInputError(f"{hint} ({type(exc).__name__})") from None
+    to_nchw = lambda a: np.ascontiguousarray(np.asarray(a).transpose(0, 3, 1, 2))  # noqa: E731
+    return ArraySource(name, num_classes, to_nchw(train.data), np.asarray(train.targets, dtype=np.int64),
+                       to_nchw(test.data), np.asarray(test.targets, dtype=np.int64),
+                       255.0, CIFAR_MEAN, CIFAR_STD, Augment(pad=4, flip=True))
+
+
+def _read_key_list(path: Path) -> list[str]:
+    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _read_key_labels(path: Path) -> dict[str, int]:
+    pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
+    return {key: int(label) for key, label in pairs}
+
+
+CLOTHING1M_FILES = ("noisy_label_kv.txt", "clean_label_kv.txt", "noisy_train_key_list.txt",
+                    "clean_val_key_list.txt", "clean_test_key_list.txt")
+
+
+def _require_files(name: str, root: Path, files: tuple[str, ...]) -> None:
+    missing = [f for f in files if not (root / f).exists()]
+    if missing:
+        raise UserInputError(f"{name} not found: put {', '.join(missing)} (and the images they list) in {root}")
+
+
+def load_clothing1m_source(data_dir: Path | None = None, meta_size: int = 7000) -> FileSource:
+    """Clothing1M in its released layout (``<data-dir>/clothing1m``).
+
+    Training: the noisy training key list with its noisy labels (clean labels where the clean
+    annotation exists, else −1). Meta set: the first ``meta_size`` keys of the clean validation
+    list (the paper's "7k validation set"; half of the 14k list, in the list's own order). Test:
+    the clean test list.
+    """
+    root = (Path(data_dir) if data_dir else default_data_dir()) / "clothing1m"
+    _require_files("Clothing1M", root, CLOTHING1M_FILES)
+    noisy = _read_key_labels(root / "noisy_label_kv.txt")
+    clean = _read_key_labels(root / "clean_label_kv.txt")
+    train_keys = _read_key_list(root / "noisy_train_key_list.txt")
+    meta_keys = _read_key_list(root / "clean_val_key_list.txt")[:meta_size]
+    test_keys = _read_key_list(root / "clean_test_key_list.txt")
+    return FileSource(
+        "clothing1m", 14, root, train_keys,
+        np.array([noisy[k] for k in train_keys], dtype=np.int64),
+        np.array([clean.get(k, -1) for k in train_keys], dtype=np.int64),
+        meta_keys, np.array([clean[k] for k in meta_keys], dtype=np.int64),
+        test_keys, np.array([clean[k] for k in test_keys], dtype=np.int64))
+
+
+PLACES_LT_FILES = ("Places_LT_train.txt", "Places_LT_val.txt", "Places_LT_test.txt")
+
+
+def load_places_lt_source(data_dir: Path | None = None) -> FileSource:
+    """Places-LT: the Places_LT_{train,val,test}.txt lists (``path label``) over the Places365
+    images, all under ``<data-dir>/places_lt``. The balanced validation list (20 per class) is the
+    meta set; training labels are clean (the setting is the long tail itself)."""
+    root = (Path(data_dir) if data_dir else default_data_dir()) / "places_lt"
+    _require_files("Places-LT", root, PLACES_LT_FILES)
+    lists = {}
+    for split, file in zip(("train", "val", "test"), PLACES_LT_FILES):
+        pairs = [line.split() for line in (root / file).read_text().splitlines() if line.strip()]
+        lists[split] = ([p.lstrip("/") for p, _ in pairs], np.array([int(l) for _, l in pairs], dtype=np.int64))
+    train_files, train_labels = lists["train"]
+    return FileSource("places_lt", 365, root, train_files, train_labels, train_labels.copy(),
+                      lists["val"][0], lists["val"][1], lists["test"][0], lists["test"][1])

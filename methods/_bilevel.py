@@ -1,0 +1,114 @@
+"""The one bilevel core shared by every meta method (L2RW, INSW, MWNet, Soft-label, Gen-label, GDW).
+
+Every one of these methods learns some φ that enters training *only through the gradient at the
+logits*: the training step uses G(φ) = ∂L_train/∂z (a B×K matrix built by the method), so
+
+    θ' = θ − α · Jᵀ G(φ)            (J: Jacobian of the batch's logits z w.r.t. θ)
+    ∂L_meta(θ')/∂G = −α · J v,       v = ∇θ' L_meta(θ')
+
+and ∂L_meta/∂φ follows by backpropagating that B×K matrix through G(φ) (``pull_back``).
+``J v`` is one forward-mode product (JVP) of the training logits along v: no double backward
+(baselines.md §0.1). The double-backward way is kept as ``mode="double_backward"``, the reference
+the tests compare against.
+
+Conventions (gdw_protocol.md §6, baselines.md §0):
+- the virtual step is plain SGD at the current lr α: no momentum, no weight decay; parameters as a
+  dict through ``torch.func.functional_call``, never a model copy;
+- the meta loss is the mean CE on one meta batch at θ', BatchNorm in train mode with batch
+  statistics; the real model's running statistics are never touched by the look-ahead;
+- the caller's first forward (train mode, which updates the running statistics once, like the real
+  forward of the authors' code) is reused for the real step: same parameters, same batch statistics,
+  so its logits equal those of a second forward.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, jvp
+
+MODES = ("jvp", "double_backward")
+
+
+@contextmanager
+def batch_statistics_only(model: nn.Module):
+    """Train-mode BatchNorm that normalises with the batch's statistics and writes no buffer."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.track_running_stats for m in norms]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m, s in zip(norms, saved):
+            m.track_running_stats = s
+
+
+def meta_gradient_at_logit_grad(model: nn.Module, x: torch.Tensor, logits: torch.Tensor,
+                                logit_grad: torch.Tensor, meta_x: torch.Tensor, meta_y: torch.Tensor,
+                                lookahead_lr: float, mode: str = "jvp", virtual_step: bool = True
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (∂L_meta(θ')/∂G, L_meta) for θ' = θ − lookahead_lr · ∇θ⟨G, z(θ)⟩.
+
+    ``logits`` must be the model's train-mode output on ``x`` with its graph (it is kept for the
+    real step). ``virtual_step=False`` states that G is exactly zero (L2RW's ε = 0), so θ' = θ and
+    the fast path skips the virtual backward; the reference path always builds it.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown meta-gradient mode '{mode}'; valid: {', '.join(MODES)}")
+    names = [n for n, _ in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    if mode == "double_backward":
+        grad_leaf = logit_grad.detach().requires_grad_(True)
+        grads = torch.autograd.grad(logits, params, grad_outputs=grad_leaf, create_graph=True, retain_graph=True)
+        fast = {n: p - lookahead_lr * g for n, p, g in zip(names, params, grads)}
+        with batch_statistics_only(model):
+            meta_loss = F.cross_entropy(functional_call(model, fast, (meta_x,)), meta_y)
+        (dmeta_dgrad,) = torch.autograd.grad(meta_loss, grad_leaf)
+        return dmeta_dgrad, meta_loss.detach()
+
+    if virtual_step:
+        grads = torch.autograd.grad(logits, params, grad_outputs=logit_grad.detach(), retain_graph=True)
+        fast = {n: (p.detach() - lookahead_lr * g).requires_grad_(True) for n, p, g in zip(names, params, grads)}
+    else:
+        fast = {n: p.detach().requires_grad_(True) for n, p in zip(names, params)}
+    with batch_statistics_only(model):
+        meta_loss = F.cross_entropy(functional_call(model, fast, (meta_x,)), meta_y)
+        v = torch.autograd.grad(meta_loss, list(fast.values()))
+
+        def logits_at(*ps):
+            return functional_call(model, dict(zip(names, ps)), (x,))
+
+        _, jv = jvp(logits_at, tuple(p.detach() for p in params), tuple(v))
+    return -lookahead_lr * jv, meta_loss.detach()
+
+
+def pull_back(logit_grad: torch.Tensor, inputs, dmeta_dgrad: torch.Tensor, retain_graph: bool = False):
+    """∂L_meta/∂φ for each φ in ``inputs``: backpropagate ∂L_meta/∂G through G(φ)."""
+    return torch.autograd.grad(logit_grad, list(inputs), grad_outputs=dmeta_dgrad, retain_graph=retain_graph)
+
+
+def softmax_residual(logits: torch.Tensor, labels: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
+    """E = p − onehot(y), detached: ∂CE/∂z per sample. ``clamp`` caps p (the authors' 0.999 for
+    MWNet/GDW, so that 1 − p_y ≥ 1e-3)."""
+    p = torch.softmax(logits.detach(), dim=1)
+    if clamp is not None:
+        p = p.clamp(max=clamp)
+    return p - F.one_hot(labels, logits.shape[1]).to(p.dtype)
+
+
+class MetaMethodMixin:
+    """Bits every meta method shares: the meta-gradient mode switch and the last meta-gradients.
+
+    ``meta_mode``: "jvp" (fast, default) or "double_backward" (reference).
+    ``last_meta_grads``: ∂L_meta/∂φ of the last step, by name (tests compare the two modes).
+    """
+
+    needs_meta_set = True
+    meta_mode: str = "jvp"
+
+    def meta_gradient(self, x, logits, logit_grad, meta_batch, lookahead_lr, virtual_step=True):
+        return meta_gradient_at_logit_grad(self.model, x, logits, logit_grad, meta_batch.x, meta_batch.y,
+                                           lookahead_lr, self.meta_mode, virtual_step)

@@ -1,0 +1,239 @@
+"""The method contract and the registry.
+
+A method is one class in one file, registered with ``@register_method("key")``. It declares what
+it needs as class attributes (the engine reads them and never tests a method's name), takes its
+hyperparameters as a small dataclass with the paper's defaults, owns *one training step* and its
+own state. The engine (``gdw_bench.engine``) owns epochs, schedules, evaluation, seeds,
+checkpoints and records.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gdw_bench.datasets import Batch
+from gdw_bench.errors import UserInputError, unknown_choice
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training with its own data, learning-rate schedule and fresh optimizer state.
+
+    ``data``: "train" (the noisy split), "meta" (the clean meta set) or "train+meta" (both, meta
+    samples flagged trusted). ``schedule``: "cosine" (the authors' per-epoch cosine over this
+    phase) or "constant". ``lr``: None means the protocol's lr. ``eval_every``: evaluate every n
+    epochs (the last 5 epochs are always evaluated: they make the score).
+    """
+
+    name: str
+    epochs: int
+    data: str = "train"
+    schedule: str = "cosine"
+    lr: float | None = None
+    eval_every: int = 1
+
+
+@dataclass
+class TaskInfo:
+    """What the runner tells a method about its task; plain values, no global config."""
+
+    num_classes: int
+    num_train: int
+    class_counts: list[int]  # observed (noisy) training-label counts per class
+    wrong_label_fraction: float  # expected share of wrong labels in this setting (0 without noise)
+    epochs: int = 80  # the protocol's epoch budget
+    batch_size: int = 100
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    meta_size: int = 0
+
+
+@dataclass(frozen=True)
+class NoHyperparameters:
+    pass
+
+
+class Method:
+    """Base class. Subclasses set the class attributes below and implement ``train_step``."""
+
+    key: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # the paper's name for the method (row label in tables)
+    paper: ClassVar[str] = ""
+    needs_meta_set: ClassVar[bool] = False  # receives a clean meta batch every step
+    per_instance_state: ClassVar[bool] = False  # keeps state indexed by training-sample index
+    num_networks: ClassVar[int] = 1
+    relative_cost: ClassVar[float] = 1.0  # step cost relative to BaseModel (for time estimates)
+    records_weights: ClassVar[bool] = False  # can record class-level weight diagnostics
+    Hyperparameters: ClassVar[type] = NoHyperparameters
+
+    def __init__(self, networks: nn.Module | list[nn.Module], task: TaskInfo, hyperparameters=None):
+        self.networks = list(networks) if isinstance(networks, (list, tuple)) else [networks]
+        if len(self.networks) != self.num_networks:
+            raise UserInputError(f"{self.key} needs {self.num_networks} network(s), got {len(self.networks)}")
+        self.task = task
+        self.hp = hyperparameters if hyperparameters is not None else self.Hyperparameters()
+        self.lr = task.lr
+        self.optimizers = [self.make_optimizer(net) for net in self.networks]
+        self.diagnostics = None  # set by ``enable_diagnostics`` where ``records_weights``
+
+    # ----- helpers for subclasses -------------------------------------------------------------
+    @property
+    def model(self) -> nn.Module:
+        return self.networks[0]
+
+    def make_optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        """The protocol's classifier optimizer: SGD, momentum 0.9 without Nesterov, weight decay 5e-4."""
+        return torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.task.momentum,
+                               weight_decay=self.task.weight_decay, nesterov=False)
+
+    def reset_optimizers(self) -> None:
+        self.optimizers = [self.make_optimizer(net) for net in self.networks]
+        self.set_learning_rate(self.lr)
+
+    def apply_logit_gradient(self, logits: torch.Tensor, logit_grad: torch.Tensor, which: int = 0) -> None:
+        """The real step: backpropagate a hand-built gradient at the logits, then one SGD step."""
+        opt = self.optimizers[which]
+        opt.zero_grad(set_to_none=True)
+        logits.backward(logit_grad.detach())
+        opt.step()
+
+    def minimise(self, loss: torch.Tensor, which: int = 0) -> None:
+        opt = self.optimizers[which]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def like_model(self, tensor: torch.Tensor) -> torch.Tensor:
+        p = next(self.model.parameters())
+        return tensor.to(device=p.device, dtype=p.dtype)
+
+    # ----- the contract -----------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        """The run's phases; by default one cosine phase over the whole budget on the noisy split."""
+        return [Phase("train", self.task.epochs)]
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.lr = float(lr)
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = self.lr
+
+    def on_phase_start(self, phase_index: int, phase: Phase, context: "PhaseContext") -> None:
+        """Called before the first epoch of each phase (after a resume too, only if at its start)."""
+
+    def on_epoch_start(self, epoch_in_phase: int, phase: Phase) -> None:
+        """Called before each epoch, with the epoch's index inside its phase."""
+
+    def train_step(self, batch: Batch, meta_batch: Batch | None) -> dict[str, torch.Tensor]:
+        """One training step on ``batch``; returns scalar tensors to log (at least ``loss``)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement train_step")
+
+    def extra_state(self) -> dict[str, Any]:
+        """Method state beyond networks and optimizers (weighting nets, per-instance tensors)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def record_extras(self) -> dict[str, Any]:
+        """JSON-able facts for the run record (e.g. GLC's estimated corruption matrix)."""
+        return {}
+
+    def enable_diagnostics(self, sample_instances: int = 4) -> None:
+        from ._diagnostics import WeightDiagnostics
+
+        if not self.records_weights:
+            raise UserInputError(f"method '{self.key}' records no weight diagnostics")
+        self.diagnostics = WeightDiagnostics(self.task.num_classes, sample_instances)
+
+    # ----- checkpointing ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"networks": [n.state_dict() for n in self.networks],
+                "optimizers": [o.state_dict() for o in self.optimizers],
+                "lr": self.lr, "extra": self.extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for net, s in zip(self.networks, state["networks"]):
+            net.load_state_dict(s)
+        for opt, s in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(s)
+        self.set_learning_rate(state["lr"])
+        self.load_extra_state(state["extra"])
+
+
+@dataclass
+class PhaseContext:
+    """What a phase hook may look at: the clean meta set (GLC estimates its matrix on it)."""
+
+    meta: Any  # TensorBatches / FileBatches
+    eval_batch_size: int = 500
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    return F.one_hot(labels, num_classes).to(like.dtype)
+
+
+# ----- registry ----------------------------------------------------------------------------------
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register_method(key: str):
+    """Class decorator: ``@register_method("gdw")``. Keys are unique."""
+
+    def decorate(cls: type[Method]) -> type[Method]:
+        if key in _REGISTRY and _REGISTRY[key] is not cls:
+            raise ValueError(f"method key '{key}' is already registered by {_REGISTRY[key].__name__}")
+        cls.key = key
+        _REGISTRY[key] = cls
+        return cls
+
+    return decorate
+
+
+def get_method(key: str) -> type[Method]:
+    if key not in _REGISTRY:
+        raise unknown_choice("method", key, _REGISTRY)
+    return _REGISTRY[key]
+
+
+def list_methods() -> list[str]:
+    return list(_REGISTRY)
+
+
+def hyperparameters_of(cls: type[Method], overrides: dict[str, Any] | None = None):
+    """The method's hyperparameter dataclass with ``overrides`` applied (unknown names rejected)."""
+    overrides = dict(overrides or {})
+    names = {f.name for f in dataclasses.fields(cls.Hyperparameters)}
+    for name in overrides:
+        if name not in names:
+            raise unknown_choice(f"hyperparameter of {cls.key}", name, names or ["(none)"])
+    return cls.Hyperparameters(**overrides)
+
+
+def create_method(key: str, networks, num_classes: int, num_train: int, class_counts=None,
+                  wrong_label_fraction: float = 0.0, epochs: int = 80, lr: float = 0.1,
+                  meta_size: int = 0, **hyperparameters) -> Method:
+    """Python API: wrap any classifier (or list of classifiers) in a registered method.
+
+    >>> method = create_method("gdw", my_net, num_classes=10, num_train=len(train_set))
+    >>> method.set_learning_rate(0.1)
+    >>> logs = method.train_step(Batch(x, y, index), meta_batch=Batch(xm, ym, index_m))
+    """
+    cls = get_method(key)
+    task = TaskInfo(num_classes, num_train, list(class_counts or [num_train // num_classes] * num_classes),
+                    wrong_label_fraction, epochs=epochs, lr=lr, meta_size=meta_size)
+    return cls(networks, task, hyperparameters_of(cls, hyperparameters))
+
+
+def hyperparameter_dict(hp) -> dict[str, Any]:
+    return dataclasses.asdict(hp)
+
+
+__all__ = ["Method", "Phase", "PhaseContext", "TaskInfo", "NoHyperparameters", "register_method", "get_method",
+           "list_methods", "create_method", "hyperparameters_of", "hyperparameter_dict", "one_hot", "field"]

@@ -1,0 +1,51 @@
+"""L2RW, Learning to Reweight Examples (Ren et al., ICML 2018).
+
+Per step: per-example weights ε = 0 (differentiable); θ' = θ − α·∇θ Σ_i ε_i ℓ_i (= θ numerically,
+since ε = 0); g = ∂L_meta(θ')/∂ε = −α·⟨∇θ L_meta(θ), ∇θ ℓ_i(θ)⟩; w̃ = max(−g, 0); w = w̃ / Σ w̃;
+real step on Σ_i w_i ℓ_i with w detached (weights sum to 1: a weighted sum, not a mean).
+If Σ w̃ = 0 the step is skipped (the official code then gives every example weight 0).
+
+Deviations from the official TF code (baselines.md §7): the meta loss is the clean CE without the
+weight-decay term (as the PyTorch ports); BN in train mode with protected buffers; the gradient
+inner products come from one JVP of the training logits along ∇L_meta(θ) (exact; the official
+code takes the equivalent vector-Jacobian product); ℓ_i is the exact CE (no 0.999 clamp).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
+from .base import Method, register_method
+
+
+@register_method("l2rw")
+class L2RW(MetaMethodMixin, Method):
+    title = "L2RW"
+    paper = "Ren et al., ICML 2018"
+    relative_cost = 3.0
+
+    def __init__(self, networks, task, hyperparameters=None):
+        super().__init__(networks, task, hyperparameters)
+        self.last_meta_grads = {}
+        self.last_weights = None
+
+    def train_step(self, batch, meta_batch):
+        logits = self.model(batch.x)
+        residual = softmax_residual(logits, batch.y)
+        n = len(batch)
+        eps = torch.zeros(n, device=logits.device, dtype=logits.dtype, requires_grad=True)
+        logit_grad = eps[:, None] * residual / n
+        dmeta, meta_loss = self.meta_gradient(batch.x, logits, logit_grad, meta_batch, self.lr, virtual_step=False)
+        (grad_eps,) = pull_back(logit_grad, [eps], dmeta)
+        self.last_meta_grads = {"eps": grad_eps.detach()}
+        raw = (-grad_eps).clamp(min=0)
+        total = raw.sum()
+        loss = F.cross_entropy(logits.detach(), batch.y)
+        if total.item() == 0.0:  # every example would get weight 0: skip the step
+            self.last_weights = torch.zeros_like(raw)
+            return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(1.0)}
+        weights = raw / total
+        self.last_weights = weights.detach()
+        self.apply_logit_gradient(logits, weights[:, None] * residual)
+        return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(0.0)}
