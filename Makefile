@@ -1,0 +1,21 @@
+# The two commands of the README: `make demo` (set up + mini Table 2 + its report) and `make test`.
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test speed
+
+demo: $(VENV)/.installed
+	$(BIN)/gdw-bench run --table 2 --profile mini --methods all --jobs 2
+	$(BIN)/gdw-bench report --table 2 --profile mini
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+speed: $(VENV)/.installed
+	$(BIN)/gdw-bench speed
+
+# torch==2.14.1 / torchvision==0.29.1 are admitted by pyproject's ranges (and served from local disk here).
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@

@@ -1,0 +1,79 @@
+"""The command line, end to end on the mini profile."""
+import json
+
+import pytest
+
+
+from gdw_bench.cli import main
+
+
+
+
+def cli(args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def tree(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "--table", "2", "--seeds", "1,x"], "bad seed 'x'"),
+    (["run", "--table", "2", "--methods", "gdww"], "did you mean 'gdw'"),
+    (["run", "--table", "2", "--levels", "1.5"], "noise level 1.5 is outside [0, 1]"),
+    (["run", "--table", "9"], "unknown table '9'"),
+    (["run", "--table", "2", "--profile", "paper", "--data-dir", "nowhere", "--device", "cpu"], "cifar10 not found"),
+    (["report", "--format", "html"], "unknown format 'html'"),
+    (["run", "--table", "2", "--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "keep.txt").write_text("x")
+    before = tree(tmp_path)
+    out = cli(args, tmp_path)
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and needle in errors[0] and "Traceback" not in out.stderr
+    assert tree(tmp_path) == before
+
+
+def test_run_then_rerun_trains_nothing_then_report(tmp_path):
+    args = ["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel,gdw", "--levels", "0.4"]
+    first = cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    records = sorted((tmp_path / "results").rglob("record.json"))
+    assert len(records) == 4
+    stamps = [r.stat().st_mtime_ns for r in records]
+    second = cli(args, tmp_path)
+    assert second.returncode == 0 and "nothing to train" in second.stdout
+    assert [r.stat().st_mtime_ns for r in records] == stamps
+    dry = cli(args + ["--dry-run"], tmp_path)
+    assert dry.stdout.count("done ") == 4
+    md = cli(["report", "--table", "2", "--seeds", "1,2"], tmp_path)
+    assert md.returncode == 0 and "| GDW" in md.stdout and "(1/2)" not in md.stdout
+    latex = cli(["report", "--table", "2", "--seeds", "1,2,3", "--format", "latex"], tmp_path)
+    assert r"\toprule" in latex.stdout and r"\textbf{" in latex.stdout and "(2/3)" in latex.stdout
+    csv = cli(["report", "--table", "2", "--seeds", "1,2", "--format", "csv"], tmp_path)
+    assert len(csv.stdout.strip().splitlines()) == 5
+    record = json.loads(records[0].read_text())
+    assert {"config_hash", "data_hash", "curve", "versions", "device", "score"} <= set(record)
+
+
+def test_compare_paper_with_no_runs_marks_every_cell_missing(tmp_path):
+    out = cli(["report", "--table", "2", "--profile", "paper", "--compare-paper"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| GDW ")]
+    assert rows and "88.14" in rows[0] and "92.94" in rows[0]
+    assert rows[0].count("—") >= 12  # ours and Δ missing in all six columns
+
+
+def test_list_and_info(tmp_path):
+    methods = cli(["list", "methods"], tmp_path).stdout
+    for key in ("basemodel", "finetune", "focal", "cb", "coteaching", "glc", "l2rw", "insw", "mwnet", "softlabel",
+                "genlabel", "gdw", "gdw-nozm"):
+        assert f"\n{key} " in "\n" + methods
+    assert "fig7" in cli(["list", "tables"], tmp_path).stdout
+    assert "zero-mean" in cli(["info", "gdw"], tmp_path).stdout

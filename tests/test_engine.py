@@ -1,0 +1,90 @@
+"""The engine: determinism, kill-and-resume, two-network and two-phase checkpoints, failures."""
+import json
+
+import pytest
+import torch
+
+from gdw_bench import store
+from gdw_bench.datasets import Corruption
+from gdw_bench.engine import CellConfig, CellFailed, run_cell
+from gdw_bench.specs import Protocol
+
+PROTO = Protocol("small_cnn", 4, eval_batch_size=1000)
+
+
+def cell(method, seed=1, corruption=Corruption("uniform", 0.4), protocol=PROTO, diagnostics=False, **hp):
+    return CellConfig("test", "digits", corruption.noise, str(corruption.rate), corruption, method, seed, protocol,
+                      tuple(sorted(hp.items())), diagnostics)
+
+
+def strip_times(record):
+    record = json.loads(json.dumps(record))
+    for key in ("wall_time_s", "finished_at", "git_commit"):
+        record.pop(key, None)
+    for entry in record["curve"]:
+        entry.pop("epoch_time_s")
+    return record
+
+
+@pytest.mark.parametrize("method", ["gdw", "coteaching", "glc"])
+def test_kill_and_resume_gives_the_uninterrupted_record(tmp_path, method):
+    c = cell(method, diagnostics=method == "gdw")
+    full = run_cell(c, tmp_path / "a")
+    assert run_cell(c, tmp_path / "b", stop_after_epochs=1) is None  # "killed" after epoch 1 (mid-phase)
+    assert (c.folder(tmp_path / "b") / store.CHECKPOINT).exists()
+    assert store.cell_status(c.folder(tmp_path / "b"), c.config_hash) == "partial"
+    if method == "glc":  # killed again at the phase boundary (epoch 2 of 4): the reset must survive
+        assert run_cell(c, tmp_path / "b", stop_after_epochs=1) is None
+    resumed = run_cell(c, tmp_path / "b")
+    assert strip_times(resumed) == strip_times(full)
+    assert not (c.folder(tmp_path / "b") / store.CHECKPOINT).exists()
+
+
+def test_same_seed_same_record_and_other_seed_differs(tmp_path):
+    a = run_cell(cell("mwnet"), tmp_path / "a")
+    b = run_cell(cell("mwnet"), tmp_path / "b")
+    c = run_cell(cell("mwnet", seed=2), tmp_path / "c")
+    assert strip_times(a) == strip_times(b)
+    assert a["data_hash"] != c["data_hash"] and a["curve"] != c["curve"]
+    assert len(a["curve"]) == 4 and a["score"] == pytest.approx(sum(e["test_acc"] for e in a["curve"][-4:]) / 4)
+
+
+def test_every_method_sees_the_same_data(tmp_path):
+    hashes = {run_cell(cell(m, protocol=Protocol("small_cnn", 1)), tmp_path)["data_hash"] for m in ("basemodel", "l2rw")}
+    assert len(hashes) == 1
+
+
+def test_records_hold_method_extras_and_the_second_network(tmp_path):
+    glc = run_cell(cell("glc"), tmp_path)
+    matrix = torch.tensor(glc["extras"]["corruption_matrix_estimate"])
+    assert matrix.shape == (10, 10) and torch.allclose(matrix.sum(1), torch.ones(10, dtype=matrix.dtype), atol=1e-5)
+    assert [e["phase"] for e in glc["curve"]] == ["noisy", "noisy", "corrected", "corrected"]
+    co = run_cell(cell("coteaching"), tmp_path)
+    assert len(co["curve"]) == 2 and co["score_net2"] is not None
+    gdw = run_cell(cell("gdw", diagnostics=True), tmp_path)
+    diag = gdw["diagnostics_per_epoch"][-1]
+    assert sum(diag["omega_t_hist"]["noisy"]) > 0 and len(diag["increased_by_class"]) == 10
+    assert all(0 <= inc <= total for inc, total in diag["increased"].values())
+
+
+def test_a_failing_cell_is_recorded_and_not_done(tmp_path, monkeypatch):
+    from gdw_bench.methods import basemodel
+
+    def explode(self, batch, meta_batch=None):
+        return {"loss": torch.tensor(float("nan"))}
+
+    monkeypatch.setattr(basemodel.BaseModel, "train_step", explode)
+    c = cell("basemodel")
+    with pytest.raises(CellFailed, match="non-finite"):
+        run_cell(c, tmp_path)
+    assert store.cell_status(c.folder(tmp_path), c.config_hash) == "failed"
+    assert not (c.folder(tmp_path) / store.RECORD).exists()
+
+
+@pytest.mark.cuda
+def test_every_method_runs_on_cuda(tmp_path):
+    from gdw_bench.methods import list_methods
+
+    for method in list_methods():
+        record = run_cell(cell(method, protocol=Protocol("small_cnn", 1)), tmp_path, device="cuda")
+        assert record["device"].startswith("cuda")
