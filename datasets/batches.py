@@ -40,6 +40,15 @@ def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     return gen
 
 
+def cycle_batches(split, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
+    """Endless batches of ``split`` (the meta loader that restarts when exhausted), reshuffled each
+    pass; the passes of epoch e use their own seeds, so a resumed epoch replays them."""
+    passes = 0
+    while True:
+        yield from split.epoch(batch_size, seed, epoch * 100_003 + passes + 7_919, augment)
+        passes += 1
+
+
 def augment_batch(images: torch.Tensor, augment: Augment, gen: torch.Generator) -> torch.Tensor:
     """Reflect-pad by ``augment.pad``, take a random crop of the original size per sample, and flip
     each sample horizontally with probability 1/2 when ``augment.flip``."""
@@ -101,11 +110,7 @@ class TensorBatches:
             yield self._batch(order[start:start + batch_size], aug_gen)
 
     def cycle(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
-        """Endless batches (the meta loader that restarts when exhausted), reshuffled each pass."""
-        passes = 0
-        while True:
-            yield from self.epoch(batch_size, seed, epoch * 100_003 + passes + 7_919, augment)
-            passes += 1
+        return cycle_batches(self, batch_size, seed, epoch, augment)
 
     def ordered(self, batch_size: int) -> Iterator[Batch]:
         """Un-augmented batches in order (evaluation)."""
@@ -175,10 +180,7 @@ class FileBatches:
             yield self._to_batch(item)
 
     def cycle(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
-        passes = 0
-        while True:
-            yield from self.epoch(batch_size, seed, epoch * 100_003 + passes + 7_919, augment)
-            passes += 1
+        return cycle_batches(self, batch_size, seed, epoch, augment)
 
     def ordered(self, batch_size: int) -> Iterator[Batch]:
         for item in self._loader(batch_size, self.test_tf, torch.arange(len(self))):

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
-from ._weighting import build_weighting
+from ._weighting import WeightingNetMixin
 from .base import Method, register_method
 
 
@@ -66,7 +66,7 @@ class GDWHyperparameters:
 
 
 @register_method("gdw")
-class GDW(MetaMethodMixin, Method):
+class GDW(WeightingNetMixin, MetaMethodMixin, Method):
     title = "GDW"
     paper = "Chen et al., NeurIPS 2021"
     Hyperparameters = GDWHyperparameters
@@ -75,8 +75,7 @@ class GDW(MetaMethodMixin, Method):
 
     def __init__(self, networks, task, hyperparameters=None):
         super().__init__(networks, task, hyperparameters)
-        self.vnet, self.vnet_optimizer = build_weighting(self.model, self.hp.vnet_lr, self.hp.vnet_weight_decay,
-                                                         self.hp.hidden)
+        self._build_weighting()
         self.outer_lr = (self.hp.outer_lr if self.hp.outer_lr is not None
                          else default_outer_lr(task.num_classes, task.batch_size))
         self.last_meta_grads = {}
@@ -97,10 +96,7 @@ class GDW(MetaMethodMixin, Method):
         *vnet_grads, class_grad = pull_back(logit_grad, vnet_params + [first_stage], dmeta)
         self.last_meta_grads = {"class_level": class_grad.detach(),
                                 **{f"vnet.{i}": g.detach() for i, g in enumerate(vnet_grads)}}
-        self.vnet_optimizer.zero_grad(set_to_none=True)
-        for p, g in zip(vnet_params, vnet_grads):
-            p.grad = g
-        self.vnet_optimizer.step()
+        self._step_weighting(vnet_grads)
         with torch.no_grad():
             step = (self.outer_lr * class_grad / class_grad.abs().sum()).clamp(-self.hp.clip, self.hp.clip)
             before = first_stage.detach()
@@ -111,10 +107,3 @@ class GDW(MetaMethodMixin, Method):
         self.apply_logit_gradient(logits, final * residual / n)
         rows = torch.arange(n, device=batch.y.device)
         return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_target_weight": final[rows, batch.y].mean()}
-
-    def extra_state(self):
-        return {"vnet": self.vnet.state_dict(), "vnet_optimizer": self.vnet_optimizer.state_dict()}
-
-    def load_extra_state(self, state):
-        self.vnet.load_state_dict(state["vnet"])
-        self.vnet_optimizer.load_state_dict(state["vnet_optimizer"])

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
-from ._weighting import build_weighting
+from ._weighting import WeightingNetMixin
 from .base import Method, register_method
 
 
@@ -34,7 +34,7 @@ class MWNetHyperparameters:
 
 
 @register_method("mwnet")
-class MWNet(MetaMethodMixin, Method):
+class MWNet(WeightingNetMixin, MetaMethodMixin, Method):
     title = "MWNet"
     paper = "Shu et al., NeurIPS 2019"
     Hyperparameters = MWNetHyperparameters
@@ -43,8 +43,7 @@ class MWNet(MetaMethodMixin, Method):
 
     def __init__(self, networks, task, hyperparameters=None):
         super().__init__(networks, task, hyperparameters)
-        self.vnet, self.vnet_optimizer = build_weighting(self.model, self.hp.vnet_lr, self.hp.vnet_weight_decay,
-                                                         self.hp.hidden)
+        self._build_weighting()
         self.last_meta_grads = {}
 
     def train_step(self, batch, meta_batch):
@@ -58,10 +57,7 @@ class MWNet(MetaMethodMixin, Method):
         vnet_params = list(self.vnet.parameters())
         grads = pull_back(logit_grad, vnet_params, dmeta)
         self.last_meta_grads = {f"vnet.{i}": g.detach() for i, g in enumerate(grads)}
-        self.vnet_optimizer.zero_grad(set_to_none=True)
-        for p, g in zip(vnet_params, grads):
-            p.grad = g
-        self.vnet_optimizer.step()
+        self._step_weighting(grads)
         with torch.no_grad():
             new_weights = self.vnet(losses)
         if self.diagnostics is not None:
@@ -70,10 +66,3 @@ class MWNet(MetaMethodMixin, Method):
                                      new_weights.expand(-1, k))
         self.apply_logit_gradient(logits, new_weights * residual / n)
         return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_weight": new_weights.mean()}
-
-    def extra_state(self):
-        return {"vnet": self.vnet.state_dict(), "vnet_optimizer": self.vnet_optimizer.state_dict()}
-
-    def load_extra_state(self, state):
-        self.vnet.load_state_dict(state["vnet"])
-        self.vnet_optimizer.load_state_dict(state["vnet_optimizer"])
