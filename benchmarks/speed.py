@@ -24,7 +24,7 @@ def _sync(device):
 def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = "all", model: str = "resnet32",
          batch: int = 100, classes: int = 10) -> dict[str, float]:
     from gdw_bench.grid import resolve_methods
-    from gdw_bench.methods import create_method
+    from gdw_bench.methods import create_method, get_method
     from gdw_bench.specs import get_table
 
     dev = resolve_device(device)
@@ -39,8 +39,6 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     runners = {}
     for key in keys:
         torch.manual_seed(0)
-        from gdw_bench.methods import get_method
-
         nets = [build_model(model, classes).to(dev) for _ in range(get_method(key).num_networks)]
         method = create_method(key, nets if len(nets) > 1 else nets[0], num_classes=classes, num_train=batch,
                                wrong_label_fraction=0.36, epochs=80, meta_size=1000)

@@ -1,18 +1,12 @@
 """The command line, end to end on the mini profile."""
 import json
+import subprocess
+import sys
 
 import pytest
 
 
-from gdw_bench.cli import main
-
-
-
-
 def cli(args, cwd):
-    import subprocess
-    import sys
-
     return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
