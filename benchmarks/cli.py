@@ -19,6 +19,12 @@ def _profile_option(default="mini"):
     return click.option("--profile", default=default, show_default=True, help="paper | mini | fmnist")
 
 
+_from_scratch_option = click.option(
+    "--from-scratch", is_flag=True,
+    help="ResNet-18 from random weights instead of ImageNet-pretrained (Tables 5, 7 without a network); "
+         "kept apart from pretrained results")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gdw-bench")
 def cli():
@@ -37,10 +43,23 @@ def cli():
 @click.option("--jobs", default=1, show_default=True, type=int, help="cells trained in parallel processes (CPU)")
 @click.option("--dry-run", is_flag=True, help="list every cell with its status and the estimated time left")
 @click.option("--download", is_flag=True, help="download CIFAR into --data-dir when it is missing")
-def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, dry_run, download):
+@_from_scratch_option
+@click.option("--executor", default="local", show_default=True, help="local | slurm (one job array via submitit)")
+@click.option("--slurm-partition", default=None, help="slurm: partition (default: the cluster's)")
+@click.option("--slurm-time-min", type=int, default=None, help="slurm: time limit per cell (default 3× its estimate, ≥ 10)")
+@click.option("--slurm-cpus", type=int, default=2, show_default=True, help="slurm: CPUs per cell")
+@click.option("--slurm-mem-gb", type=float, default=8.0, show_default=True, help="slurm: memory per cell")
+@click.option("--slurm-gpus", type=int, default=None, help="slurm: GPUs per cell (default 1 with --device cuda, else 0)")
+@click.option("--slurm-parallelism", type=int, default=64, show_default=True, help="slurm: cells running at once")
+@click.option("--slurm-option", "slurm_extra", multiple=True, help="slurm: another sbatch option KEY=VALUE (repeatable)")
+@click.option("--no-wait", is_flag=True, help="slurm: submit and return (run the command again to collect)")
+def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, dry_run, download,
+        from_scratch, executor, no_wait, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
-    from gdw_bench import grid, store
+    from gdw_bench import grid
     from gdw_bench.engine import resolve_device
+    from gdw_bench.errors import unknown_choice
+    from gdw_bench.models import check_pretrained
     from gdw_bench.specs import get_profile, get_table, parse_seeds
 
     table, prof, seed_list = get_table(table_key), get_profile(profile), parse_seeds(seeds)
@@ -48,40 +67,86 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     level_set = grid.parse_levels(levels, table)
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs} must be at least 1")
-    dev = resolve_device(device)
-    cells = grid.table_cells(table, prof, seed_list, method_keys, level_set)
+    if executor not in ("local", "slurm"):
+        raise unknown_choice("executor", executor, ("local", "slurm"))
+    slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
+    dev = resolve_device(device, here=executor == "local")
+    cells = grid.table_cells(table, prof, seed_list, method_keys, level_set, from_scratch)
     if not cells:
         raise UserInputError(f"table {table.key} has no cells in profile '{prof.name}' for these options")
-    statuses = [store.cell_status(c.folder(results_dir), c.config_hash) for c in cells]
-    missing = [c for c, s in zip(cells, statuses) if s != "done"]
-    eta = sum(grid.estimate_seconds(c, prof, dev.type) for c in missing) / max(1, jobs if dev.type == "cpu" else 1)
+    statuses = grid.cell_statuses(cells, results_dir)
+    todo = [c for c, s in zip(cells, statuses) if s not in grid.NOT_TO_TRAIN]
+    estimates = [grid.estimate_seconds(c, prof, dev.type) for c in todo]
+    parallel = jobs if executor == "local" and dev.type == "cpu" else slurm_options.parallelism if slurm_options else 1
+    eta = sum(estimates) / max(1, min(parallel, len(todo)))
     if dry_run:
         for cell, status in zip(cells, statuses):
             click.echo(f"{status:8s} {cell.folder(results_dir)}")
         counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
         click.echo(f"{len(cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
-                   f"; estimated time for the rest: {_duration(eta)} on {dev.type}")
+                   f"; estimated time for the {len(todo)} to train: {_duration(eta)} on {dev.type}")
         return
-    if prof.needs_gpu and dev.type == "cpu" and missing:
-        click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(missing)} cells; "
+    if prof.needs_gpu and dev.type == "cpu" and todo:
+        click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
                    "use a GPU (--device cuda) or --profile mini", err=True)
     if download:
         import os
 
         os.environ["GDW_BENCH_DOWNLOAD"] = "1"
     grid.check_data(cells, data_dir)
-    if not missing:
-        click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done; nothing to train")
+    check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
+    _explain_skipped(cells, statuses, results_dir)
+    if not todo:
+        click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done or under way; nothing to train")
         return
-    click.echo(f"table {table.key} ({prof.name}): {len(cells) - len(missing)} of {len(cells)} cells done, "
-               f"training {len(missing)} (estimate {_duration(eta)}) on {dev}", err=True)
-    outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs)
-    click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
-               f"{len(outcome.failed)} failed; results in {results_dir}")
-    if outcome.failed:
-        for cell, error in outcome.failed:
+    click.echo(f"table {table.key} ({prof.name}): {statuses.count('done')} of {len(cells)} cells done, "
+               f"training {len(todo)} (estimate {_duration(eta)}) on {dev if executor == 'local' else 'slurm'}",
+               err=True)
+    if executor == "slurm":
+        from gdw_bench import slurm
+
+        job_ids, failed = slurm.submit_and_wait(todo, results_dir, device, data_dir, slurm_options, estimates)
+        if slurm_options.wait:
+            click.echo(f"SLURM job {', '.join(job_ids)}: trained {len(todo) - len(failed)} cells, "
+                       f"{len(failed)} failed; results in {results_dir}")
+        else:
+            click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(job_ids)}; the same command with "
+                       f"--dry-run shows their progress, and run again collects what failed")
+    else:
+        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs)
+        failed = outcome.failed
+        click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
+                   f"{len(failed)} failed; results in {results_dir}")
+    if failed:
+        for cell, error in failed:
             click.echo(f"failed: {cell.folder(results_dir)}: {error}", err=True)
         sys.exit(1)
+
+
+def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
+                   slurm_parallelism, slurm_extra):
+    from gdw_bench import slurm
+
+    slurm.check_available()
+    for name, value in (("--slurm-time-min", slurm_time_min), ("--slurm-cpus", slurm_cpus),
+                        ("--slurm-mem-gb", slurm_mem_gb), ("--slurm-parallelism", slurm_parallelism)):
+        if value is not None and value <= 0:
+            raise UserInputError(f"{name} {value} must be positive")
+    if slurm_gpus is not None and slurm_gpus < 0:
+        raise UserInputError(f"--slurm-gpus {slurm_gpus} must be 0 or more")
+    gpus = slurm_gpus if slurm_gpus is not None else int(device.startswith("cuda"))
+    return slurm.SlurmOptions(slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, gpus, slurm_parallelism,
+                              slurm.parse_extra(slurm_extra), wait=not no_wait)
+
+
+def _explain_skipped(cells, statuses, results_dir) -> None:
+    """Say why cells that are not done are not trained now."""
+    for status, why in (("stale", "hold a record of another configuration (move them away to retrain)"),
+                        ("running", "are being trained by another process on this machine"),
+                        ("queued", "are queued or running as SLURM jobs")):
+        hit = [c for c, s in zip(cells, statuses) if s == status]
+        if hit:
+            click.echo(f"{len(hit)} cells {why}, e.g. {hit[0].folder(results_dir)}", err=True)
 
 
 def _duration(seconds: float) -> str:
@@ -100,7 +165,8 @@ def _duration(seconds: float) -> str:
 @click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="report folder (default: reports/<profile>)")
-def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out):
+@_from_scratch_option
+def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from_scratch):
     """Render tables (and figures) from the result records."""
     from gdw_bench import figures
     from gdw_bench import report as rep
@@ -116,7 +182,7 @@ def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out):
     written = []
     for table in tables:
         if table.kind != "figure":
-            text = rep.render(results_dir, table, prof, seed_list, fmt, compare_paper)
+            text = rep.render(results_dir, table, prof, seed_list, fmt, compare_paper, from_scratch)
             if table_key:
                 click.echo(text)
             path = out / f"table{table.key}.{suffix}"

@@ -13,7 +13,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -47,10 +49,11 @@ class CellConfig:
     protocol: Protocol
     hyperparameters: tuple = ()  # sorted (name, value) overrides of the method's defaults
     diagnostics: bool = False
+    from_scratch: bool = False  # a pretrained protocol's network started from random weights instead
 
     @property
     def method_folder(self) -> str:
-        return self.method + ("+diag" if self.diagnostics else "")
+        return self.method + ("+diag" if self.diagnostics else "") + ("+scratch" if self.from_scratch else "")
 
     def folder(self, root: Path) -> Path:
         return store.cell_dir(root, self.profile, self.dataset, self.corruption.canonical().slug,
@@ -91,12 +94,14 @@ def evaluate(net: torch.nn.Module, split, batch_size: int) -> float:
     return 100.0 * correct / max(total, 1)
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str, here: bool = True) -> torch.device:
+    """``device`` as a torch device; ``here=False`` checks only its syntax (a SLURM job resolves
+    "auto" and finds its GPU on the compute node, not on the machine that submits)."""
     from gdw_bench.errors import UserInputError
 
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cuda" if here and torch.cuda.is_available() else "cpu")
+    if here and device.startswith("cuda") and not torch.cuda.is_available():
         raise UserInputError(f"--device {device}: no CUDA device is available here; valid: auto, cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise UserInputError(f"unknown device '{device}'; valid: auto, cpu, cuda, cuda:N")
@@ -272,6 +277,13 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
     return {key: round(v, 6) for key, v in means.items()}
 
 
+def _slurm_job_id() -> str | None:
+    """This array task's id as squeue shows it (``123_4``), or the plain job id; None outside SLURM."""
+    if "SLURM_ARRAY_JOB_ID" in os.environ:
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
 def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> dict:
     from gdw_bench.methods import hyperparameter_dict
 
@@ -285,7 +297,8 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
         "corruption": {**dataclasses.asdict(cell.corruption.canonical()), "slug": cell.corruption.canonical().slug},
         "method": cell.method, "method_title": type(method).title, "hyperparameters": hyperparameter_dict(method.hp),
         "seed": cell.seed, "train_seed": cell.train_seed, "protocol": dataclasses.asdict(cell.protocol),
-        "model": cell.protocol.model, "diagnostics": cell.diagnostics, "config_hash": cell.config_hash,
+        "model": cell.protocol.model, "pretrained": cell.protocol.pretrained, "from_scratch": cell.from_scratch,
+        "diagnostics": cell.diagnostics, "config_hash": cell.config_hash,
         "score": round(score, 4), "score_net2": round(sum(net2) / len(net2), 4) if net2 else None,
         "score_epochs": [e["global_epoch"] for e in final],
         "phases": [dataclasses.asdict(ph) for ph in phases],
@@ -294,5 +307,5 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
         "device": f"{dev.type}: {device_name}", "torch_threads": torch.get_num_threads(),
         "data_hash": data.data_hash, "data_info": {**data.info, "actual_noise_fraction": data.actual_noise_fraction},
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "argv": sys.argv[1:],
+        "argv": sys.argv[1:], "host": socket.gethostname(), "slurm_job_id": _slurm_job_id(),
     }

@@ -1,6 +1,7 @@
 """Cells of a table under a profile, their status, and running the ones not done yet."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -55,8 +56,13 @@ def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
     return keys
 
 
-def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=None) -> list[CellConfig]:
-    """Every cell of ``table`` here, deduplicated (stand-in columns may coincide)."""
+def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=None,
+                from_scratch: bool = False) -> list[CellConfig]:
+    """Every cell of ``table`` here, deduplicated (stand-in columns may coincide).
+
+    ``from_scratch`` turns the ImageNet-pretrained networks of the real-world protocols into
+    randomly initialised ones (offline machines); those cells live in ``<method>+scratch`` folders
+    so they never mix with pretrained results. Protocols that are not pretrained are unaffected."""
     cells, seen = [], set()
     for column in table.columns:
         if levels is not None and column.level not in levels:
@@ -66,11 +72,14 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
             continue
         dataset, corruption = resolved
         protocol = profile.protocols[dataset]
+        scratch = from_scratch and protocol.pretrained
+        if scratch:
+            protocol = dataclasses.replace(protocol, pretrained=False)
         for method in methods or table.methods:
             overrides = tuple(sorted(profile.method_overrides.get(method, {}).items()))
             for seed in seeds:
                 cell = CellConfig(profile.name, dataset, column.setting, column.level, corruption, method, seed,
-                                  protocol, overrides, table.diagnostics)
+                                  protocol, overrides, table.diagnostics, scratch)
                 key = (cell.folder(Path(".")), cell.config_hash)
                 if key not in seen:
                     seen.add(key)
@@ -116,15 +125,28 @@ def _worker(cell: CellConfig, root: str, device: str, data_dir: str | None, thre
         return str(exc)
 
 
+NOT_TO_TRAIN = ("done", "stale", "running", "queued")  # stale: a record of another config, never overwritten
+
+
+def cell_statuses(cells: list[CellConfig], root: Path) -> list[str]:
+    """Each cell's store status; SLURM is asked (once) only when some cell has a queued.json."""
+    active = None
+    if any((c.folder(root) / store.QUEUED).exists() for c in cells):
+        from gdw_bench.slurm import active_jobs
+
+        active = active_jobs()
+    return [store.cell_status(c.folder(root), c.config_hash, active) for c in cells]
+
+
 def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
              progress: bool = True) -> GridOutcome:
     from tqdm import tqdm
 
-    statuses = [store.cell_status(c.folder(root), c.config_hash) for c in cells]
-    todo = [c for c, s in zip(cells, statuses) if s not in ("done", "stale", "running")]
+    statuses = cell_statuses(cells, root)
+    todo = [c for c, s in zip(cells, statuses) if s not in NOT_TO_TRAIN]
     done_before = sum(s == "done" for s in statuses)
     failed: list[tuple[CellConfig, str]] = []
-    bar = tqdm(total=len(cells), initial=done_before, disable=not progress, unit="cell", file=sys.stderr,
+    bar = tqdm(total=done_before + len(todo), initial=done_before, disable=not progress, unit="cell", file=sys.stderr,
                dynamic_ncols=True, desc="cells")
     if jobs <= 1:
         for cell in todo:

@@ -5,6 +5,9 @@ All are plain ``nn.Module``s: the meta methods run them functionally with
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -90,22 +93,38 @@ class SmallCNN(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
 
-def resnet18(num_classes: int, pretrained: bool = True) -> nn.Module:
-    """torchvision's ResNet-18; ImageNet weights when ``pretrained`` (downloaded where a network is)."""
-    from torchvision.models import ResNet18_Weights, resnet18 as tv_resnet18
+def imagenet_resnet18_state() -> dict:
+    """torchvision's ImageNet-1k ResNet-18 weights (IMAGENET1K_V1), from torch hub's cache
+    ($TORCH_HOME/hub/checkpoints), downloaded there when missing unless GDW_BENCH_OFFLINE=1."""
+    from torchvision.models import ResNet18_Weights
 
-    if not pretrained:
-        model = tv_resnet18(weights=None)
-    else:
-        try:
-            model = tv_resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
-        except Exception as exc:  # offline: URLError / RuntimeError from the hub download
-            raise UserInputError(
-                "ImageNet-pretrained ResNet-18 weights could not be downloaded "
-                f"({type(exc).__name__}); put resnet18-f37072fd.pth in $TORCH_HOME/hub/checkpoints "
-                "or run with --from-scratch") from None
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    advice = f"put {cached.name} in {cached.parent} or run with --from-scratch"
+    if not cached.exists() and os.environ.get("GDW_BENCH_OFFLINE") == "1":
+        raise UserInputError(f"ImageNet-pretrained ResNet-18 weights are not cached and GDW_BENCH_OFFLINE=1; {advice}")
+    try:
+        return weights.get_state_dict(progress=False)
+    except Exception as exc:  # offline: URLError / RuntimeError from the hub download
+        raise UserInputError(f"ImageNet-pretrained ResNet-18 weights could not be downloaded "
+                             f"({type(exc).__name__}); {advice}") from None
+
+
+def resnet18(num_classes: int, pretrained: bool = True) -> nn.Module:
+    """torchvision's ResNet-18, ImageNet-initialised when ``pretrained``, with a new ``num_classes`` head."""
+    from torchvision.models import resnet18 as tv_resnet18
+
+    model = tv_resnet18(weights=None)
+    if pretrained:
+        model.load_state_dict(imagenet_resnet18_state())
     model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model
+
+
+def check_pretrained(model_names) -> None:
+    """Fetch the pretrained weights a grid needs before anything is written (one-line error if not)."""
+    if "resnet18" in set(model_names):
+        imagenet_resnet18_state()
 
 
 MODELS = {

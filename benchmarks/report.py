@@ -36,8 +36,9 @@ def _column_title(column: Column, profile: Profile) -> str:
     return f"{name} {column.setting} {column.level}".strip()
 
 
-def collect(root: Path, table: TableSpec, profile: Profile, seeds) -> pd.DataFrame:
-    """One row per (column, method, seed) found in the records for this table and profile."""
+def collect(root: Path, table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> pd.DataFrame:
+    """One row per (column, method, seed) found in the records for this table and profile
+    (``from_scratch``: the records of ``run --from-scratch`` instead of the pretrained ones)."""
     wanted = {}
     for i, column in enumerate(table.columns):
         resolved = profile.resolve(column)
@@ -47,6 +48,8 @@ def collect(root: Path, table: TableSpec, profile: Profile, seeds) -> pd.DataFra
     rows = []
     for record in store.iter_records(root):
         if record["profile"] != profile.name or bool(record.get("diagnostics")) != table.diagnostics:
+            continue
+        if bool(record.get("from_scratch")) != from_scratch:
             continue
         if seeds is not None and record["seed"] not in seeds:
             continue
@@ -123,8 +126,10 @@ def _paper_value(paper: pd.DataFrame, table: TableSpec, column: Column, method: 
     return float(hit["mean"].iloc[0]) if len(hit) else None
 
 
-def header_lines(table: TableSpec, profile: Profile, seeds) -> list[str]:
+def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> list[str]:
     lines = [f"Table {table.key}: {table.title}", f"Profile '{profile.name}': {profile.description}."]
+    if from_scratch and any(p.pretrained for p in profile.protocols.values()):
+        lines.append("Networks trained from scratch (--from-scratch), not ImageNet-pretrained as in the paper.")
     for column in table.columns:
         stand = profile.stand_in(column.dataset)
         if stand is None:
@@ -136,8 +141,9 @@ def header_lines(table: TableSpec, profile: Profile, seeds) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False) -> tuple[pd.DataFrame, list[str]]:
-    frame = collect(root, table, profile, seeds)
+def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False,
+                   from_scratch=False) -> tuple[pd.DataFrame, list[str]]:
+    frame = collect(root, table, profile, seeds, from_scratch)
     methods, cells, present = summarise(frame, table, profile, seeds)
     paper = paper_results() if compare_paper else None
     out = {}
@@ -163,7 +169,7 @@ def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False
             out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
             out[f"{title} Δ"] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
     index = [method_name(m, frame) for m in methods]
-    return pd.DataFrame(out, index=pd.Index(index, name="method")), header_lines(table, profile, seeds)
+    return pd.DataFrame(out, index=pd.Index(index, name="method")), header_lines(table, profile, seeds, from_scratch)
 
 
 def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: int = -1) -> pd.DataFrame | None:
@@ -185,8 +191,8 @@ def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: 
     return pd.DataFrame(mean, index=[f"ω_{i}" for i in range(k)], columns=[f"C_{j}" for j in range(k)])
 
 
-def per_seed_csv(root, table, profile, seeds) -> str:
-    frame = collect(root, table, profile, seeds)
+def per_seed_csv(root, table, profile, seeds, from_scratch=False) -> str:
+    frame = collect(root, table, profile, seeds, from_scratch)
     rows = []
     for _, row in frame.iterrows():
         column = table.columns[row["column"]]
@@ -194,7 +200,7 @@ def per_seed_csv(root, table, profile, seeds) -> str:
         rows.append({"table": table.key, "profile": profile.name, "paper_dataset": column.dataset,
                      "dataset": r["dataset"], "setting": column.setting, "level": column.level,
                      "method": row["method"], "seed": row["seed"], "score": row["score"],
-                     "score_net2": r.get("score_net2"), "wall_time_s": r.get("wall_time_s"),
+                     "score_net2": r.get("score_net2"), "from_scratch": bool(r.get("from_scratch")), "wall_time_s": r.get("wall_time_s"),
                      "data_hash": r.get("data_hash"), "config_hash": r.get("config_hash")})
     return pd.DataFrame(rows).to_csv(index=False)
 
@@ -220,10 +226,11 @@ def to_latex(df: pd.DataFrame, header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_paper: bool = False) -> str:
+def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_paper: bool = False,
+           from_scratch: bool = False) -> str:
     """The table as text in ``fmt`` (markdown | latex | csv)."""
     if fmt == "csv":
-        return per_seed_csv(root, table, profile, seeds)
+        return per_seed_csv(root, table, profile, seeds, from_scratch)
     if table.kind == "weight_ratios":
         matrix = weight_ratio_matrix(root, table, profile, seeds)
         header = header_lines(table, profile, seeds)[:-1] + ["Ratio over the last epoch, averaged over seeds."]
@@ -233,5 +240,6 @@ def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_pa
             df = matrix.map(lambda v: f"{v:.3f}")
             df.index.name = "weight/class"
         return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
-    df, header = accuracy_frame(root, table, profile, seeds, compare_paper, latex=fmt == "latex")
+    df, header = accuracy_frame(root, table, profile, seeds, compare_paper, latex=fmt == "latex",
+                                from_scratch=from_scratch)
     return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)

@@ -4,7 +4,8 @@ Layout: ``<root>/<profile>/<dataset>/<corruption>/<method>[+diag]/seed-<seed>/``
 - ``record.json``  the final record (its existence is what "done" means);
 - ``checkpoint.pt`` everything needed to go on after the last finished epoch (while running);
 - ``failed.json``  the error of the last failed attempt (a re-run retries the cell);
-- ``running.json`` the pid/host of a run in progress.
+- ``running.json`` the pid/host of a run in progress;
+- ``queued.json``  the SLURM job that will train the cell (``run --executor slurm``).
 Every write goes to a temporary file in the same folder and is renamed into place.
 
 Record fields (schema 1; the contract between ``run`` and ``report``):
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
-RECORD, CHECKPOINT, FAILED, RUNNING = "record.json", "checkpoint.pt", "failed.json", "running.json"
+RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
+    "queued.json"
 
 
 def cell_dir(root: Path, profile: str, dataset: str, corruption_slug: str, method_folder: str, seed: int) -> Path:
@@ -78,8 +80,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cell_status(folder: Path, config_hash: str | None = None) -> str:
-    """done | stale (done under another config) | running | partial (resumable) | failed | missing."""
+def cell_status(folder: Path, config_hash: str | None = None, active_jobs: set[str] | None = None) -> str:
+    """done | stale (done under another config) | running | queued | partial (resumable) | failed | missing.
+
+    ``active_jobs``: the scheduler's pending or running job ids (None: no scheduler here); a cell
+    whose ``queued.json`` names one of them is "queued" (its job will train it)."""
     folder = Path(folder)
     record = read_json(folder / RECORD)
     if record is not None:
@@ -89,6 +94,9 @@ def cell_status(folder: Path, config_hash: str | None = None) -> str:
     running = read_json(folder / RUNNING)
     if running and running.get("host") == socket.gethostname() and _pid_alive(int(running.get("pid", -1))):
         return "running"
+    queued = read_json(folder / QUEUED) if active_jobs else None
+    if queued and str(queued.get("job_id")) in active_jobs:
+        return "queued"
     if (folder / CHECKPOINT).exists():
         return "partial"
     if (folder / FAILED).exists():
@@ -102,6 +110,7 @@ def mark_running(folder: Path) -> None:
 
 def clear_running(folder: Path) -> None:
     (Path(folder) / RUNNING).unlink(missing_ok=True)
+    (Path(folder) / QUEUED).unlink(missing_ok=True)
 
 
 def iter_records(root: Path) -> Iterator[dict]:

@@ -7,6 +7,7 @@ only, and the result carries a hash of them that goes into every run record.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -135,8 +136,12 @@ def stratified_subset(labels: np.ndarray, size: int | None, num_classes: int) ->
 
 def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_dir: Path | None = None,
             train_subset: int | None = None, test_subset: int | None = None,
-            meta_per_class: int | None = None, workers: int = 4) -> PreparedData:
-    """Meta split, then noise, then long tail (by clean label); see ``corruption.py``."""
+            meta_per_class: int | None = None, workers: int | None = None) -> PreparedData:
+    """Meta split, then noise, then long tail (by clean label); see ``corruption.py``.
+
+    ``workers``: DataLoader processes for image-file datasets (default: min(4, CPU count))."""
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1)
     spec = dataset_spec(dataset)
     source = load_source(dataset, data_dir)
     if isinstance(source, FileSource):

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -31,3 +32,24 @@ def tiny_net(k: int = 4, in_channels: int = 2, seed: int = 0, dtype=torch.float6
     net = torch.nn.Sequential(torch.nn.Conv2d(in_channels, 6, 3, padding=1), torch.nn.BatchNorm2d(6), torch.nn.ReLU(),
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(6, k))
     return net.to(dtype)
+
+
+def write_images(root, paths, size=(40, 30)):
+    """Small RGB JPEGs at ``root/path`` (the loaders resize them to 224 like the real images)."""
+    from PIL import Image
+
+    for i, path in enumerate(paths):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((*size, 3), i * 7 % 255, dtype=np.uint8)).save(root / path)
+
+
+def write_clothing1m_tree(root):
+    """Clothing1M's released layout: 40 images, 30 noisy-train / 6 clean-val / 4 clean-test keys, the
+    noisy and clean key-label lists (every clean label differs from the noisy one)."""
+    keys = [f"images/{i % 3}/{i:02d}/img{i}.jpg" for i in range(40)]
+    write_images(root, keys)
+    (root / "noisy_label_kv.txt").write_text("".join(f"{k} {i % 14}\n" for i, k in enumerate(keys[:30])))
+    (root / "clean_label_kv.txt").write_text("".join(f"{k} {(i + 1) % 14}\n" for i, k in enumerate(keys)))
+    (root / "noisy_train_key_list.txt").write_text("\n".join(keys[:30]))
+    (root / "clean_val_key_list.txt").write_text("\n".join(keys[30:36]))
+    (root / "clean_test_key_list.txt").write_text("\n".join(keys[36:]))

@@ -21,6 +21,7 @@ def tree(path):
     (["run", "--table", "9"], "unknown table '9'"),
     (["run", "--table", "2", "--profile", "paper", "--data-dir", "nowhere", "--device", "cpu"], "cifar10 not found"),
     (["report", "--format", "html"], "unknown format 'html'"),
+    (["run", "--table", "2", "--executor", "k8s"], "unknown executor 'k8s'"),
     (["run", "--table", "2", "--device", "tpu"], "unknown device 'tpu'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
@@ -71,3 +72,26 @@ def test_list_and_info(tmp_path):
         assert f"\n{key} " in "\n" + methods
     assert "fig7" in cli(["list", "tables"], tmp_path).stdout
     assert "zero-mean" in cli(["info", "gdw"], tmp_path).stdout
+
+
+def test_pretrained_weights_offline_is_one_line_error_and_from_scratch_runs_apart(tmp_path):
+    """Table 5 (paper profile) on a generated Clothing1M tree: with no cached ImageNet weights and
+    no network, `run` stops before writing; `--from-scratch` plans `<method>+scratch` cells."""
+    import os
+
+    from conftest import write_clothing1m_tree
+
+    write_clothing1m_tree(tmp_path / "data" / "clothing1m")
+    env = {**os.environ, "GDW_BENCH_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch")}
+    args = ["run", "--table", "5", "--profile", "paper", "--data-dir", "data", "--methods", "basemodel",
+            "--seeds", "1", "--device", "cpu"]
+    before = tree(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=tmp_path, capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.count("Error") == 1 and "--from-scratch" in out.stderr
+    assert tree(tmp_path) == before
+    dry = subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args, "--from-scratch", "--dry-run"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "missing  results/paper/clothing1m/clean/basemodel+scratch/seed-1" in dry.stdout

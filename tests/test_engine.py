@@ -88,3 +88,27 @@ def test_every_method_runs_on_cuda(tmp_path):
     for method in list_methods():
         record = run_cell(cell(method, protocol=Protocol("small_cnn", 1)), tmp_path, device="cuda")
         assert record["device"].startswith("cuda")
+
+
+def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_path):
+    """One epoch of the paper's Table 5 protocol on a generated Clothing1M tree, ResNet-18 from scratch."""
+    import dataclasses
+
+    from conftest import write_clothing1m_tree
+    from gdw_bench.grid import table_cells
+    from gdw_bench.report import collect
+    from gdw_bench.specs import PROFILES, TABLES
+
+    write_clothing1m_tree(tmp_path / "data" / "clothing1m")
+    table, profile = TABLES["5"], PROFILES["paper"]
+    pretrained_cell, = table_cells(table, profile, [1], ("basemodel",))
+    scratch_cell, = table_cells(table, profile, [1], ("basemodel",), from_scratch=True)
+    assert pretrained_cell.protocol.pretrained and not scratch_cell.protocol.pretrained
+    assert scratch_cell.config_hash != pretrained_cell.config_hash
+    scratch_cell = dataclasses.replace(scratch_cell, protocol=dataclasses.replace(scratch_cell.protocol, epochs=1))
+    record = run_cell(scratch_cell, tmp_path / "results", "cpu", tmp_path / "data")
+    assert scratch_cell.folder(tmp_path / "results").name == "seed-1"
+    assert scratch_cell.folder(tmp_path / "results").parent.name == "basemodel+scratch"
+    assert record["from_scratch"] and not record["pretrained"] and record["model"] == "resnet18"
+    assert len(collect(tmp_path / "results", table, profile, [1], from_scratch=True)) == 1
+    assert len(collect(tmp_path / "results", table, profile, [1])) == 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import write_clothing1m_tree, write_images
 from gdw_bench.datasets import Corruption, prepare
 from gdw_bench.datasets.batches import augment_batch
 from gdw_bench.datasets.protocol import _SOURCE_CACHE
@@ -57,22 +58,8 @@ def test_cifar_from_the_released_pickle_layout(tmp_path, monkeypatch):
     assert source.train_images.shape == (100, 3, 32, 32) and source.augment == Augment(4, True)
 
 
-def _write_images(root, paths, size=(40, 30)):
-    from PIL import Image
-    for i, path in enumerate(paths):
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((*size, 3), i * 7 % 255, dtype=np.uint8)).save(root / path)
-
-
 def test_clothing1m_layout(tmp_path):
-    root = tmp_path / "clothing1m"
-    keys = [f"images/{i % 3}/{i:02d}/img{i}.jpg" for i in range(40)]
-    _write_images(root, keys)
-    (root / "noisy_label_kv.txt").write_text("".join(f"{k} {i % 14}\n" for i, k in enumerate(keys[:30])))
-    (root / "clean_label_kv.txt").write_text("".join(f"{k} {(i + 1) % 14}\n" for i, k in enumerate(keys)))
-    (root / "noisy_train_key_list.txt").write_text("\n".join(keys[:30]))
-    (root / "clean_val_key_list.txt").write_text("\n".join(keys[30:36]))
-    (root / "clean_test_key_list.txt").write_text("\n".join(keys[36:]))
+    write_clothing1m_tree(tmp_path / "clothing1m")
     _SOURCE_CACHE.clear()
     data = prepare("clothing1m", Corruption(), 1, data_dir=tmp_path, workers=0)
     data.train.image_size = 32
@@ -87,7 +74,7 @@ def test_clothing1m_layout(tmp_path):
 def test_places_lt_layout(tmp_path):
     root = tmp_path / "places_lt"
     files = [f"data_256/a/airfield/{i:08d}.jpg" for i in range(12)]
-    _write_images(root, files)
+    write_images(root, files)
     for name, part in (("train", files[:6]), ("val", files[6:9]), ("test", files[9:])):
         (root / f"Places_LT_{name}.txt").write_text("".join(f"/{p} {i % 365}\n" for i, p in enumerate(part)))
     _SOURCE_CACHE.clear()

@@ -1,0 +1,170 @@
+"""Running a grid's missing cells on SLURM: one job array through submitit (``run --executor slurm``).
+
+Each array task trains one cell with the same ``run_cell`` as a local run, so records, resume and
+determinism do not depend on where a cell ran. The job is checkpointable: on a time-out or
+preemption submitit requeues it and the cell resumes from its last per-epoch checkpoint. Submitted
+cells get a ``queued.json`` naming their job, so a second ``run`` or ``--dry-run`` sees them as
+"queued" instead of submitting them twice. submitit's own files (pickles, stdout/stderr logs) go
+under ``<results>/.slurm/<job id>/``.
+
+Optional dependency: ``pip install 'gdw-bench[slurm]'``.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gdw_bench import store
+from gdw_bench.errors import UserInputError
+
+POLL_SECONDS = 5.0  # between status checks while waiting; submitit batches them into one sacct call
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    timeout_min: int | None = None  # None: 3 × the slowest cell's estimate, at least 10 min
+    cpus_per_task: int = 2
+    mem_gb: float = 8.0
+    gpus_per_task: int = 0
+    parallelism: int = 64  # array tasks running at once
+    extra: dict = field(default_factory=dict)  # further sbatch options, e.g. {"account": "lab"}
+    wait: bool = True
+
+
+def check_available() -> None:
+    """One-line errors, before anything is written, when SLURM cannot be used from here."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise UserInputError("--executor slurm needs submitit: pip install 'gdw-bench[slurm]'; "
+                             "valid executors here: local") from None
+    if shutil.which("sbatch") is None:
+        raise UserInputError("--executor slurm: no 'sbatch' on PATH (not a SLURM login node?); "
+                             "valid executors here: local")
+
+
+def active_jobs() -> set[str] | None:
+    """Job ids (``123`` and ``123_4``) SLURM lists as pending or running; None without squeue."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {line.strip() for line in out.stdout.splitlines() if line.strip()} if out.returncode == 0 else None
+
+
+def parse_extra(items) -> dict:
+    """``KEY=VALUE`` strings → {key: value}; the keys are sbatch long options without dashes."""
+    extra = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"bad --slurm-option '{item}'; expected KEY=VALUE, e.g. account=mylab")
+        extra[key.strip().replace("-", "_")] = value.strip()
+    return extra
+
+
+class CellJob:
+    """The array task: train one cell. Checkpointable: submitit calls ``checkpoint`` on time-out or
+    preemption and requeues the same call, which resumes from the cell's per-epoch checkpoint."""
+
+    def __call__(self, cell, root: str, device: str, data_dir: str | None) -> str | None:
+        import torch
+
+        from gdw_bench.engine import CellFailed, run_cell
+
+        torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
+        try:
+            run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None)
+            return None
+        except CellFailed as exc:  # recorded in failed.json by the engine; reported by the submitter
+            return str(exc)
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def timeout_minutes(options: SlurmOptions, estimates: list[float]) -> int:
+    if options.timeout_min is not None:
+        return options.timeout_min
+    return max(10, math.ceil(3 * max(estimates, default=600.0) / 60))
+
+
+def submit_and_wait(cells, root: Path, device: str, data_dir: Path | None, options: SlurmOptions,
+                    estimates: list[float], progress: bool = True):
+    """Submit ``cells`` as one job array; wait for them unless ``options.wait`` is off.
+    Returns (job ids, [(cell, error)] for the cells that failed)."""
+    import submitit
+    from tqdm import tqdm
+
+    executor = submitit.AutoExecutor(folder=Path(root) / ".slurm" / "%j", cluster="slurm")
+    params = dict(name="gdw-bench", timeout_min=timeout_minutes(options, estimates),
+                  cpus_per_task=options.cpus_per_task, mem_gb=options.mem_gb,
+                  slurm_array_parallelism=options.parallelism)
+    if options.gpus_per_task:
+        params["gpus_per_node"] = options.gpus_per_task
+    if options.partition:
+        params["slurm_partition"] = options.partition
+    if options.extra:
+        params["slurm_additional_parameters"] = dict(options.extra)
+    executor.update_parameters(**params)
+    n = len(cells)
+    jobs = executor.map_array(CellJob(), cells, [str(root)] * n, [device] * n,
+                              [str(data_dir) if data_dir else None] * n)
+    submitted_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for cell, job in zip(cells, jobs):
+        folder = cell.folder(root)
+        if not (folder / store.RECORD).exists():
+            store.atomic_write_json(folder / store.QUEUED, {"job_id": job.job_id, "submitted_at": submitted_at,
+                                                            "stdout": str(job.paths.stdout)})
+    job_ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
+    if not options.wait:
+        return job_ids, []
+    failed = []
+    bar = tqdm(total=n, disable=not progress, unit="cell", desc=f"slurm job {','.join(job_ids)}", dynamic_ncols=True)
+    pending = dict(zip(jobs, cells))
+    while pending:
+        for job in [j for j in pending if j.done()]:
+            cell = pending.pop(job)
+            error, died = _outcome(job)
+            if died:
+                _record_death(cell, root, job, error)
+            if error:
+                failed.append((cell, error))
+                bar.write(f"FAILED {cell.folder(root)}: {error}")
+            bar.update(1)
+        if pending:
+            time.sleep(POLL_SECONDS)
+    bar.close()
+    return job_ids, failed
+
+
+def _outcome(job) -> tuple[str | None, bool]:
+    """(the cell's error or None, whether the job died without a result: time-out after the last
+    requeue, out of memory, scancel, a crash outside the engine)."""
+    try:
+        return job.result(), False
+    except Exception as exc:  # submitit's FailedJobError / UncompletedJobError
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"SLURM job {job.job_id} ({job.state}): {first_line}; log: {job.paths.stderr}", True
+
+
+def _record_death(cell, root: Path, job, error: str) -> None:
+    """A job that died before the engine could write failed.json still leaves one."""
+    folder = cell.folder(root)
+    if not (folder / store.RECORD).exists():
+        store.atomic_write_json(folder / store.FAILED, {
+            "config_hash": cell.config_hash, "error": error, "slurm_job_id": job.job_id,
+            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    (folder / store.QUEUED).unlink(missing_ok=True)
