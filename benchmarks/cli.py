@@ -12,6 +12,7 @@ import click
 from gdw_bench.errors import UserInputError
 
 FORMATS = ("markdown", "latex", "csv")
+SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 DEFAULT_RESULTS = Path("results")
 
 
@@ -158,9 +159,11 @@ def _duration(seconds: float) -> str:
 
 
 @cli.command()
-@click.option("--table", "table_key", default=None, help="one table or figure; default: all of them into --out")
+@click.option("--table", "table_key", default=None,
+              help="one table or figure, printed in --format; default: every table in every format, and every "
+                   "figure, into --out with an index.md")
 @_profile_option()
-@click.option("--format", "fmt", default="markdown", show_default=True, help="markdown | latex | csv")
+@click.option("--format", "fmt", default="markdown", show_default=True, help="markdown | latex | csv (with --table)")
 @click.option("--seeds", default="1,10,100,1000,10000", show_default=True, help="the seeds a full cell has")
 @click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
@@ -172,30 +175,38 @@ def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from
     from gdw_bench import report as rep
     from gdw_bench.errors import unknown_choice
     from gdw_bench.specs import TABLES, get_profile, get_table, parse_seeds
+    from gdw_bench.store import atomic_write_bytes
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
     prof, seed_list = get_profile(profile), parse_seeds(seeds)
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
+    formats = (fmt,) if table_key else FORMATS
     out = out or Path("reports") / prof.name
-    suffix = {"markdown": "md", "latex": "tex", "csv": "csv"}[fmt]
-    written = []
+    written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
     for table in tables:
         if table.kind != "figure":
-            text = rep.render(results_dir, table, prof, seed_list, fmt, compare_paper, from_scratch)
-            if table_key:
-                click.echo(text)
-            path = out / f"table{table.key}.{suffix}"
-            out.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            written.append(path)
+            for each in formats:
+                text = rep.render(results_dir, table, prof, seed_list, each, compare_paper, from_scratch)
+                if table_key:
+                    click.echo(text)
+                path = out / f"table{table.key}.{SUFFIXES[each]}"
+                atomic_write_bytes(path, text.encode())
+                written.append(path)
+                if each == "markdown":
+                    index.append(text)
         if table.key in figures.FIGURES:
             paths = figures.FIGURES[table.key](results_dir, table, prof, seed_list, out)
             written += paths
-            if table_key and not paths:
-                click.echo(f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} "
-                           f"--profile {prof.name}`)", err=True)
-    click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key else ": " + ", ".join(p.name for p in written)),
+            index += [f"![{p.stem}]({p.name})\n" for p in paths if p.suffix == ".png"]
+            if not paths:
+                message = f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {prof.name}`)"
+                click.echo(message, err=True)
+                index.append(f"_{message}_\n")
+    if not table_key:
+        atomic_write_bytes(out / "index.md", "\n".join(index).encode())
+        written.append(out / "index.md")
+    click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key else " (start with index.md)"),
                err=bool(table_key))
 
 

@@ -207,7 +207,7 @@ def per_seed_csv(root, table, profile, seeds, from_scratch=False) -> str:
 
 def to_markdown(df: pd.DataFrame, header: list[str]) -> str:
     return "\n".join(f"_{line}_" if i else f"### {line}" for i, line in enumerate(header)) + "\n\n" + \
-        df.to_markdown() + "\n"
+        df.to_markdown(disable_numparse=True) + "\n"  # keep "1.000" as written
 
 
 def to_latex(df: pd.DataFrame, header: list[str]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-HIST_EDGES = [i * 0.05 for i in range(41)]  # ω_t bins over [0, 2] in steps of 0.05; last bin open
+HIST_EDGES = [i * 0.05 for i in range(41)]  # left edges of the ω_t bins: [0, 2] in steps of 0.05, last bin open
 MAX_CLASSES_FOR_MATRIX = 20
 
 
@@ -45,7 +45,8 @@ class WeightDiagnostics:
         rows = torch.arange(len(labels))
         noisy = labels != true_labels
         target = after[rows, labels]
-        bucket = torch.bucketize(target, self.edges, right=True).clamp(max=len(HIST_EDGES) - 1)
+        # bin b counts ω_t in [edges[b], edges[b+1]); the last bin is [2, ∞), the first takes anything below 0
+        bucket = (torch.bucketize(target, self.edges, right=True) - 1).clamp(0, len(HIST_EDGES) - 1)
         self.hist["clean"] += torch.bincount(bucket[~noisy], minlength=len(HIST_EDGES))
         self.hist["noisy"] += torch.bincount(bucket[noisy], minlength=len(HIST_EDGES))
         increased = after > before
