@@ -34,7 +34,7 @@ def cli():
 
 @cli.command()
 @click.option("--table", "table_key", required=True, help="2–8 or fig3–fig7 (see `gdw-bench list tables`)")
-@click.option("--seeds", default="1,10,100,1000,10000", show_default=True, help="comma-separated seeds")
+@click.option("--seeds", default=None, help="comma-separated seeds (default: the table's, 1,10,100,1000,10000)")
 @click.option("--methods", default=None, help="comma-separated method keys, or 'all' (default: the table's)")
 @click.option("--levels", default=None, help="only these levels of the table's columns, e.g. 0,0.4")
 @_profile_option()
@@ -63,7 +63,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     from gdw_bench.models import check_pretrained
     from gdw_bench.specs import get_profile, get_table, parse_seeds
 
-    table, prof, seed_list = get_table(table_key), get_profile(profile), parse_seeds(seeds)
+    table, prof = get_table(table_key), get_profile(profile)
+    seed_list = parse_seeds(seeds) if seeds is not None else table.seeds
     method_keys = grid.resolve_methods(methods, table)
     level_set = grid.parse_levels(levels, table)
     if jobs < 1:
@@ -164,7 +165,7 @@ def _duration(seconds: float) -> str:
                    "figure, into --out with an index.md")
 @_profile_option()
 @click.option("--format", "fmt", default="markdown", show_default=True, help="markdown | latex | csv (with --table)")
-@click.option("--seeds", default="1,10,100,1000,10000", show_default=True, help="the seeds a full cell has")
+@click.option("--seeds", default=None, help="the seeds a full cell has (default: each table's, 1,10,100,1000,10000)")
 @click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="report folder (default: reports/<profile>)")
@@ -179,12 +180,13 @@ def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
-    prof, seed_list = get_profile(profile), parse_seeds(seeds)
+    prof, chosen_seeds = get_profile(profile), parse_seeds(seeds) if seeds is not None else None
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
     formats = (fmt,) if table_key else FORMATS
     out = out or Path("reports") / prof.name
     written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
     for table in tables:
+        seed_list = chosen_seeds or table.seeds
         if table.kind != "figure":
             for each in formats:
                 text = rep.render(results_dir, table, prof, seed_list, each, compare_paper, from_scratch)
@@ -229,7 +231,8 @@ def list_(what):
 
         for t in TABLES.values():
             cols = ", ".join(dict.fromkeys(c.label for c in t.columns))
-            click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}\n      columns: {cols}")
+            click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}\n      columns: {cols}\n"
+                       f"      metric: {t.metric}\n      seeds: {','.join(map(str, t.seeds))}")
     elif what == "datasets":
         from gdw_bench.datasets import DATASETS
 
@@ -265,9 +268,16 @@ def info(key):
         click.echo((sys.modules[cls.__module__].__doc__ or "").strip())
     elif key.removeprefix("table") in TABLES:
         t = TABLES[key.removeprefix("table")]
-        click.echo(f"table {t.key}: {t.title}\nmethods: {', '.join(t.methods)}")
+        click.echo(f"table {t.key}: {t.title}\nmethods: {', '.join(t.methods)}\nmetric: {t.metric}\n"
+                   f"seeds: {','.join(map(str, t.seeds))}\ncolumns:")
         for c in t.columns:
             click.echo(f"  {c.label}: {c.corruption}")
+        click.echo("per profile (dataset run: model, epochs, batch, lr):")
+        for p in PROFILES.values():
+            runs = {p.resolve(c)[0] for c in t.columns if p.resolve(c) is not None}
+            text = "; ".join(f"{d}: {p.protocols[d].model}, {p.protocols[d].epochs} epochs, batch "
+                             f"{p.protocols[d].batch_size}, lr {p.protocols[d].lr:g}" for d in sorted(runs))
+            click.echo(f"  {p.name}: {text or 'omitted'}")
     elif key in DATASETS:
         d = DATASETS[key]
         click.echo(f"{d.key}: {d.description}; {d.num_classes} classes; meta set {d.meta_per_class} per class")

@@ -50,8 +50,15 @@ def mixed_column(dataset: str, rate: float, mu: float) -> Column:
     return Column(dataset, "mixed", f"noise={rate:g};imb={mu:g}", Corruption("uniform", rate, mu))
 
 
+ACCURACY = "top-1 test accuracy (%), mean of the last 5 epochs' evaluations; mean ± std over seeds"
+WEIGHT_RATIOS = "ratio of increased ω_i on instances labelled C_j over the last epoch, mean over seeds"
+
+
 @dataclass(frozen=True)
 class TableSpec:
+    """A paper table or figure. Epochs, model and optimiser come from the profile's protocol for
+    each dataset (``Profile.protocols``), so one spec serves the paper, mini and fmnist grids."""
+
     key: str  # "2".."8", "6" (weights), "fig3".."fig7"
     title: str
     columns: tuple[Column, ...]
@@ -59,6 +66,8 @@ class TableSpec:
     kind: str = "accuracy"  # accuracy | weight_ratios | figure
     diagnostics: bool = False  # cells record GDW/MWNet class-level weights
     note: str = ""
+    metric: str = ACCURACY
+    seeds: tuple[int, ...] = PAPER_SEEDS  # what `run` and `report` use when --seeds is not given
 
 
 C10, C100 = "cifar10", "cifar100"
@@ -72,22 +81,27 @@ TABLES: dict[str, TableSpec] = {t.key: t for t in [
     TableSpec("5", "Test accuracy (%) on Clothing1M", (Column("clothing1m", "real", "", Corruption()),),
               REAL_WORLD_METHODS),
     TableSpec("6", "Ratio of increased class-level weights ω_i on C_j instances (long-tailed CIFAR-10, μ = 0.1)",
-              (imbalance_column(C10, 0.1),), ("gdw",), kind="weight_ratios", diagnostics=True),
+              (imbalance_column(C10, 0.1),), ("gdw",), kind="weight_ratios", diagnostics=True, metric=WEIGHT_RATIOS),
     TableSpec("7", "Test accuracy (%) on Places-LT", (Column("places_lt", "imbalance", "", Corruption()),),
               ("l2rw", "insw", "mwnet", "gdw")),
     TableSpec("8", "Test accuracy (%) under mixed uniform noise and long tail",
               tuple(mixed_column(d, r, mu) for d in (C10, C100) for mu in (0.1, 0.01) for r in (0.4, 0.6)),
               ("mwnet", "gdw")),
     TableSpec("fig3", "Fig. 3: target weight ω_t of clean vs noisy instances (CIFAR-10, 40 % uniform)",
-              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True),
+              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True,
+              metric="histogram of ω_t at the last epoch, clean vs noisy instances, pooled over seeds"),
     TableSpec("fig4", "Fig. 4: class-level weights of one noisy instance before/after an iteration, GDW vs MWNet",
-              (noise_column(C10, "uniform", 0.4),), ("mwnet", "gdw"), kind="figure", diagnostics=True),
+              (noise_column(C10, "uniform", 0.4),), ("mwnet", "gdw"), kind="figure", diagnostics=True,
+              metric="the K class-level weights of one recorded noisy instance, before and after its iteration"),
     TableSpec("fig5", "Fig. 5: per-epoch ratio of increased ω^c_nt, ω^n_tt, ω^n_nt (CIFAR-10, 40 % uniform)",
-              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True),
+              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True,
+              metric="per epoch, increased / all weights of each category, mean over seeds"),
     TableSpec("fig6", "Fig. 6: per-epoch ratio of increased ω_8 on C9 instances (long-tailed CIFAR-10, μ = 0.1)",
-              (imbalance_column(C10, 0.1),), ("gdw",), kind="figure", diagnostics=True),
+              (imbalance_column(C10, 0.1),), ("gdw",), kind="figure", diagnostics=True,
+              metric="per epoch, increased ω_{K-2} / all ω_{K-2} on C_{K-1} instances, mean over seeds"),
     TableSpec("fig7", "Fig. 7: training curves with and without the zero-mean constraint (CIFAR-10, 40 % uniform)",
-              (noise_column(C10, "uniform", 0.4),), ("gdw", "gdw-nozm"), kind="figure"),
+              (noise_column(C10, "uniform", 0.4),), ("gdw", "gdw-nozm"), kind="figure",
+              metric="test accuracy (%) per epoch, mean over seeds"),
 ]}
 
 
