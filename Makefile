@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 
 demo: $(VENV)/.installed
 	$(BIN)/gdw-bench run --table 2 --profile mini --methods all --jobs 2
-	$(BIN)/gdw-bench report --table 2 --profile mini
+	$(BIN)/gdw-bench report --table 2 --profile mini --methods all
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q

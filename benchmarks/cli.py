@@ -166,11 +166,14 @@ def _duration(seconds: float) -> str:
 @_profile_option()
 @click.option("--format", "fmt", default="markdown", show_default=True, help="markdown | latex | csv (with --table)")
 @click.option("--seeds", default=None, help="the seeds a full cell has (default: each table's, 1,10,100,1000,10000)")
+@click.option("--methods", default=None,
+              help="rows: comma-separated keys, or 'all' (the table's plus any other method with records in its "
+                   "columns); default: the table's")
 @click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="report folder (default: reports/<profile>)")
 @_from_scratch_option
-def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from_scratch):
+def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch):
     """Render tables (and figures) from the result records."""
     from gdw_bench import figures
     from gdw_bench import report as rep
@@ -182,6 +185,7 @@ def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from
         raise unknown_choice("format", fmt, FORMATS)
     prof, chosen_seeds = get_profile(profile), parse_seeds(seeds) if seeds is not None else None
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
+    rows = _report_rows(methods, results_dir)
     formats = (fmt,) if table_key else FORMATS
     out = out or Path("reports") / prof.name
     written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
@@ -189,7 +193,7 @@ def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from
         seed_list = chosen_seeds or table.seeds
         if table.kind != "figure":
             for each in formats:
-                text = rep.render(results_dir, table, prof, seed_list, each, compare_paper, from_scratch)
+                text = rep.render(results_dir, table, prof, seed_list, each, compare_paper, from_scratch, rows)
                 if table_key:
                     click.echo(text)
                 path = out / f"table{table.key}.{SUFFIXES[each]}"
@@ -210,6 +214,21 @@ def report(table_key, profile, fmt, seeds, compare_paper, results_dir, out, from
         written.append(out / "index.md")
     click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key else " (start with index.md)"),
                err=bool(table_key))
+
+
+def _report_rows(methods: str | None, results_dir: Path):
+    """--methods of `report`: None, "all", or validated keys (the paper's or any with records)."""
+    from gdw_bench import report as rep
+    from gdw_bench.errors import unknown_choice
+
+    if methods is None or methods.strip() == "all":
+        return methods and "all"
+    keys = tuple(k.strip() for k in methods.split(",") if k.strip())
+    known = rep.known_methods(results_dir)
+    for key in keys:
+        if key not in known:
+            raise unknown_choice("method", key, ["all", *known])
+    return keys
 
 
 @cli.command("list")

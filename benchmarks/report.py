@@ -77,11 +77,21 @@ class Cell:
         return float(np.std(self.scores, ddof=1)) if self.n > 1 else 0.0
 
 
-def summarise(frame: pd.DataFrame, table: TableSpec, profile: Profile, seeds) -> tuple[list[str], dict, list[int]]:
+def row_methods(frame: pd.DataFrame, table: TableSpec, methods=None) -> list[str]:
+    """The table's rows: its spec's methods (None), those plus every other method with records in
+    its columns ("all"; records are shared between tables with equal cells), or the given keys."""
+    if methods is None:
+        return list(table.methods)
+    if methods == "all":
+        return list(table.methods) + [m for m in dict.fromkeys(frame["method"]) if m not in table.methods]
+    return list(methods)
+
+
+def summarise(frame: pd.DataFrame, table: TableSpec, profile: Profile, seeds,
+              methods=None) -> tuple[list[str], dict, list[int]]:
     """(method rows, {(method, column): Cell}, the columns this profile runs)."""
     present = [i for i, c in enumerate(table.columns) if profile.resolve(c) is not None]
-    extra = [m for m in dict.fromkeys(frame["method"]) if m not in table.methods]
-    methods = list(table.methods) + extra
+    methods = row_methods(frame, table, methods)
     cells = {}
     for method in methods:
         for i in present:
@@ -142,9 +152,9 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
 
 
 def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False,
-                   from_scratch=False) -> tuple[pd.DataFrame, list[str]]:
+                   from_scratch=False, methods=None) -> tuple[pd.DataFrame, list[str]]:
     frame = collect(root, table, profile, seeds, from_scratch)
-    methods, cells, present = summarise(frame, table, profile, seeds)
+    methods, cells, present = summarise(frame, table, profile, seeds, methods)
     paper = paper_results() if compare_paper else None
     out = {}
     for i in present:
@@ -191,8 +201,9 @@ def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: 
     return pd.DataFrame(mean, index=[f"ω_{i}" for i in range(k)], columns=[f"C_{j}" for j in range(k)])
 
 
-def per_seed_csv(root, table, profile, seeds, from_scratch=False) -> str:
+def per_seed_csv(root, table, profile, seeds, from_scratch=False, methods=None) -> str:
     frame = collect(root, table, profile, seeds, from_scratch)
+    frame = frame[frame["method"].isin(row_methods(frame, table, methods))]
     rows = []
     for _, row in frame.iterrows():
         column = table.columns[row["column"]]
@@ -226,11 +237,16 @@ def to_latex(df: pd.DataFrame, header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def known_methods(root: Path) -> list[str]:
+    """Method keys a report can name: the paper's and any found in the records."""
+    return list(dict.fromkeys([*PAPER_METHOD_NAMES, *(r["method"] for r in store.iter_records(root))]))
+
+
 def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_paper: bool = False,
-           from_scratch: bool = False) -> str:
-    """The table as text in ``fmt`` (markdown | latex | csv)."""
+           from_scratch: bool = False, methods=None) -> str:
+    """The table as text in ``fmt`` (markdown | latex | csv); ``methods`` as in ``row_methods``."""
     if fmt == "csv":
-        return per_seed_csv(root, table, profile, seeds, from_scratch)
+        return per_seed_csv(root, table, profile, seeds, from_scratch, methods)
     if table.kind == "weight_ratios":
         matrix = weight_ratio_matrix(root, table, profile, seeds)
         header = header_lines(table, profile, seeds)[:-1] + ["Ratio over the last epoch, averaged over seeds."]
@@ -241,5 +257,5 @@ def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_pa
             df.index.name = "weight/class"
         return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
     df, header = accuracy_frame(root, table, profile, seeds, compare_paper, latex=fmt == "latex",
-                                from_scratch=from_scratch)
+                                from_scratch=from_scratch, methods=methods)
     return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)

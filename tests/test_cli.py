@@ -95,3 +95,20 @@ def test_pretrained_weights_offline_is_one_line_error_and_from_scratch_runs_apar
                          cwd=tmp_path, capture_output=True, text=True, env=env)
     assert dry.returncode == 0, dry.stderr
     assert "missing  results/paper/clothing1m/clean/basemodel+scratch/seed-1" in dry.stdout
+
+
+def test_report_rows_are_the_tables_methods_unless_asked(tmp_path):
+    """Cells are shared between tables (Table 4's clean column is Table 2's), so a report shows its
+    spec's methods by default, every method with records under --methods all, or the given keys."""
+    run = cli(["run", "--table", "4", "--seeds", "1", "--methods", "basemodel,focal", "--levels", "1"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = lambda out: [line.split("|")[1].strip() for line in out.stdout.splitlines()[2:]  # noqa: E731
+                        if line.startswith("| ") and not line.startswith("| method")]
+    default = cli(["report", "--table", "2", "--seeds", "1"], tmp_path)
+    assert "Focal" not in rows(default) and "BaseModel" in rows(default)
+    everything = cli(["report", "--table", "2", "--seeds", "1", "--methods", "all"], tmp_path)
+    assert rows(everything)[-1] == "Focal" and len(rows(everything)) == 11
+    chosen = cli(["report", "--table", "2", "--seeds", "1", "--methods", "focal,basemodel"], tmp_path)
+    assert rows(chosen) == ["Focal", "BaseModel"]
+    bad = cli(["report", "--table", "2", "--methods", "focall"], tmp_path)
+    assert bad.returncode == 2 and "did you mean 'focal'" in bad.stderr
