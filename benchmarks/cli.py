@@ -42,6 +42,8 @@ def cli():
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="default: $GDW_BENCH_DATA or ~/.cache/gdw-bench")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--jobs", default=1, show_default=True, type=int, help="cells trained in parallel processes (CPU)")
+@click.option("--threads", default=None, type=int,
+              help="CPU threads per cell (default: cores / jobs); fix it to get the same numbers on another machine")
 @click.option("--dry-run", is_flag=True, help="list every cell with its status and the estimated time left")
 @click.option("--download", is_flag=True, help="download CIFAR into --data-dir when it is missing")
 @_from_scratch_option
@@ -54,7 +56,7 @@ def cli():
 @click.option("--slurm-parallelism", type=int, default=64, show_default=True, help="slurm: cells running at once")
 @click.option("--slurm-option", "slurm_extra", multiple=True, help="slurm: another sbatch option KEY=VALUE (repeatable)")
 @click.option("--no-wait", is_flag=True, help="slurm: submit and return (run the command again to collect)")
-def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, dry_run, download,
+def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, threads, dry_run, download,
         from_scratch, executor, no_wait, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench import grid
@@ -69,6 +71,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     level_set = grid.parse_levels(levels, table)
     if jobs < 1:
         raise UserInputError(f"--jobs {jobs} must be at least 1")
+    if threads is not None and threads < 1:
+        raise UserInputError(f"--threads {threads} must be at least 1")
     if executor not in ("local", "slurm"):
         raise unknown_choice("executor", executor, ("local", "slurm"))
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
@@ -115,7 +119,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(job_ids)}; the same command with "
                        f"--dry-run shows their progress, and run again collects what failed")
     else:
-        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs)
+        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads)
         failed = outcome.failed
         click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")

@@ -139,7 +139,10 @@ def cell_statuses(cells: list[CellConfig], root: Path) -> list[str]:
 
 
 def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
-             progress: bool = True) -> GridOutcome:
+             progress: bool = True, threads: int | None = None) -> GridOutcome:
+    """Train the cells not done yet. ``threads``: CPU threads per cell (default: the cores shared
+    out among ``jobs``; torch's own default for one job). CPU results are bit-identical for the same
+    seed and thread count; another thread count can change the last digits."""
     from tqdm import tqdm
 
     statuses = cell_statuses(cells, root)
@@ -149,6 +152,10 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
     bar = tqdm(total=done_before + len(todo), initial=done_before, disable=not progress, unit="cell", file=sys.stderr,
                dynamic_ncols=True, desc="cells")
     if jobs <= 1:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         for cell in todo:
             bar.set_postfix_str(_cell_label(cell))
 
@@ -162,7 +169,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
                 bar.write(f"FAILED {_cell_label(cell)}: {exc}")
             bar.update(1)
     else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
         import multiprocessing
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -22,6 +22,7 @@ def tree(path):
     (["run", "--table", "2", "--profile", "paper", "--data-dir", "nowhere", "--device", "cpu"], "cifar10 not found"),
     (["report", "--format", "html"], "unknown format 'html'"),
     (["run", "--table", "2", "--executor", "k8s"], "unknown executor 'k8s'"),
+    (["run", "--table", "2", "--threads", "0"], "--threads 0 must be at least 1"),
     (["run", "--table", "2", "--device", "tpu"], "unknown device 'tpu'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
@@ -112,3 +113,16 @@ def test_report_rows_are_the_tables_methods_unless_asked(tmp_path):
     assert rows(chosen) == ["Focal", "BaseModel"]
     bad = cli(["report", "--table", "2", "--methods", "focall"], tmp_path)
     assert bad.returncode == 2 and "did you mean 'focal'" in bad.stderr
+
+
+def test_same_threads_per_cell_same_numbers_whether_one_process_or_a_pool(tmp_path):
+    grid = ["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel", "--levels", "0.4", "--threads", "1"]
+    assert cli(grid + ["--results-dir", "serial"], tmp_path).returncode == 0
+    assert cli(grid + ["--results-dir", "pool", "--jobs", "2"], tmp_path).returncode == 0
+    records = {}
+    for where in ("serial", "pool"):
+        for path in sorted((tmp_path / where).rglob("record.json")):
+            record = json.loads(path.read_text())
+            assert record["torch_threads"] == 1
+            records.setdefault(path.relative_to(tmp_path / where), []).append(record["score"])
+    assert len(records) == 2 and all(a == b for a, b in records.values())
