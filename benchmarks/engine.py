@@ -290,7 +290,7 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
     final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
     score = sum(e["test_acc"] for e in final) / len(final)
     net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]
-    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine() or "cpu"
     return {
         "schema": store.SCHEMA_VERSION, "profile": cell.profile, "dataset": cell.dataset,
         "setting": cell.setting, "level": cell.level,

@@ -151,6 +151,20 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
     return list(dict.fromkeys(lines))
 
 
+def provenance_lines(frame: pd.DataFrame) -> list[str]:
+    """Where the shown records were trained: numbers are comparable bit for bit only within one
+    device and CPU thread count (see the README on determinism)."""
+    if frame.empty:
+        return []
+    def where(record: dict) -> str:
+        device = str(record.get("device", "?"))
+        return f"cpu, {record.get('torch_threads', '?')} thread(s)" if device.startswith("cpu") else device
+
+    kinds = pd.Series([where(r) for r in frame["record"]])
+    counts = kinds.value_counts()
+    return ["Trained on: " + "; ".join(f"{kind} ({n} records)" for kind, n in counts.items()) + "."]
+
+
 def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False,
                    from_scratch=False, methods=None) -> tuple[pd.DataFrame, list[str]]:
     frame = collect(root, table, profile, seeds, from_scratch)
@@ -179,7 +193,8 @@ def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False
             out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
             out[f"{title} Δ"] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
     index = [method_name(m, frame) for m in methods]
-    return pd.DataFrame(out, index=pd.Index(index, name="method")), header_lines(table, profile, seeds, from_scratch)
+    header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame)
+    return pd.DataFrame(out, index=pd.Index(index, name="method")), header
 
 
 def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: int = -1) -> pd.DataFrame | None:

@@ -50,6 +50,7 @@ def test_run_then_rerun_trains_nothing_then_report(tmp_path):
     assert dry.stdout.count("done ") == 4
     md = cli(["report", "--table", "2", "--seeds", "1,2"], tmp_path)
     assert md.returncode == 0 and "| GDW" in md.stdout and "(1/2)" not in md.stdout
+    assert "Trained on: cpu, " in md.stdout and "(4 records)" in md.stdout
     latex = cli(["report", "--table", "2", "--seeds", "1,2,3", "--format", "latex"], tmp_path)
     assert r"\toprule" in latex.stdout and r"\textbf{" in latex.stdout and "(2/3)" in latex.stdout
     csv = cli(["report", "--table", "2", "--seeds", "1,2", "--format", "csv"], tmp_path)
