@@ -119,7 +119,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(job_ids)}; the same command with "
                        f"--dry-run shows their progress, and run again collects what failed")
     else:
-        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads)
+        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads, statuses=statuses)
         failed = outcome.failed
         click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")
@@ -189,7 +189,8 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         raise unknown_choice("format", fmt, FORMATS)
     prof, chosen_seeds = get_profile(profile), parse_seeds(seeds) if seeds is not None else None
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
-    rows = _report_rows(methods, results_dir)
+    records = rep.load_records(results_dir)  # once: every table and figure below reads this list
+    rows = _report_rows(methods, records)
     formats = (fmt,) if table_key else FORMATS
     out = out or Path("reports") / prof.name
     written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
@@ -197,7 +198,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         seed_list = chosen_seeds or table.seeds
         if table.kind != "figure":
             for each in formats:
-                text = rep.render(results_dir, table, prof, seed_list, each, compare_paper, from_scratch, rows)
+                text = rep.render(records, table, prof, seed_list, each, compare_paper, from_scratch, rows)
                 if table_key:
                     click.echo(text)
                 path = out / f"table{table.key}.{SUFFIXES[each]}"
@@ -206,7 +207,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
                 if each == "markdown":
                     index.append(text)
         if table.key in figures.FIGURES:
-            paths = figures.FIGURES[table.key](results_dir, table, prof, seed_list, out)
+            paths = figures.FIGURES[table.key](records, table, prof, seed_list, out)
             written += paths
             index += [f"![{p.stem}]({p.name})\n" for p in paths if p.suffix == ".png"]
             if not paths:
@@ -220,7 +221,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
                err=bool(table_key))
 
 
-def _report_rows(methods: str | None, results_dir: Path):
+def _report_rows(methods: str | None, records: list[dict]):
     """--methods of `report`: None, "all", or validated keys (the paper's or any with records)."""
     from gdw_bench import report as rep
     from gdw_bench.errors import unknown_choice
@@ -228,7 +229,7 @@ def _report_rows(methods: str | None, results_dir: Path):
     if methods is None or methods.strip() == "all":
         return methods and "all"
     keys = tuple(k.strip() for k in methods.split(",") if k.strip())
-    known = rep.known_methods(results_dir)
+    known = rep.known_methods(records)
     for key in keys:
         if key not in known:
             raise unknown_choice("method", key, ["all", *known])

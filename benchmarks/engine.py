@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -183,10 +183,8 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
     try:
         record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started)
     except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
-        store.atomic_write_json(folder / store.FAILED, {
-            "config_hash": cell.config_hash, "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(limit=8),
-            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        store.write_failure(folder, cell.config_hash, f"{type(exc).__name__}: {exc}",
+                            traceback=traceback.format_exc(limit=8))
         raise CellFailed(f"{type(exc).__name__}: {exc}") from exc
     finally:
         store.clear_running(folder)

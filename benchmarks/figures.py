@@ -1,6 +1,7 @@
 """Figures 3–7 and a Table-6 heat map, from what the runs recorded (matplotlib, PNG and PDF).
 
-Reads records only (through ``report.collect``); definitions in ``methods/_diagnostics.py``.
+Reads records only: the list ``report.load_records`` read once, through ``report.collect``;
+definitions in ``methods/_diagnostics.py``.
 Each function returns the written paths, or an empty list when the records it needs are missing.
 """
 from __future__ import annotations
@@ -26,8 +27,8 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def _records(root, table, profile, seeds, method):
-    frame = collect(root, table, profile, seeds)
+def _of_method(records, table, profile, seeds, method):
+    frame = collect(records, table, profile, seeds)
     return [r for m, r in zip(frame["method"], frame["record"]) if m == method]
 
 
@@ -36,11 +37,11 @@ def _subtitle(table: TableSpec, profile: Profile) -> str:
     return f"profile {profile.name}" + (f" ({stand.note or stand.dataset})" if stand and stand.note else "")
 
 
-def fig3(root, table, profile, seeds, out) -> list[Path]:
-    records = [r for r in _records(root, table, profile, seeds, "gdw") if r.get("diagnostics_per_epoch")]
-    if not records:
+def fig3(records, table, profile, seeds, out) -> list[Path]:
+    gdw_records = [r for r in _of_method(records, table, profile, seeds, "gdw") if r.get("diagnostics_per_epoch")]
+    if not gdw_records:
         return []
-    last = [r["diagnostics_per_epoch"][-1]["omega_t_hist"] for r in records]
+    last = [r["diagnostics_per_epoch"][-1]["omega_t_hist"] for r in gdw_records]
     edges = np.array(last[0]["edges"])
     clean = np.sum([h["clean"] for h in last], axis=0)
     noisy = np.sum([h["noisy"] for h in last], axis=0)
@@ -53,10 +54,10 @@ def fig3(root, table, profile, seeds, out) -> list[Path]:
     return _save(fig, out, "fig3")
 
 
-def fig4(root, table, profile, seeds, out) -> list[Path]:
+def fig4(records, table, profile, seeds, out) -> list[Path]:
     panels = []
     for method in ("mwnet", "gdw"):
-        for record in _records(root, table, profile, seeds, method):
+        for record in _of_method(records, table, profile, seeds, method):
             examples = [e for d in record.get("diagnostics_per_epoch", []) for e in d["examples"]]
             if examples:
                 panels.append((method, examples[-1]))
@@ -76,28 +77,28 @@ def fig4(root, table, profile, seeds, out) -> list[Path]:
     return _save(fig, out, "fig4")
 
 
-def fig5(root, table, profile, seeds, out) -> list[Path]:
-    records = [r for r in _records(root, table, profile, seeds, "gdw") if r.get("diagnostics_per_epoch")]
-    if not records:
+def fig5(records, table, profile, seeds, out) -> list[Path]:
+    gdw_records = [r for r in _of_method(records, table, profile, seeds, "gdw") if r.get("diagnostics_per_epoch")]
+    if not gdw_records:
         return []
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, label in (("nt_clean", "ω^c_nt"), ("tt_noisy", "ω^n_tt"), ("nt_noisy", "ω^n_nt")):
         ratios = np.mean([[d["increased"][name][0] / max(d["increased"][name][1], 1) for d in r["diagnostics_per_epoch"]]
-                          for r in records], axis=0)
+                          for r in gdw_records], axis=0)
         ax.plot(np.arange(1, len(ratios) + 1), ratios, marker="o", label=label)
     ax.set(xlabel="epoch", ylabel="ratio of increased weights", ylim=(0, 1), title=f"Fig. 5 — {_subtitle(table, profile)}")
     ax.legend()
     return _save(fig, out, "fig5")
 
 
-def fig6(root, table, profile, seeds, out) -> list[Path]:
-    records = [r for r in _records(root, table, profile, seeds, "gdw")
+def fig6(records, table, profile, seeds, out) -> list[Path]:
+    gdw_records = [r for r in _of_method(records, table, profile, seeds, "gdw")
                if r.get("diagnostics_per_epoch") and "increased_by_class" in r["diagnostics_per_epoch"][0]]
-    if not records:
+    if not gdw_records:
         return []
-    k = len(records[0]["diagnostics_per_epoch"][0]["total_by_class"])
+    k = len(gdw_records[0]["diagnostics_per_epoch"][0]["total_by_class"])
     rows = []
-    for r in records:  # ω_{K−2} on instances labelled C_{K−1}: ω_8 on C9 for 10 classes
+    for r in gdw_records:  # ω_{K−2} on instances labelled C_{K−1}: ω_8 on C9 for 10 classes
         rows.append([d["increased_by_class"][k - 1][k - 2] / max(d["total_by_class"][k - 1], 1)
                      for d in r["diagnostics_per_epoch"]])
     ratios = np.mean(rows, axis=0)
@@ -108,11 +109,11 @@ def fig6(root, table, profile, seeds, out) -> list[Path]:
     return _save(fig, out, "fig6")
 
 
-def fig7(root, table, profile, seeds, out) -> list[Path]:
+def fig7(records, table, profile, seeds, out) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5, 3.2))
     drawn = 0
     for method, label in (("gdw", "with zero-mean constraint"), ("gdw-nozm", "without")):
-        curves = [[e.get("test_acc", np.nan) for e in r["curve"]] for r in _records(root, table, profile, seeds, method)]
+        curves = [[e.get("test_acc", np.nan) for e in r["curve"]] for r in _of_method(records, table, profile, seeds, method)]
         if curves:
             length = min(map(len, curves))
             ax.plot(np.arange(1, length + 1), np.nanmean([c[:length] for c in curves], axis=0), label=label)
@@ -125,8 +126,8 @@ def fig7(root, table, profile, seeds, out) -> list[Path]:
     return _save(fig, out, "fig7")
 
 
-def table6_heatmap(root, table, profile, seeds, out) -> list[Path]:
-    matrix = weight_ratio_matrix(root, table, profile, seeds)
+def table6_heatmap(records, table, profile, seeds, out) -> list[Path]:
+    matrix = weight_ratio_matrix(records, table, profile, seeds)
     if matrix is None:
         return []
     fig, ax = plt.subplots(figsize=(5.5, 4.5))

@@ -114,7 +114,9 @@ def _cell_label(cell: CellConfig) -> str:
     return f"{cell.dataset}/{cell.corruption.canonical().slug}/{cell.method_folder}/seed-{cell.seed}"
 
 
-def _worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int):
+def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int) -> str | None:
+    """Train one cell in a worker process (pool or SLURM task): the cell's error, or None when done.
+    The failure itself is already in the cell's failed.json (the engine writes it)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -139,13 +141,14 @@ def cell_statuses(cells: list[CellConfig], root: Path) -> list[str]:
 
 
 def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
-             progress: bool = True, threads: int | None = None) -> GridOutcome:
+             progress: bool = True, threads: int | None = None, statuses: list[str] | None = None) -> GridOutcome:
     """Train the cells not done yet. ``threads``: CPU threads per cell (default: the cores shared
     out among ``jobs``; torch's own default for one job). CPU results are bit-identical for the same
-    seed and thread count; another thread count can change the last digits."""
+    seed and thread count; another thread count can change the last digits. ``statuses``: the
+    cells' ``cell_statuses`` when the caller has just read them (each read opens every record)."""
     from tqdm import tqdm
 
-    statuses = cell_statuses(cells, root)
+    statuses = statuses if statuses is not None else cell_statuses(cells, root)
     todo = [c for c, s in zip(cells, statuses) if s not in NOT_TO_TRAIN]
     done_before = sum(s == "done" for s in statuses)
     failed: list[tuple[CellConfig, str]] = []
@@ -173,7 +176,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
         import multiprocessing
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_worker, c, str(root), device, str(data_dir) if data_dir else None, threads): c
+            futures = {pool.submit(train_in_worker, c, str(root), device, str(data_dir) if data_dir else None, threads): c
                        for c in todo}
             for future in as_completed(futures):
                 cell = futures[future]

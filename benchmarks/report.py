@@ -1,6 +1,7 @@
 """Tables from result records: markdown, LaTeX (booktabs) and per-seed CSV.
 
-Reads records only (``store.iter_records``); never imports methods or models. Cells with fewer
+Reads records only (``load_records``, once per command; every function here takes that list);
+never imports methods or models. Cells with fewer
 seeds than asked are marked partial ("(k/n)"), missing cells "—"; nothing is silently averaged.
 A Welch t-test (scipy) per column compares the best method with each other method; "†" marks a
 difference that is not significant at 5 %.
@@ -36,7 +37,12 @@ def _column_title(column: Column, profile: Profile) -> str:
     return f"{name} {column.setting} {column.level}".strip()
 
 
-def collect(root: Path, table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> pd.DataFrame:
+def load_records(root: Path) -> list[dict]:
+    """Every finished record under ``root``: read once, then handed to each table and figure."""
+    return list(store.iter_records(root))
+
+
+def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> pd.DataFrame:
     """One row per (column, method, seed) found in the records for this table and profile
     (``from_scratch``: the records of ``run --from-scratch`` instead of the pretrained ones)."""
     wanted = {}
@@ -46,7 +52,7 @@ def collect(root: Path, table: TableSpec, profile: Profile, seeds, from_scratch:
             dataset, corruption = resolved
             wanted.setdefault((dataset, corruption.canonical().slug), []).append(i)
     rows = []
-    for record in store.iter_records(root):
+    for record in records:
         if record["profile"] != profile.name or bool(record.get("diagnostics")) != table.diagnostics:
             continue
         if bool(record.get("from_scratch")) != from_scratch:
@@ -165,9 +171,9 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
     return ["Trained on: " + "; ".join(f"{kind} ({n} records)" for kind, n in counts.items()) + "."]
 
 
-def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False,
+def accuracy_frame(records, table, profile, seeds, compare_paper=False, latex=False,
                    from_scratch=False, methods=None) -> tuple[pd.DataFrame, list[str]]:
-    frame = collect(root, table, profile, seeds, from_scratch)
+    frame = collect(records, table, profile, seeds, from_scratch)
     methods, cells, present = summarise(frame, table, profile, seeds, methods)
     paper = paper_results() if compare_paper else None
     out = {}
@@ -197,10 +203,10 @@ def accuracy_frame(root, table, profile, seeds, compare_paper=False, latex=False
     return pd.DataFrame(out, index=pd.Index(index, name="method")), header
 
 
-def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: int = -1) -> pd.DataFrame | None:
+def weight_ratio_matrix(records, table: TableSpec, profile: Profile, seeds, epoch: int = -1) -> pd.DataFrame | None:
     """Table 6: ratio of increased ω_i (rows) on instances labelled C_j (columns) in one epoch
     (default: the last), averaged over seeds."""
-    frame = collect(root, table, profile, seeds)
+    frame = collect(records, table, profile, seeds)
     frame = frame[frame["method"] == "gdw"]
     matrices = []
     for record in frame["record"]:
@@ -216,8 +222,8 @@ def weight_ratio_matrix(root, table: TableSpec, profile: Profile, seeds, epoch: 
     return pd.DataFrame(mean, index=[f"ω_{i}" for i in range(k)], columns=[f"C_{j}" for j in range(k)])
 
 
-def per_seed_csv(root, table, profile, seeds, from_scratch=False, methods=None) -> str:
-    frame = collect(root, table, profile, seeds, from_scratch)
+def per_seed_csv(records, table, profile, seeds, from_scratch=False, methods=None) -> str:
+    frame = collect(records, table, profile, seeds, from_scratch)
     frame = frame[frame["method"].isin(row_methods(frame, table, methods))]
     rows = []
     for _, row in frame.iterrows():
@@ -252,18 +258,18 @@ def to_latex(df: pd.DataFrame, header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def known_methods(root: Path) -> list[str]:
+def known_methods(records: list[dict]) -> list[str]:
     """Method keys a report can name: the paper's and any found in the records."""
-    return list(dict.fromkeys([*PAPER_METHOD_NAMES, *(r["method"] for r in store.iter_records(root))]))
+    return list(dict.fromkeys([*PAPER_METHOD_NAMES, *(r["method"] for r in records)]))
 
 
-def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_paper: bool = False,
+def render(records, table: TableSpec, profile: Profile, seeds, fmt: str, compare_paper: bool = False,
            from_scratch: bool = False, methods=None) -> str:
     """The table as text in ``fmt`` (markdown | latex | csv); ``methods`` as in ``row_methods``."""
     if fmt == "csv":
-        return per_seed_csv(root, table, profile, seeds, from_scratch, methods)
+        return per_seed_csv(records, table, profile, seeds, from_scratch, methods)
     if table.kind == "weight_ratios":
-        matrix = weight_ratio_matrix(root, table, profile, seeds)
+        matrix = weight_ratio_matrix(records, table, profile, seeds)
         header = header_lines(table, profile, seeds)[:-1] + ["Ratio over the last epoch, averaged over seeds."]
         if matrix is None:
             df = pd.DataFrame({"status": ["— missing (run this table first)"]}, index=pd.Index(["GDW"], name=""))
@@ -271,6 +277,6 @@ def render(root, table: TableSpec, profile: Profile, seeds, fmt: str, compare_pa
             df = matrix.map(lambda v: f"{v:.3f}")
             df.index.name = "weight/class"
         return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
-    df, header = accuracy_frame(root, table, profile, seeds, compare_paper, latex=fmt == "latex",
+    df, header = accuracy_frame(records, table, profile, seeds, compare_paper, latex=fmt == "latex",
                                 from_scratch=from_scratch, methods=methods)
     return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)

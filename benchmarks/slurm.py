@@ -78,16 +78,9 @@ class CellJob:
     preemption and requeues the same call, which resumes from the cell's per-epoch checkpoint."""
 
     def __call__(self, cell, root: str, device: str, data_dir: str | None) -> str | None:
-        import torch
+        from gdw_bench.grid import train_in_worker
 
-        from gdw_bench.engine import CellFailed, run_cell
-
-        torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
-        try:
-            run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None)
-            return None
-        except CellFailed as exc:  # recorded in failed.json by the engine; reported by the submitter
-            return str(exc)
+        return train_in_worker(cell, root, device, data_dir, int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
 
     def checkpoint(self, *args, **kwargs):
         import submitit
@@ -164,7 +157,5 @@ def _record_death(cell, root: Path, job, error: str) -> None:
     """A job that died before the engine could write failed.json still leaves one."""
     folder = cell.folder(root)
     if not (folder / store.RECORD).exists():
-        store.atomic_write_json(folder / store.FAILED, {
-            "config_hash": cell.config_hash, "error": error, "slurm_job_id": job.job_id,
-            "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        store.write_failure(folder, cell.config_hash, error, slurm_job_id=job.job_id)
     (folder / store.QUEUED).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -102,6 +103,13 @@ def cell_status(folder: Path, config_hash: str | None = None, active_jobs: set[s
     if (folder / FAILED).exists():
         return "failed"
     return "missing"
+
+
+def write_failure(folder: Path, config_hash: str, error: str, **details) -> None:
+    """``failed.json``: the error of this attempt (the cell is retried by the next run)."""
+    atomic_write_json(Path(folder) / FAILED, {
+        "config_hash": config_hash, "error": error, **details,
+        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
 def mark_running(folder: Path) -> None:

@@ -19,7 +19,7 @@ from gdw_bench.errors import UserInputError, unknown_choice
 
 from .batches import FileBatches, TensorBatches
 from .corruption import Corruption, corrupt_labels, long_tail_subset, split_meta, transition_matrix
-from .sources import (ArraySource, FileSource, load_cifar_source, load_clothing1m_source, load_digits_source,
+from .sources import (FileSource, load_cifar_source, load_clothing1m_source, load_digits_source,
                       load_fashion_mnist_source, load_places_lt_source)
 
 

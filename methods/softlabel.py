@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
+from ._bilevel import MetaMethodMixin, pull_back
 from .base import Method, register_method
 
 

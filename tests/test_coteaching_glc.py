@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny_net
-from gdw_bench.datasets import Batch, TensorBatches
+from gdw_bench.datasets import TensorBatches
 from gdw_bench.datasets.sources import Augment
 from gdw_bench.methods import create_method
 from gdw_bench.methods.coteaching import forget_rate_schedule, small_loss_selection

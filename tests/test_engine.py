@@ -96,7 +96,7 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
 
     from conftest import write_clothing1m_tree
     from gdw_bench.grid import table_cells
-    from gdw_bench.report import collect
+    from gdw_bench.report import collect, load_records
     from gdw_bench.specs import PROFILES, TABLES
 
     write_clothing1m_tree(tmp_path / "data" / "clothing1m")
@@ -110,5 +110,6 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     assert scratch_cell.folder(tmp_path / "results").name == "seed-1"
     assert scratch_cell.folder(tmp_path / "results").parent.name == "basemodel+scratch"
     assert record["from_scratch"] and not record["pretrained"] and record["model"] == "resnet18"
-    assert len(collect(tmp_path / "results", table, profile, [1], from_scratch=True)) == 1
-    assert len(collect(tmp_path / "results", table, profile, [1])) == 0
+    records = load_records(tmp_path / "results")
+    assert len(collect(records, table, profile, [1], from_scratch=True)) == 1
+    assert len(collect(records, table, profile, [1])) == 0
