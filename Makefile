@@ -5,8 +5,8 @@ BIN = $(VENV)/bin
 .PHONY: demo test speed
 
 demo: $(VENV)/.installed
-	$(BIN)/gdw-bench run --table 2 --profile mini --methods all --jobs 2 --threads 1
-	$(BIN)/gdw-bench report --table 2 --profile mini --methods all
+	$(BIN)/gdw-bench run --table 2 --profile mini --jobs 2 --threads 1
+	$(BIN)/gdw-bench report --table 2 --profile mini
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q

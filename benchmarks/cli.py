@@ -91,6 +91,11 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
         click.echo(f"{len(cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
                    f"; estimated time for the {len(todo)} to train: {_duration(eta)} on {dev.type}")
+        if "done" in statuses and table.kind == "accuracy":
+            from gdw_bench import report as rep
+
+            for line in rep.regime_lines(rep.load_records(results_dir), table, prof, seed_list, from_scratch):
+                click.echo(line)
         return
     if prof.needs_gpu and dev.type == "cpu" and todo:
         click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
@@ -332,11 +337,23 @@ def export(results_dir, out):
 @click.option("--rounds", default=3, show_default=True, help="interleaved rounds over all methods")
 @click.option("--methods", default="all", show_default=True)
 @click.option("--model", default="resnet32", show_default=True)
-def speed(device, steps, rounds, methods, model):
+@click.option("--pack", default=None,
+              help="instead: cells packed on one device, e.g. 1,2,4,8 worker processes (steady-state throughput)")
+@click.option("--profile", default="fmnist-paper", show_default=True, help="with --pack: the profile whose cells run")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="with --pack")
+def speed(device, steps, rounds, methods, model, pack, profile, data_dir):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
-    from gdw_bench.speed import main as speed_main
+    from gdw_bench import speed as speed_module
 
-    speed_main(device, steps, rounds, methods, model)
+    if pack is not None:
+        counts = []
+        for item in pack.split(","):
+            if not item.strip().isdigit() or int(item) < 1:
+                raise UserInputError(f"bad --pack '{pack}'; valid: comma-separated process counts ≥ 1, e.g. 1,2,4,8")
+            counts.append(int(item))
+        speed_module.pack(device, tuple(counts), profile, data_dir=data_dir)
+        return
+    speed_module.main(device, steps, rounds, methods, model)
 
 
 def main(argv=None):

@@ -3,8 +3,8 @@ record; the method owns one training step.
 
 Schedule: the authors' per-epoch cosine, lr_e = lr · (1 + cos(π e / E)) / 2, constant within an
 epoch, restarted for each phase. The score is the mean test accuracy (eval mode) of the last 5
-evaluations of the final phase. After each epoch the whole state (networks, optimizers, the method's
-own state, the position and the curve) is saved atomically; per-epoch seeding of every random
+evaluations of the final phase. At least every ``CHECKPOINT_INTERVAL_S`` seconds, at an epoch's end, the whole state (networks,
+optimizers, the method's own state, the position and the curve) is saved atomically; per-epoch seeding of every random
 choice makes a resumed run finish with the same numbers as an uninterrupted one (on CPU).
 """
 from __future__ import annotations
@@ -27,12 +27,16 @@ from typing import Callable
 
 import torch
 
-from gdw_bench import store
+from gdw_bench import seeds, store
 from gdw_bench.datasets import Corruption, PreparedData, expected_wrong_fraction, prepare
 from gdw_bench.models import build_model
 from gdw_bench.specs import Protocol
 
 SCORE_EPOCHS = 5
+# Seconds of training between checkpoints (and always before a planned stop). A killed run redoes at
+# most this much; per-epoch seeding makes the redone epochs identical. Saving after every epoch
+# cost 8 % of a 100-epoch digits cell (pickling a growing curve, fsync).
+CHECKPOINT_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,17 +67,34 @@ class CellConfig:
         c = self.corruption.canonical()
         return {"profile": self.profile, "dataset": self.dataset, "corruption": dataclasses.asdict(c),
                 "method": self.method, "hyperparameters": dict(self.hyperparameters), "seed": self.seed,
-                "protocol": dataclasses.asdict(self.protocol), "diagnostics": self.diagnostics}
+                "protocol": dataclasses.asdict(self.protocol), "diagnostics": self.diagnostics,
+                "seed_scheme": seeds.SEED_SCHEME}
 
     @property
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
 
     @property
+    def noisy(self) -> bool:
+        """Synthetic label noise: the record then tracks the regime (memorisation, weight separation)."""
+        return self.corruption.canonical().noise != "none"
+
+    def network_seed(self, network: int) -> int:
+        """Initial weights of network ``network`` (never the method: seeds are paired across methods)."""
+        return seeds.train_seed(self.dataset, self.corruption.canonical().slug, self.seed, network)
+
+    @property
     def train_seed(self) -> int:
-        """Training randomness (init, batch order, augmentation): (data key, method)."""
-        words = f"{self.dataset}|{self.corruption.canonical().slug}|{self.seed}|{self.method}"
-        return int.from_bytes(hashlib.sha256(words.encode()).digest()[:4], "little")
+        """Training randomness shared by every method: network 0's init, batch order, augmentation,
+        meta-batch stream."""
+        return self.network_seed(0)
+
+    def seeds_used(self, num_networks: int) -> dict:
+        return {"scheme": seeds.SEED_SCHEME,
+                "data": seeds.data_seed(self.dataset, self.corruption.canonical().slug, self.seed),
+                "train": self.train_seed,
+                "networks": [self.network_seed(i) for i in range(num_networks)],
+                "auxiliary": self.network_seed(seeds.AUXILIARY_NETWORK)}
 
 
 def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
@@ -82,16 +103,23 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(net: torch.nn.Module, split, batch_size: int) -> float:
-    """Top-1 accuracy (%) in eval mode, without augmentation."""
+def evaluate(net: torch.nn.Module, split, batch_size: int, true_labels: bool = False):
+    """Top-1 accuracy (%) in eval mode, without augmentation. ``true_labels``: also against the
+    split's true labels, returned as (against its labels, against its true labels)."""
     was_training = net.training
     net.eval()
-    correct = total = 0
+    correct = torch.zeros((), dtype=torch.long)
+    correct_true = torch.zeros((), dtype=torch.long)
+    total = 0
     for batch in split.ordered(batch_size):
-        correct += (net(batch.x).argmax(1) == batch.y).sum().item()
+        predicted = net(batch.x).argmax(1)
+        correct = correct + (predicted == batch.y).sum().cpu()
+        if true_labels:
+            correct_true = correct_true + (predicted == batch.true_y).sum().cpu()
         total += len(batch)
     net.train(was_training)
-    return 100.0 * correct / max(total, 1)
+    accuracy = 100.0 * int(correct) / max(total, 1)
+    return (accuracy, 100.0 * int(correct_true) / max(total, 1)) if true_labels else accuracy
 
 
 def resolve_device(device: str, here: bool = True) -> torch.device:
@@ -134,16 +162,17 @@ def prepared_data(cell: CellConfig, device: torch.device, data_dir: Path | None)
     every method of a grid row trains on the very same tensors."""
     p = cell.protocol
     key = (cell.dataset, cell.corruption.canonical(), cell.seed, str(device), str(data_dir), p.train_subset,
-           p.test_subset, p.meta_per_class)
+           p.test_subset, p.meta_per_class, p.pad_to)
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) >= 4:
             _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
         _DATA_CACHE[key] = prepare(cell.dataset, cell.corruption, cell.seed, device, data_dir, p.train_subset,
-                                   p.test_subset, p.meta_per_class)
+                                   p.test_subset, p.meta_per_class, pad_to=p.pad_to, crop_pad=p.crop_pad)
     return _DATA_CACHE[key]
 
 
 def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
+    from gdw_bench.datasets import dataset_spec
     from gdw_bench.methods import TaskInfo, get_method, hyperparameters_of
 
     cls = get_method(cell.method)
@@ -152,10 +181,13 @@ def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
                     expected_wrong_fraction(cell.corruption, data.num_classes), epochs=p.epochs,
                     batch_size=p.batch_size, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
                     meta_size=len(data.meta))
-    torch.manual_seed(cell.train_seed)
-    in_channels = 3 if cell.dataset in ("cifar10", "cifar100", "clothing1m", "places_lt") else 1
-    nets = [build_model(p.model, data.num_classes, in_channels, p.pretrained).to(device)
-            for _ in range(cls.num_networks)]
+    image_shape = tuple(data.train.images.shape[1:]) if hasattr(data.train, "images") else \
+        dataset_spec(cell.dataset).image_shape
+    nets = []
+    for i in range(cls.num_networks):  # network i's init depends on (data key, i), never on the method
+        torch.manual_seed(cell.network_seed(i))
+        nets.append(build_model(p.model, data.num_classes, image_shape[0], p.pretrained, image_shape).to(device))
+    torch.manual_seed(cell.network_seed(seeds.AUXILIARY_NETWORK))  # a weighting net, if the method builds one
     method = cls(nets, task, hyperparameters_of(cls, dict(cell.hyperparameters)))
     if cell.diagnostics and cls.records_weights:
         method.enable_diagnostics()
@@ -208,7 +240,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
             position, curve, diagnostics = saved["position"], saved["curve"], saved["diagnostics"]
             elapsed_before = saved["elapsed_s"]
     splits = {"train": data.train, "meta": data.meta}
-    epochs_this_call = 0
+    epochs_this_call, last_saved = 0, time.perf_counter()
     for phase_index in range(position["phase"], len(phases)):
         phase = phases[phase_index]
         split = data.trusted_union() if phase.data == "train+meta" else splits[phase.data]
@@ -231,6 +263,10 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
             last_five = epoch >= phase.epochs - SCORE_EPOCHS
             if last_five or epoch % phase.eval_every == 0:
                 entry["test_acc"] = evaluate(method.networks[0], data.test, p.eval_batch_size)
+                if cell.noisy and data.train.true_labels is not None and split is data.train:
+                    # the regime: does the network fit the wrong labels (noisy > true) or not?
+                    entry["train_acc_noisy"], entry["train_acc_true"] = evaluate(
+                        method.networks[0], data.train, p.eval_batch_size, true_labels=True)
                 for i, net in enumerate(method.networks[1:], start=2):
                     entry[f"test_acc_net{i}"] = evaluate(net, data.test, p.eval_batch_size)
             entry["epoch_time_s"] = round(time.perf_counter() - epoch_start, 4)
@@ -240,11 +276,15 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
             position = {"phase": phase_index, "epoch": epoch + 1, "global_epoch": global_epoch + 1}
             if epoch + 1 == phase.epochs:
                 position = {"phase": phase_index + 1, "epoch": 0, "global_epoch": global_epoch + 1}
-            store.atomic_torch_save(checkpoint_path, {
-                "config_hash": cell.config_hash, "method": method.state_dict(), "position": position,
-                "curve": curve, "diagnostics": diagnostics,
-                "elapsed_s": elapsed_before + time.perf_counter() - started})
             epochs_this_call += 1
+            stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
+            finished = position["phase"] == len(phases)
+            if not finished and (stopping or time.perf_counter() - last_saved >= CHECKPOINT_INTERVAL_S):
+                store.atomic_torch_save(checkpoint_path, {
+                    "config_hash": cell.config_hash, "method": method.state_dict(), "position": position,
+                    "curve": curve, "diagnostics": diagnostics,
+                    "elapsed_s": elapsed_before + time.perf_counter() - started})
+                last_saved = time.perf_counter()
             if on_epoch is not None:
                 on_epoch({"cell": cell, "epoch": global_epoch + 1,
                           "epochs": sum(ph.epochs for ph in phases), **entry})
@@ -258,21 +298,33 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
 
 def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epoch: int) -> dict:
     p = cell.protocol
-    meta_stream = (data.meta.cycle(p.meta_batch_size, cell.train_seed, global_epoch)
+    meta_stream = (data.meta.cycle(p.meta_batch_size, cell.train_seed, global_epoch, p.augment)
                    if method.needs_meta_set else None)
     totals: dict[str, torch.Tensor] = {}
+    weight_sums = None  # [Σ w on correct labels, their count, Σ w on wrong labels, their count]
     steps = 0
-    for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch):
+    for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch, p.augment):
         meta_batch = next(meta_stream) if meta_stream is not None else None
         logs = method.train_step(batch, meta_batch)
         for key, value in logs.items():  # summed on the device: no per-step synchronisation
             value = value.detach().double()
             totals[key] = totals[key] + value if key in totals else value
+        weights = method.last_sample_weights
+        if cell.noisy and weights is not None and batch.true_y is not None:
+            wrong = batch.y != batch.true_y
+            w = weights.detach().double().flatten()
+            step_sums = torch.stack([w[~wrong].sum(), (~wrong).sum().double(), w[wrong].sum(), wrong.sum().double()])
+            weight_sums = step_sums if weight_sums is None else weight_sums + step_sums
         steps += 1
     means = {key: float(value.cpu()) / steps for key, value in totals.items()}
     if not all(math.isfinite(v) for v in means.values()):
         raise FloatingPointError(f"non-finite training loss at epoch {global_epoch}: {means}")
-    return {key: round(v, 6) for key, v in means.items()}
+    logs = {key: round(v, 6) for key, v in means.items()}
+    if weight_sums is not None:  # mean weight of correctly / wrongly labelled samples this epoch
+        correct_sum, correct_n, wrong_sum, wrong_n = weight_sums.cpu().tolist()
+        logs["weight_correct"] = round(correct_sum / correct_n, 6) if correct_n else None
+        logs["weight_wrong"] = round(wrong_sum / wrong_n, 6) if wrong_n else None
+    return logs
 
 
 def _slurm_job_id() -> str | None:
@@ -294,7 +346,8 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
         "setting": cell.setting, "level": cell.level,
         "corruption": {**dataclasses.asdict(cell.corruption.canonical()), "slug": cell.corruption.canonical().slug},
         "method": cell.method, "method_title": type(method).title, "hyperparameters": hyperparameter_dict(method.hp),
-        "seed": cell.seed, "train_seed": cell.train_seed, "protocol": dataclasses.asdict(cell.protocol),
+        "seed": cell.seed, "train_seed": cell.train_seed, "seeds": cell.seeds_used(len(method.networks)),
+        "protocol": dataclasses.asdict(cell.protocol),
         "model": cell.protocol.model, "pretrained": cell.protocol.pretrained, "from_scratch": cell.from_scratch,
         "diagnostics": cell.diagnostics, "config_hash": cell.config_hash,
         "score": round(score, 4), "score_net2": round(sum(net2) / len(net2), 4) if net2 else None,

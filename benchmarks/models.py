@@ -93,6 +93,44 @@ class SmallCNN(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
 
+class MLP(nn.Module):
+    """Flatten → Linear(C·H·W, hidden) → ReLU → Linear(hidden, K), Kaiming-initialised.
+
+    A model that can memorise: a fully connected layer of ``hidden`` units fits wrong labels once
+    trained long enough (the regime of the paper and of MW-Net), which the global-pooled small CNNs
+    above cannot within CPU minutes. Its step costs well under a millisecond on one core.
+    """
+
+    def __init__(self, num_classes: int, image_shape: tuple[int, int, int], hidden: int = 128):
+        super().__init__()
+        inputs = int(image_shape[0] * image_shape[1] * image_shape[2])
+        self.hidden = nn.Linear(inputs, hidden)
+        self.linear = nn.Linear(hidden, num_classes)
+        self.apply(_kaiming_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.relu(self.hidden(x.flatten(1))))
+
+
+class ConvFC(nn.Module):
+    """Two [conv3×3-BN-ReLU-maxpool2] stages (16, 32 channels), then a fully connected layer of
+    ``hidden`` units on the flattened map (no global pooling) and the linear head: a CNN that keeps
+    the capacity to memorise wrong labels."""
+
+    def __init__(self, num_classes: int, image_shape: tuple[int, int, int], hidden: int = 128):
+        super().__init__()
+        c, h, w = image_shape
+        self.features = nn.Sequential(
+            nn.Conv2d(c, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2))
+        self.hidden = nn.Linear(32 * (h // 4) * (w // 4), hidden)
+        self.linear = nn.Linear(hidden, num_classes)
+        self.apply(_kaiming_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.relu(self.hidden(self.features(x).flatten(1))))
+
+
 def imagenet_resnet18_state() -> dict:
     """torchvision's ImageNet-1k ResNet-18 weights (IMAGENET1K_V1), from torch hub's cache
     ($TORCH_HOME/hub/checkpoints), downloaded there when missing unless GDW_BENCH_OFFLINE=1."""
@@ -131,11 +169,17 @@ MODELS = {
     "resnet32": lambda k, c, **_: ResNetCifar(k, 5, c),
     "small_cnn": lambda k, c, **_: SmallCNN(k, c, (16, 32)),
     "small_cnn28": lambda k, c, **_: SmallCNN(k, c, (16, 32, 64)),
+    "mlp128": lambda k, c, image_shape, **_: MLP(k, image_shape, 128),
+    "mlp512": lambda k, c, image_shape, **_: MLP(k, image_shape, 512),
+    "conv_fc128": lambda k, c, image_shape, **_: ConvFC(k, image_shape, 128),
     "resnet18": lambda k, c, pretrained=True, **_: resnet18(k, pretrained),
 }
 
 
-def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = True) -> nn.Module:
+def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = True,
+                image_shape: tuple[int, int, int] | None = None) -> nn.Module:
+    """``image_shape`` (C, H, W) sizes the fully connected models; default: 32×32 with ``in_channels``."""
     if name not in MODELS:
         raise unknown_choice("model", name, MODELS)
-    return MODELS[name](num_classes, in_channels, pretrained=pretrained)
+    shape = tuple(image_shape) if image_shape is not None else (in_channels, 32, 32)
+    return MODELS[name](num_classes, in_channels, pretrained=pretrained, image_shape=shape)

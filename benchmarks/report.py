@@ -3,8 +3,10 @@
 Reads records only (``load_records``, once per command; every function here takes that list);
 never imports methods or models. Cells with fewer
 seeds than asked are marked partial ("(k/n)"), missing cells "—"; nothing is silently averaged.
-A Welch t-test (scipy) per column compares the best method with each other method; "†" marks a
-difference that is not significant at 5 %.
+A t-test (scipy) per column compares the best method with each other method: paired over seeds
+when both share their seeds (every method of a seed starts from the same weights and data), Welch
+otherwise; "†" marks a difference that is not significant at 5 %. Under each table, the regime
+verdicts of its noisy columns (``regime.py``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gdw_bench import store
+from gdw_bench import regime, store
 from gdw_bench.specs import PAPER_METHOD_NAMES, Column, Profile, TableSpec
 
 ALPHA = 0.05
@@ -67,12 +69,16 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
 
 @dataclass
 class Cell:
-    scores: list[float]
+    by_seed: dict[int, float]  # seed → score
     expected: int
 
     @property
+    def scores(self) -> list[float]:
+        return [self.by_seed[s] for s in sorted(self.by_seed)]
+
+    @property
     def n(self) -> int:
-        return len(self.scores)
+        return len(self.by_seed)
 
     @property
     def mean(self) -> float:
@@ -102,25 +108,47 @@ def summarise(frame: pd.DataFrame, table: TableSpec, profile: Profile, seeds,
     for method in methods:
         for i in present:
             picked = frame[(frame["method"] == method) & (frame["column"] == i)]
-            cells[(method, i)] = Cell(sorted(picked["score"].tolist()), len(seeds))
+            cells[(method, i)] = Cell(dict(zip(picked["seed"].tolist(), picked["score"].tolist())), len(seeds))
     return methods, cells, present
 
 
-def significance(cells: dict, methods: list[str], column: int) -> tuple[str | None, set[str]]:
-    """The best method of a column and the methods not significantly worse (Welch, 5 %)."""
+def compare(best: Cell, other: Cell) -> tuple[float, str] | None:
+    """(p-value, test) of best vs other: a paired t-test over their shared seeds when they share
+    every seed (seeds are paired: same data, initial weights and batch order), Welch otherwise;
+    None with fewer than 2 scores on a side."""
+    shared = sorted(set(best.by_seed) & set(other.by_seed))
+    if len(shared) >= 2 and len(shared) == best.n == other.n:
+        a = np.array([best.by_seed[s] for s in shared])
+        b = np.array([other.by_seed[s] for s in shared])
+        if np.allclose(a, b):
+            return 1.0, "paired"
+        return float(stats.ttest_rel(a, b).pvalue) if np.ptp(a - b) > 0 else 0.0, "paired"
+    if best.n < 2 or other.n < 2:
+        return None
+    if np.allclose(sorted(best.scores), sorted(other.scores)):
+        return 1.0, "welch"
+    return float(stats.ttest_ind(best.scores, other.scores, equal_var=False).pvalue), "welch"
+
+
+def significance(cells: dict, methods: list[str], column: int) -> tuple[str | None, set[str], set[str]]:
+    """The best method of a column, the methods not significantly worse (5 %), and the tests used
+    ("paired" t-test over shared seeds, or "welch")."""
     scored = [(cells[(m, column)].mean, m) for m in methods if cells[(m, column)].n > 0]
     if not scored:
-        return None, set()
+        return None, set(), set()
     best = max(scored)[1]
-    best_scores = cells[(best, column)].scores
-    tied = set()
+    tied, tests = set(), set()
     for method in methods:
-        other = cells[(method, column)].scores
-        if method == best or len(other) < 2 or len(best_scores) < 2:
+        if method == best:
             continue
-        if np.allclose(other, best_scores) or stats.ttest_ind(best_scores, other, equal_var=False).pvalue >= ALPHA:
+        outcome = compare(cells[(best, column)], cells[(method, column)])
+        if outcome is None:
+            continue
+        pvalue, test = outcome
+        tests.add(test)
+        if pvalue >= ALPHA:
             tied.add(method)
-    return best, tied
+    return best, tied, tests
 
 
 def _fmt(cell: Cell) -> str:
@@ -153,8 +181,12 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
         elif stand.dataset != column.dataset or stand.corruption is not None:
             lines.append(f"{column.dataset} is stood in for by {stand.note or stand.dataset}.")
     lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; — missing; (k/n) partial; "
-                 f"† not significantly different from the column's best (Welch t-test, 5 %).")
+                 f"† not significantly different from the column's best at 5 % ({TEST_NOTE}).")
     return list(dict.fromkeys(lines))
+
+
+TEST_NOTE = ("paired t-test over the seeds both share — every method of a seed starts from the same weights "
+             "and data — or Welch's t-test where their seeds differ")
 
 
 def provenance_lines(frame: pd.DataFrame) -> list[str]:
@@ -180,7 +212,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False, latex=Fa
     for i in present:
         column = table.columns[i]
         title = _column_title(column, profile)
-        best, tied = significance(cells, methods, i)
+        best, tied, _ = significance(cells, methods, i)
         ranked = sorted((cells[(m, i)].mean, m) for m in methods if cells[(m, i)].n > 0)[::-1]
         second = ranked[1][1] if len(ranked) > 1 else None
         values = []
@@ -201,6 +233,21 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False, latex=Fa
     index = [method_name(m, frame) for m in methods]
     header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame)
     return pd.DataFrame(out, index=pd.Index(index, name="method")), header
+
+
+def regime_lines(records, table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> list[str]:
+    """The regime verdicts (``regime.py``) of each noisy column of an accuracy table, one line each."""
+    frame = collect(records, table, profile, seeds, from_scratch)
+    lines = []
+    for i, column in enumerate(table.columns):
+        resolved = profile.resolve(column)
+        if resolved is None or resolved[1].canonical().noise == "none":
+            continue
+        picked = frame[frame["column"] == i]
+        by_method = {m: list(group["record"]) for m, group in picked.groupby("method")}
+        verdict = regime.column_regime(by_method)
+        lines.append(verdict.line(_column_title(column, profile), PAPER_METHOD_NAMES))
+    return lines
 
 
 def weight_ratio_matrix(records, table: TableSpec, profile: Profile, seeds, epoch: int = -1) -> pd.DataFrame | None:
@@ -237,16 +284,21 @@ def per_seed_csv(records, table, profile, seeds, from_scratch=False, methods=Non
     return pd.DataFrame(rows).to_csv(index=False)
 
 
-def to_markdown(df: pd.DataFrame, header: list[str]) -> str:
-    return "\n".join(f"_{line}_" if i else f"### {line}" for i, line in enumerate(header)) + "\n\n" + \
+def to_markdown(df: pd.DataFrame, header: list[str], footer: list[str] = ()) -> str:
+    """Header lines in italics, the table, then footer lines (regime verdicts; a column out of the
+    paper's regime in bold)."""
+    text = "\n".join(f"_{line}_" if i else f"### {line}" for i, line in enumerate(header)) + "\n\n" + \
         df.to_markdown(disable_numparse=True) + "\n"  # keep "1.000" as written
+    if footer:
+        text += "\n" + "\n".join(f"- **{line}**" if line.startswith("NOT IN") else f"- {line}" for line in footer) + "\n"
+    return text
 
 
-def to_latex(df: pd.DataFrame, header: list[str]) -> str:
+def to_latex(df: pd.DataFrame, header: list[str], footer: list[str] = ()) -> str:
     """A booktabs tabular; cell strings already carry \\textbf / \\underline marks."""
     def esc(text: str) -> str:
         return str(text).replace("_", r"\_").replace("%", r"\%").replace("→", r"$\to$").replace("Δ", r"$\Delta$") \
-            .replace("ω", r"$\omega$")
+            .replace("ω", r"$\omega$").replace("≤", r"$\le$").replace("—", "---").replace("&", r"\&")
 
     cols = "l" + "c" * len(df.columns)
     lines = ["% " + line for line in header]
@@ -255,6 +307,9 @@ def to_latex(df: pd.DataFrame, header: list[str]) -> str:
     for name, row in df.iterrows():
         lines.append(" & ".join([esc(name)] + [str(v) for v in row.tolist()]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if footer:  # the regime verdicts as a footnote under the table
+        lines.append(r"\par\smallskip{\footnotesize " + r" \\ ".join(
+            (r"\textbf{" + esc(line) + "}") if line.startswith("NOT IN") else esc(line) for line in footer) + "}")
     return "\n".join(lines) + "\n"
 
 
@@ -279,4 +334,5 @@ def render(records, table: TableSpec, profile: Profile, seeds, fmt: str, compare
         return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
     df, header = accuracy_frame(records, table, profile, seeds, compare_paper, latex=fmt == "latex",
                                 from_scratch=from_scratch, methods=methods)
-    return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
+    footer = regime_lines(records, table, profile, seeds, from_scratch)
+    return to_latex(df, header, footer) if fmt == "latex" else to_markdown(df, header, footer)

@@ -6,6 +6,7 @@ issue: every meta method ≤ 3.5× BaseModel; GDW ≤ 1.02× MWNet. This is a sc
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -71,3 +72,46 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
 
 if __name__ == "__main__":
     main()
+
+
+def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper", method: str = "basemodel",
+         epochs: int = 2, data_dir=None) -> list[dict]:
+    """Several cells sharing one device: for each N in ``counts``, N cells (seeds 1..N) of ``method``
+    on the profile's Table 2 40 % column, ``epochs`` long, trained by N worker processes at once
+    (what ``run --jobs N`` does). Throughput is measured in steady state, from the per-epoch times of
+    epochs after the first (process start, data upload and cudnn's tuning are excluded), as
+    cell-epochs per hour over all N processes; the ratio is to N = 1."""
+    import dataclasses
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from gdw_bench import grid
+    from gdw_bench.specs import get_profile, get_table
+
+    prof = get_profile(profile)
+    dev = resolve_device(device)
+    rows = []
+    for n in counts:
+        cells = grid.table_cells(get_table("2"), prof, tuple(range(1, n + 1)), (method,), {"0.4"})
+        cells = [dataclasses.replace(c, protocol=dataclasses.replace(c.protocol, epochs=epochs)) for c in cells]
+        with tempfile.TemporaryDirectory() as root:
+            start = time.perf_counter()
+            outcome = grid.run_grid(cells, Path(root), str(dev), data_dir, jobs=n, progress=False,
+                                    threads=max(1, (os.cpu_count() or 1) // n))
+            wall = time.perf_counter() - start
+            if outcome.failed:
+                raise RuntimeError(f"packing run N={n} failed: {outcome.failed[0][1]}")
+            from gdw_bench.store import iter_records
+
+            times = [e["epoch_time_s"] for r in iter_records(Path(root)) for e in r["curve"][1:]]
+        epoch_s = statistics.median(times)
+        rows.append({"n": n, "wall_s": wall, "epoch_s": epoch_s, "epochs_per_hour": n * 3600.0 / epoch_s})
+    base = rows[0]["epochs_per_hour"]
+    print(f"packing on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}): {method}, "
+          f"profile {profile}, {epochs} epochs per cell")
+    print(f"{'N':>3s} {'wall s':>8s} {'s/epoch':>8s} {'cell-epochs/h':>14s} {'× N=1':>7s}")
+    for row in rows:
+        print(f"{row['n']:3d} {row['wall_s']:8.1f} {row['epoch_s']:8.2f} {row['epochs_per_hour']:14.0f} "
+              f"{row['epochs_per_hour'] / base:7.2f}")
+    return rows

@@ -6,6 +6,7 @@ only, and the result carries a hash of them that goes into every run record.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -58,10 +59,9 @@ def dataset_spec(key: str) -> DatasetSpec:
 
 def data_rng(dataset: str, corruption: Corruption, seed: int) -> np.random.Generator:
     """The one generator for a cell's data: a function of (dataset, setting, level, seed) only."""
-    c = corruption.canonical()
-    words = f"{dataset}|{c.noise}|{c.rate!r}|{c.imbalance!r}|{int(seed)}"
-    digest = hashlib.sha256(words.encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    from gdw_bench.seeds import data_seed
+
+    return np.random.default_rng(data_seed(dataset, corruption.canonical().slug, seed))
 
 
 @dataclass
@@ -136,10 +136,13 @@ def stratified_subset(labels: np.ndarray, size: int | None, num_classes: int) ->
 
 def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_dir: Path | None = None,
             train_subset: int | None = None, test_subset: int | None = None,
-            meta_per_class: int | None = None, workers: int | None = None) -> PreparedData:
+            meta_per_class: int | None = None, workers: int | None = None, pad_to: int | None = None,
+            crop_pad: int | None = None) -> PreparedData:
     """Meta split, then noise, then long tail (by clean label); see ``corruption.py``.
 
-    ``workers``: DataLoader processes for image-file datasets (default: min(4, CPU count))."""
+    ``workers``: DataLoader processes for image-file datasets (default: min(4, CPU count)).
+    ``pad_to``: zero-pad array images to pad_to × pad_to (centred); ``crop_pad``: the random crop's
+    padding in px instead of the dataset's own."""
     if workers is None:
         workers = min(4, os.cpu_count() or 1)
     spec = dataset_spec(dataset)
@@ -158,16 +161,33 @@ def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_
     train_idx, clean, noisy = pool[train_pos][keep], clean[keep], noisy[keep]
     meta_idx = pool[meta_pos]
     test_keep = stratified_subset(source.test_labels, test_subset, num_classes)
-    args = dict(scale=source.scale, mean=source.mean, std=source.std, augment=source.augment, device=device)
-    train = TensorBatches(source.train_images[train_idx], noisy, true_labels=clean, **args)
-    meta = TensorBatches(source.train_images[meta_idx], source.train_labels[meta_idx], **args)
-    test = TensorBatches(source.test_images[test_keep], source.test_labels[test_keep], **args)
+    augment = source.augment if crop_pad is None else dataclasses.replace(source.augment, pad=crop_pad)
+    args = dict(scale=source.scale, mean=source.mean, std=source.std, augment=augment, device=device)
+
+    def images(positions):
+        return pad_images(source.train_images[positions] if positions is not None else source.test_images[test_keep],
+                          pad_to)
+
+    train = TensorBatches(images(train_idx), noisy, true_labels=clean, **args)
+    meta = TensorBatches(images(meta_idx), source.train_labels[meta_idx], **args)
+    test = TensorBatches(images(None), source.test_labels[test_keep], **args)
     return PreparedData(
         dataset, num_classes, train, meta, test,
         noisy_class_counts=np.bincount(noisy, minlength=num_classes).tolist(),
         transition=matrix, data_hash=_hash_arrays(train_idx, noisy, meta_idx, test_keep),
         actual_noise_fraction=float(np.mean(noisy != clean)),
         info={"train_size": int(len(train_idx)), "meta_size": int(len(meta_idx)), "test_size": int(len(test_keep))})
+
+
+def pad_images(images: np.ndarray, size: int | None) -> np.ndarray:
+    """Zero-pad (N, C, H, W) images to size × size, centred (28 → 32 adds 2 px each side)."""
+    if size is None:
+        return images
+    height, width = images.shape[2:]
+    if size < max(height, width):
+        raise UserInputError(f"pad_to {size} is smaller than the images ({height}×{width})")
+    top, left = (size - height) // 2, (size - width) // 2
+    return np.pad(images, ((0, 0), (0, 0), (top, size - height - top), (left, size - width - left)))
 
 
 def _prepare_files(spec: DatasetSpec, source: FileSource, corruption: Corruption, device, workers) -> PreparedData:

@@ -81,6 +81,9 @@ class Method:
         self.lr = task.lr
         self.optimizers = [self.make_optimizer(net) for net in self.networks]
         self.diagnostics = None  # set by ``enable_diagnostics`` where ``records_weights``
+        # (B,) weight of each sample in the last real step, for methods that weight samples (GDW: its
+        # target-class entry); the engine averages it over correctly and wrongly labelled samples.
+        self.last_sample_weights: torch.Tensor | None = None
 
     # ----- helpers for subclasses -------------------------------------------------------------
     @property

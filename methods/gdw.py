@@ -106,4 +106,5 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
             self.diagnostics.observe(batch.y, batch.true_y, batch.index, before, final)
         self.apply_logit_gradient(logits, final * residual / n)
         rows = torch.arange(n, device=batch.y.device)
+        self.last_sample_weights = final[rows, batch.y]
         return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_target_weight": final[rows, batch.y].mean()}

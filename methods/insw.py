@@ -58,6 +58,7 @@ class INSW(MetaMethodMixin, Method):
             updated = (weights / self.hp.weight_decay_factor - self.hp.step_size * grad).clamp(min=self.hp.min_weight)
             self.instance_weights[batch.index] = updated
             normalised = updated.clamp(min=0) / updated.clamp(min=0).sum()
+        self.last_sample_weights = normalised
         self.apply_logit_gradient(logits, normalised[:, None] * residual)
         return {"loss": F.cross_entropy(logits.detach(), batch.y), "meta_loss": meta_loss,
                 "mean_weight": updated.mean()}

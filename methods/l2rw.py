@@ -44,8 +44,10 @@ class L2RW(MetaMethodMixin, Method):
         loss = F.cross_entropy(logits.detach(), batch.y)
         if total.item() == 0.0:  # every example would get weight 0: skip the step
             self.last_weights = torch.zeros_like(raw)
+            self.last_sample_weights = self.last_weights
             return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(1.0)}
         weights = raw / total
         self.last_weights = weights.detach()
+        self.last_sample_weights = self.last_weights
         self.apply_logit_gradient(logits, weights[:, None] * residual)
         return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(0.0)}

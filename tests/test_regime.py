@@ -1,0 +1,174 @@
+"""Issue 'results that mean something': regime diagnostics, their verdicts in the report, paired seeds."""
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from gdw_bench import regime, seeds
+from gdw_bench.datasets import Corruption
+from gdw_bench.engine import CellConfig, _train_epoch, build_method, prepared_data
+from gdw_bench.methods import Method
+from gdw_bench.methods.base import TaskInfo
+from gdw_bench.report import Cell, compare, render, significance
+from gdw_bench.specs import Protocol, get_profile, get_table
+
+PROTO = Protocol("mlp128", 2, augment=False, eval_batch_size=2000)
+
+
+def digits_cell(method, seed=1, rate=0.4, protocol=PROTO):
+    return CellConfig("mini", "digits", "uniform", f"{rate:g}", Corruption("uniform", rate), method, seed, protocol)
+
+
+# ----- verdict definitions on hand-made records ----------------------------------------------------
+def curve(test_accs, noisy=None, true=None, weights=None):
+    out = []
+    for i, acc in enumerate(test_accs):
+        entry = {"phase": "train", "epoch": i, "test_acc": acc}
+        if noisy is not None:
+            entry["train_acc_noisy"], entry["train_acc_true"] = noisy[i], true[i]
+        if weights is not None:
+            entry["weight_correct"], entry["weight_wrong"] = weights[i]
+        out.append(entry)
+    return out
+
+
+def test_memorisation_is_a_drop_from_the_best_epoch_or_fitting_wrong_labels():
+    dropped = {"score": 80.0, "curve": curve([70, 90, 80], [50, 60, 61], [70, 80, 79])}
+    facts = regime.memorisation(dropped)
+    assert facts["drop"] == pytest.approx(10.0) and facts["memorised"] and not facts["fits_wrong"]
+    fits = {"score": 88.0, "curve": curve([85, 89, 88], [60, 80, 95], [80, 85, 64])}  # noisy 95 > true 64
+    facts = regime.memorisation(fits)
+    assert facts["drop"] == pytest.approx(1.0) and facts["fits_wrong"] and facts["memorised"]
+    steady = {"score": 88.0, "curve": curve([85, 90, 88], [55, 57, 58], [85, 88, 89])}
+    assert not regime.memorisation(steady)["memorised"]  # drop 2 < 5 and noisy 58 < true 89
+
+
+def test_separation_uses_the_last_epoch_ratio_against_one_half():
+    record = {"curve": curve([1, 2], weights=[(0.5, 0.45), (0.8, 0.4)])}
+    assert regime.separation(record) == {"ratio": pytest.approx(0.5), "separates": True}
+    record = {"curve": curve([1, 2], weights=[(0.8, 0.1), (0.8, 0.41)])}
+    assert not regime.separation(record)["separates"]
+
+
+def test_a_column_meeting_neither_verdict_is_marked_loudly():
+    plain = {"score": 88.0, "curve": curve([85, 90, 88], [55, 57, 58], [85, 88, 89])}
+    flat = {"curve": curve([1], weights=[(0.5, 0.49)])}
+    verdict = regime.column_regime({"basemodel": [plain, plain], "mwnet": [flat, flat]})
+    assert not verdict.in_regime
+    assert verdict.line("40 % uniform").startswith("NOT IN THE PAPER'S REGIME")
+    # GDW separates on every seed while MWNet does not: the column is judged on the weighting method
+    # that separates, and the line names both
+    sharp = {"curve": curve([1], weights=[(1.0, 0.1)])}
+    verdict = regime.column_regime({"basemodel": [plain], "mwnet": [flat], "gdw": [sharp]})
+    assert verdict.separation_holds and verdict.in_regime
+    line = verdict.line("40 % uniform", {"mwnet": "MWNet", "gdw": "GDW"})
+    assert "GDW 1/1 seeds (wrong/correct mean weight 0.10)" in line and "MWNet 0/1 seeds" in line
+
+
+def fake_record(method, seed, score, curve_, column_rate=0.4):
+    c = Corruption("uniform", column_rate).canonical()
+    return {"profile": "mini", "dataset": "digits", "corruption": {"slug": c.slug}, "method": method,
+            "method_title": method, "seed": seed, "score": score, "curve": curve_, "diagnostics": False}
+
+
+def test_report_prints_the_regime_line_under_the_table_and_the_loud_mark():
+    table, profile = get_table("2"), get_profile("mini")
+    plain = curve([85, 90, 88], [55, 57, 58], [85, 88, 89])
+    records = [fake_record("basemodel", s, 88.0, plain) for s in (1, 2)]
+    records += [fake_record("mwnet", s, 89.0, curve([1, 2, 3], weights=[(0.5, 0.5)] * 3)) for s in (1, 2)]
+    text = render(records, table, profile, (1, 2), "markdown")
+    lines = [line for line in text.splitlines() if "Regime" in line]
+    assert len(lines) == 2  # the two noisy columns (0.4 with records, 0.6 without)
+    assert any(line.startswith("- **NOT IN THE PAPER'S REGIME") and "uniform 0.4" in line for line in lines)
+    latex = render(records, table, profile, (1, 2), "latex")
+    assert r"\footnotesize" in latex and r"\textbf{NOT IN THE PAPER'S REGIME" in latex
+
+
+# ----- the engine records what the verdicts read ------------------------------------------------
+class _TruthWeights(Method):
+    """Test double: weight 1 on correctly labelled samples, 0.25 on wrong ones, no training."""
+
+    key = "truth-weights"
+
+    def train_step(self, batch, meta_batch=None):
+        self.last_sample_weights = torch.where(batch.y == batch.true_y, 1.0, 0.25)
+        return {"loss": torch.tensor(0.0)}
+
+
+def test_engine_averages_sample_weights_over_correct_and_wrong_labels():
+    cell = digits_cell("basemodel")
+    data = prepared_data(cell, torch.device("cpu"), None)
+    task = TaskInfo(10, data.num_train, data.noisy_class_counts, 0.36)
+    logs = _train_epoch(_TruthWeights(torch.nn.Linear(2, 2), task), data.train, data, cell, 0)
+    assert logs["weight_correct"] == pytest.approx(1.0) and logs["weight_wrong"] == pytest.approx(0.25)
+
+
+def test_noisy_records_carry_the_regime_curve(tmp_path):
+    from gdw_bench.engine import run_cell
+
+    record = run_cell(digits_cell("mwnet"), tmp_path)
+    for entry in record["curve"]:
+        assert 0 <= entry["train_acc_true"] <= 100 and 0 <= entry["train_acc_noisy"] <= 100
+        assert 0 < entry["weight_correct"] and 0 < entry["weight_wrong"]
+    clean = run_cell(digits_cell("basemodel", rate=0.0), tmp_path)
+    assert "train_acc_noisy" not in clean["curve"][-1]  # nothing to judge without noise
+
+
+# ----- paired seeds ------------------------------------------------------------------------------
+def test_two_methods_with_one_seed_start_from_the_same_weights_and_batches():
+    first = {}
+    for method in ("basemodel", "gdw", "coteaching"):
+        cell = digits_cell(method)
+        data = prepared_data(cell, torch.device("cpu"), None)
+        built = build_method(cell, data, torch.device("cpu"))
+        seen = []
+        built.train_step = lambda batch, meta_batch=None, seen=seen: seen.append(batch.index.clone()) or {}
+        _train_epoch(built, data.train, data, cell, 0)
+        first[method] = ([p.detach().clone() for p in built.model.parameters()], seen[0], built)
+    weights, batch, _ = first["basemodel"]
+    for method in ("gdw", "coteaching"):
+        assert all(torch.equal(a, b) for a, b in zip(weights, first[method][0])), method
+        assert torch.equal(batch, first[method][1]), method
+    second = first["coteaching"][2].networks[1]  # network 1 derives from the same seed, another index
+    assert not torch.equal(next(second.parameters()), weights[0])
+    other_seed = build_method(digits_cell("basemodel", seed=2), data, torch.device("cpu"))
+    assert not torch.equal(next(other_seed.model.parameters()), weights[0])
+
+
+def test_seed_derivation_is_named_and_never_uses_python_hash():
+    assert seeds.derive_seed("train", a=1, b=2) == seeds.derive_seed("train", b=2, a=1)
+    assert len({seeds.train_seed("digits", "uniform-0.4", 1, n) for n in range(3)}) == 3
+    assert seeds.data_seed("digits", "uniform-0.4", 1) != seeds.train_seed("digits", "uniform-0.4", 1)
+    from pathlib import Path
+
+    import gdw_bench
+
+    roots = [Path(gdw_bench.__file__).parent, Path(gdw_bench.__file__).parent.parent / "datasets",
+             Path(gdw_bench.__file__).parent.parent / "methods"]
+    offenders = [str(p) for root in roots for p in root.glob("*.py") if re.search(r"(?<![\w.])hash\(", p.read_text())]
+    assert not offenders
+
+
+def test_records_say_which_seeds_they_used(tmp_path):
+    from gdw_bench.engine import run_cell
+
+    cell = digits_cell("gdw", protocol=Protocol("mlp128", 1, augment=False))
+    used = run_cell(cell, tmp_path)["seeds"]
+    assert used["train"] == cell.train_seed == used["networks"][0]
+    assert used["auxiliary"] == seeds.train_seed("digits", "uniform-0.4", 1, seeds.AUXILIARY_NETWORK)
+
+
+# ----- the report's paired test ------------------------------------------------------------------
+def test_shared_seeds_use_the_paired_test():
+    base = [80.0, 85.0, 90.0, 95.0, 100.0]
+    best = Cell(dict(zip(range(5), base)), 5)
+    other = Cell(dict(zip(range(5), [b - 0.5 + 0.01 * i for i, b in enumerate(base)])), 5)
+    pvalue, test = compare(best, other)
+    assert test == "paired" and pvalue < 0.05  # a consistent 0.5-point gap on every seed
+    shifted = Cell(dict(zip(range(10, 15), other.scores)), 5)  # same scores, other seeds: unpaired
+    pvalue, test = compare(best, shifted)
+    assert test == "welch" and pvalue > 0.05
+    cells = {("a", 0): best, ("b", 0): other}
+    assert significance(cells, ["a", "b"], 0) == ("a", set(), {"paired"})
+    assert np.isclose(compare(best, best)[0], 1.0)
