@@ -66,6 +66,9 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     from gdw_bench.specs import get_profile, get_table, parse_seeds
 
     table, prof = get_table(table_key), get_profile(profile)
+    results_dir = _results_root(results_dir, must_write=not dry_run)
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise UserInputError(f"--data-dir {Path(data_dir).resolve()} is a file; valid: a folder (or one to be created)")
     seed_list = parse_seeds(seeds) if seeds is not None else table.seeds
     method_keys = grid.resolve_methods(methods, table)
     level_set = grid.parse_levels(levels, table)
@@ -134,6 +137,22 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         sys.exit(1)
 
 
+def _results_root(path: Path, must_write: bool) -> Path:
+    """The results root as an absolute path (every message names it so); one-line errors when it is
+    a file, or when training must write there and cannot."""
+    import os
+
+    root = Path(path).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")
+    if must_write:
+        existing = next((p for p in (root, *root.parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UserInputError(f"--results-dir {root} cannot be written (no write permission on {existing}); "
+                                 f"valid: a folder you can write")
+    return root
+
+
 def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
                    slurm_parallelism, slurm_extra):
     from gdw_bench import slurm
@@ -194,10 +213,17 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         raise unknown_choice("format", fmt, FORMATS)
     prof, chosen_seeds = get_profile(profile), parse_seeds(seeds) if seeds is not None else None
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
+    results_dir = _results_root(results_dir, must_write=False)
     records = rep.load_records(results_dir)  # once: every table and figure below reads this list
+    if not any(r["profile"] == prof.name for r in records):
+        click.echo(f"no records of profile '{prof.name}' under {results_dir}: every cell shows as missing (run "
+                   f"`gdw-bench run --table N --profile {prof.name}` first, or pass --results-dir)", err=True)
+    if compare_paper and prof.name != "paper":
+        click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
+                   f"different datasets and protocols and are marked 'stand-in'", err=True)
     rows = _report_rows(methods, records)
     formats = (fmt,) if table_key else FORMATS
-    out = out or Path("reports") / prof.name
+    out = (out or Path("reports") / prof.name).resolve()
     written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
     for table in tables:
         seed_list = chosen_seeds or table.seeds
@@ -340,11 +366,28 @@ def export(results_dir, out):
 @click.option("--pack", default=None,
               help="instead: cells packed on one device, e.g. 1,2,4,8 worker processes (steady-state throughput)")
 @click.option("--profile", default="fmnist-paper", show_default=True, help="with --pack: the profile whose cells run")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="with --pack")
-def speed(device, steps, rounds, methods, model, pack, profile, data_dir):
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="with --pack / --engine")
+@click.option("--phases", "show_phases", is_flag=True, help="instead: the per-phase cost of one meta step")
+@click.option("--engine", "engine", is_flag=True,
+              help="instead: an epoch of `run` against a bare PyTorch loop (BaseModel, --profile, default fmnist)")
+def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
     from gdw_bench import speed as speed_module
 
+    if show_phases:
+        from gdw_bench.models import MODELS
+        from gdw_bench.errors import unknown_choice
+
+        if model not in MODELS:
+            raise unknown_choice("model", model, MODELS)
+        shape = {"small_cnn": (1, 8, 8), "mlp128": (1, 8, 8), "small_cnn28": (1, 28, 28),
+                 "conv_fc128": (1, 28, 28), "mlp512": (1, 28, 28)}.get(model, (3, 32, 32))
+        speed_module.phases(device, model, steps=steps, image_shape=shape)
+        return
+    if engine:
+        speed_module.engine_overhead("fmnist" if profile == "fmnist-paper" else profile,
+                                     device="cpu" if device == "auto" else device, data_dir=data_dir)
+        return
     if pack is not None:
         counts = []
         for item in pack.split(","):

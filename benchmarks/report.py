@@ -34,9 +34,17 @@ def paper_results() -> pd.DataFrame:
 
 
 def _column_title(column: Column, profile: Profile) -> str:
+    """'cifar10 40 % uniform', 'cifar10→digits μ = 0.1', 'clothing1m real labels', from what runs here."""
+    from gdw_bench.datasets.corruption import corruption_label
+
     stand = profile.stand_in(column.dataset)
-    name = column.dataset if stand is None or stand.dataset == column.dataset else f"{column.dataset}→{stand.dataset}"
-    return f"{name} {column.setting} {column.level}".strip()
+    resolved = profile.resolve(column)
+    if stand is None or resolved is None:
+        return f"{column.dataset} {column.setting} {column.level}".strip()
+    name = column.dataset if stand.dataset == column.dataset else f"{column.dataset}→{stand.dataset}"
+    if column.setting == "real" and stand.corruption is None:
+        return f"{name} real labels"
+    return f"{name} {corruption_label(resolved[1])}"
 
 
 def load_records(root: Path) -> list[dict]:
@@ -180,7 +188,7 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
             lines.append(f"{column.dataset}: omitted in this profile.")
         elif stand.dataset != column.dataset or stand.corruption is not None:
             lines.append(f"{column.dataset} is stood in for by {stand.note or stand.dataset}.")
-    lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; — missing; (k/n) partial; "
+    lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; best in bold; — missing; (k/n) partial; "
                  f"† not significantly different from the column's best at 5 % ({TEST_NOTE}).")
     return list(dict.fromkeys(lines))
 
@@ -223,13 +231,15 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False, latex=Fa
             if latex:
                 text = text.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("—", "--")
                 text = rf"\textbf{{{text}}}" if m == best else rf"\underline{{{text}}}" if m == second else text
+            elif m == best:
+                text = f"**{text}**"
             values.append(text)
         out[title] = values
         if paper is not None:
             ours = [cells[(m, i)].mean for m in methods]
             ref = [_paper_value(paper, table, column, m) for m in methods]
             out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
-            out[f"{title} Δ"] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
+            out[f"{title} Δ" + ("" if profile.name == "paper" else " (stand-in)")] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
     index = [method_name(m, frame) for m in methods]
     header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame)
     return pd.DataFrame(out, index=pd.Index(index, name="method")), header

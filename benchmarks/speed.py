@@ -115,3 +115,142 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
         print(f"{row['n']:3d} {row['wall_s']:8.1f} {row['epoch_s']:8.2f} {row['epochs_per_hour']:14.0f} "
               f"{row['epochs_per_hour'] / base:7.2f}")
     return rows
+
+
+def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, classes: int = 10, steps: int = 10,
+           image_shape=(3, 32, 32)) -> dict[str, float]:
+    """Per-phase cost of one GDW/MWNet-style meta step (median ms over ``steps``), beside a plain
+    step: the same primitives ``_bilevel`` uses, timed one by one (with a device sync around each)."""
+    import torch.nn.functional as F
+    from torch.func import functional_call
+
+    from gdw_bench.methods._bilevel import batch_statistics_only, logits_jvp, softmax_residual
+    from gdw_bench.methods._weighting import build_weighting
+
+    dev = resolve_device(device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *image_shape, generator=gen).to(dev)
+    y = torch.randint(0, classes, (batch,), generator=gen).to(dev)
+    xm = torch.randn(batch, *image_shape, generator=gen).to(dev)
+    torch.manual_seed(0)
+    net = build_model(model, classes, image_shape[0], image_shape=image_shape).to(dev)
+    vnet, vopt = build_weighting(net, 1e-3, 1e-4)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    names = [n for n, _ in net.named_parameters()]
+    params = [p for _, p in net.named_parameters()]
+    times: dict[str, list[float]] = {}
+
+    def timed(name, fn):
+        _sync(dev)
+        start = time.perf_counter()
+        out = fn()
+        _sync(dev)
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        return out
+
+    for step in range(steps + 2):  # two warm-up steps, not counted
+        def plain():
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        timed("plain step", plain)
+        logits = timed("first forward", lambda: net(x))
+        residual = softmax_residual(logits, y, 0.999)
+        losses = F.cross_entropy(logits.detach(), y, reduction="none")
+        weights = vnet(losses)
+        logit_grad = weights * residual / batch
+        grads = timed("virtual backward", lambda: torch.autograd.grad(logits, params, grad_outputs=logit_grad.detach(),
+                                                                      retain_graph=True))
+        fast = {n: (p.detach() - 0.1 * g).requires_grad_(True) for n, p, g in zip(names, params, grads)}
+        with batch_statistics_only(net):
+            meta_loss = timed("meta forward", lambda: F.cross_entropy(functional_call(net, fast, (xm,)), y))
+            v = timed("meta backward", lambda: torch.autograd.grad(meta_loss, list(fast.values())))
+            jv = timed("JVP", lambda: logits_jvp(net, names, params, v, x))
+
+        def pull_back_and_adam():
+            vgrads = torch.autograd.grad(logit_grad, list(vnet.parameters()), grad_outputs=-0.1 * jv)
+            for p, g in zip(vnet.parameters(), vgrads):
+                p.grad = g
+            vopt.step()
+        timed("pull-back + Adam", pull_back_and_adam)
+
+        def real_step():
+            opt.zero_grad(set_to_none=True)
+            logits.backward(logit_grad.detach())
+            opt.step()
+        timed("real backward + SGD", real_step)
+    medians = {name: statistics.median(t[2:]) * 1000 for name, t in times.items()}
+    plain_ms = medians["plain step"]
+    meta_total = sum(ms for name, ms in medians.items() if name != "plain step")
+    print(f"phases of one meta step on {dev}, {model}, batch {batch}/{batch}, threads {torch.get_num_threads()}, "
+          f"median of {steps} steps")
+    print(f"{'phase':22s} {'ms':>9s} {'× plain':>8s}")
+    for name, ms in medians.items():
+        print(f"{name:22s} {ms:9.1f} {ms / plain_ms:8.2f}")
+    print(f"{'meta step (sum)':22s} {meta_total:9.1f} {meta_total / plain_ms:8.2f}")
+    return medians
+
+
+def engine_overhead(profile: str = "fmnist", epochs: int = 3, device: str = "cpu", data_dir=None) -> dict:
+    """An epoch of ``run`` (the engine: data, checkpoints, records, evaluation of the test and training
+    splits) against a bare PyTorch loop doing the same steps and evaluations on the same model and data,
+    for BaseModel on ``profile``'s Table 2 40 % cell. Both in this process, interleaved, ``epochs`` each."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    import torch.nn.functional as F
+
+    from gdw_bench import grid
+    from gdw_bench.engine import cosine_lr, prepared_data, run_cell
+    from gdw_bench.specs import get_profile, get_table
+
+    prof = get_profile(profile)
+    dev = resolve_device(device)
+    cell = grid.table_cells(get_table("2"), prof, (1,), ("basemodel",), {"0.4"})[0]
+    cell = dataclasses.replace(cell, protocol=dataclasses.replace(cell.protocol, epochs=epochs))
+    p = cell.protocol
+    data = prepared_data(cell, dev, data_dir)
+
+    def bare() -> float:
+        torch.manual_seed(cell.train_seed)
+        shape = tuple(data.train.images.shape[1:])
+        net = build_model(p.model, data.num_classes, shape[0], image_shape=shape).to(dev)
+        opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+        images, labels = data.train.images, data.train.labels
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(p.lr, epoch, epochs)
+            order = torch.randperm(len(labels), device=dev)
+            for i in range(0, len(labels), p.batch_size):
+                idx = order[i:i + p.batch_size]
+                loss = F.cross_entropy(net(images[idx]), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                for split in (data.test, data.train):
+                    for j in range(0, len(split), p.eval_batch_size):
+                        net(split.images[j:j + p.eval_batch_size]).argmax(1)
+            net.train()
+        _sync(dev)
+        return (time.perf_counter() - start) / epochs
+
+    def engine() -> float:
+        with tempfile.TemporaryDirectory() as root:
+            start = time.perf_counter()
+            run_cell(cell, Path(root), str(dev), data_dir)
+            return (time.perf_counter() - start) / epochs
+
+    bare(), engine()  # warm-up: caches, allocator, first-call costs
+    pairs = [(bare(), engine()) for _ in range(3)]
+    bare_s = statistics.median(b for b, _ in pairs)
+    engine_s = statistics.median(e for _, e in pairs)
+    print(f"engine overhead on {dev}, profile {profile}, BaseModel, {epochs} epochs × 3 interleaved runs, "
+          f"threads {torch.get_num_threads()}")
+    print(f"bare loop {bare_s * 1000:.1f} ms/epoch, engine {engine_s * 1000:.1f} ms/epoch, "
+          f"overhead {100 * (engine_s / bare_s - 1):+.1f} %")
+    return {"bare_s": bare_s, "engine_s": engine_s}

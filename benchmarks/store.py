@@ -35,6 +35,14 @@ def cell_dir(root: Path, profile: str, dataset: str, corruption_slug: str, metho
     return Path(root) / profile / dataset / corruption_slug / method_folder / f"seed-{seed}"
 
 
+def _file_mode() -> int:
+    """0666 less the process umask: what ``open()`` would give, so colleagues on a shared results
+    folder can read what we write (``mkstemp`` alone gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +52,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -98,10 +107,11 @@ def cell_status(folder: Path, config_hash: str | None = None, active_jobs: set[s
     queued = read_json(folder / QUEUED) if active_jobs else None
     if queued and str(queued.get("job_id")) in active_jobs:
         return "queued"
-    if (folder / CHECKPOINT).exists():
+    failed, checkpoint = folder / FAILED, folder / CHECKPOINT
+    if failed.exists() and (not checkpoint.exists() or failed.stat().st_mtime >= checkpoint.stat().st_mtime):
+        return "failed"  # its last attempt failed (a run resumes it from its checkpoint, if any)
+    if checkpoint.exists():
         return "partial"
-    if (folder / FAILED).exists():
-        return "failed"
     return "missing"
 
 

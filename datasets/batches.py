@@ -163,6 +163,7 @@ class FileBatches:
         self.root, self.files, self.device, self.workers = root, files, torch.device(device), workers
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.true_labels = torch.as_tensor(true_labels if true_labels is not None else labels, dtype=torch.long)
+        self.trusted = None  # set on the train+meta union (GLC's phase 2): marks the clean meta images
 
     def __len__(self) -> int:
         return len(self.files)
@@ -174,8 +175,9 @@ class FileBatches:
                                            num_workers=self.workers, pin_memory=self.device.type == "cuda")
 
     def _to_batch(self, item) -> Batch:
+        trusted = None if self.trusted is None else self.trusted[item[3]].to(self.device, non_blocking=True)
         x, y, true_y, idx = (t.to(self.device, non_blocking=True) for t in item)
-        return Batch(x, y, idx, true_y)
+        return Batch(x, y, idx, true_y, trusted)
 
     def epoch(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
         from gdw_bench.seeds import stream_seed

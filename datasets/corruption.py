@@ -59,6 +59,17 @@ class Corruption:
         return "_".join(parts) or "clean"
 
 
+def corruption_label(corruption: Corruption) -> str:
+    """A column header: 'clean', '40 % uniform', 'μ = 0.1', '40 % uniform + μ = 0.1'."""
+    c = corruption.canonical()
+    parts = []
+    if c.noise != "none":
+        parts.append(f"{c.rate * 100:g} % {c.noise}")
+    if c.imbalance != 1.0:
+        parts.append(f"μ = {c.imbalance:g}")
+    return " + ".join(parts) or "clean"
+
+
 def expected_wrong_fraction(corruption: Corruption, num_classes: int) -> float:
     """r·(K−1)/K for uniform noise (the redraw can hit the true class), r for flip, 0 for none."""
     c = corruption.canonical()

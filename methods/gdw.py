@@ -25,6 +25,7 @@ forward's logits (the official code recomputes an identical forward).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
 from ._weighting import WeightingNetMixin
 from .base import Method, register_method
+from gdw_bench.errors import UserInputError
 
 
 def zero_mean_target(weights: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -45,6 +47,13 @@ def zero_mean_target(weights: torch.Tensor, probs: torch.Tensor, labels: torch.T
     target = others / (1.0 - p_target)
     mask = F.one_hot(labels, weights.shape[1]).bool()
     return torch.where(mask, target[:, None], weights)
+
+
+def check_prob_clamp(value: float) -> None:
+    """p̃ is clamped at ``prob_clamp`` so that 1 − p̃_y > 0 in Eq. 4; at 1 the constraint divides by zero."""
+    if not 0.0 < value < 1.0:
+        raise UserInputError(f"prob_clamp {value} must lie in (0, 1): at 1 the zero-mean constraint divides by "
+                             f"zero; the paper's value is 0.999")
 
 
 def default_outer_lr(num_classes: int, batch_size: int) -> float:
@@ -64,6 +73,9 @@ class GDWHyperparameters:
     hidden: int = 100
     zero_mean: bool = True
 
+    def __post_init__(self):
+        check_prob_clamp(self.prob_clamp)
+
 
 @register_method("gdw")
 class GDW(WeightingNetMixin, MetaMethodMixin, Method):
@@ -78,6 +90,7 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
         self._build_weighting()
         self.outer_lr = (self.hp.outer_lr if self.hp.outer_lr is not None
                          else default_outer_lr(task.num_classes, task.batch_size))
+        self.hp = dataclasses.replace(self.hp, outer_lr=self.outer_lr)  # records show the value used
         self.last_meta_grads = {}
 
     def _constrain(self, weights, probs, labels):

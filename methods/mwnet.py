@@ -32,6 +32,11 @@ class MWNetHyperparameters:
     hidden: int = 100
     prob_clamp: float = 0.999
 
+    def __post_init__(self):
+        from .gdw import check_prob_clamp
+
+        check_prob_clamp(self.prob_clamp)
+
 
 @register_method("mwnet")
 class MWNet(WeightingNetMixin, MetaMethodMixin, Method):

@@ -24,6 +24,11 @@ def tree(path):
     (["run", "--table", "2", "--executor", "k8s"], "unknown executor 'k8s'"),
     (["run", "--table", "2", "--threads", "0"], "--threads 0 must be at least 1"),
     (["run", "--table", "2", "--device", "tpu"], "unknown device 'tpu'"),
+    (["run", "--table", "2", "--results-dir", "results/keep.txt"], "is a file"),
+    (["report", "--results-dir", "results/keep.txt"], "is a file"),
+    (["run", "--table", "2", "--data-dir", "results/keep.txt"], "is a file"),
+    (["speed", "--pack", "1,x"], "bad --pack '1,x'"),
+    (["speed", "--phases", "--model", "resnet99"], "unknown model 'resnet99'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
     (tmp_path / "results").mkdir()
@@ -96,7 +101,7 @@ def test_pretrained_weights_offline_is_one_line_error_and_from_scratch_runs_apar
     dry = subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args, "--from-scratch", "--dry-run"],
                          cwd=tmp_path, capture_output=True, text=True, env=env)
     assert dry.returncode == 0, dry.stderr
-    assert "missing  results/paper/clothing1m/clean/basemodel+scratch/seed-1" in dry.stdout
+    assert f"missing  {tmp_path}/results/paper/clothing1m/clean/basemodel+scratch/seed-1" in dry.stdout  # absolute
 
 
 def test_report_rows_are_the_tables_methods_unless_asked(tmp_path):
@@ -127,3 +132,11 @@ def test_same_threads_per_cell_same_numbers_whether_one_process_or_a_pool(tmp_pa
             assert record["torch_threads"] == 1
             records.setdefault(path.relative_to(tmp_path / where), []).append(record["score"])
     assert len(records) == 2 and all(a == b for a, b in records.values())
+
+
+def test_report_says_when_a_results_root_has_no_records_and_warns_about_stand_ins(tmp_path):
+    out = cli(["report", "--table", "2", "--compare-paper"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"no records of profile 'mini' under {tmp_path}/results" in out.stderr
+    assert "runs stand-ins" in out.stderr
+    assert "40 % uniform Δ (stand-in)" in out.stdout and "40 % uniform paper" in out.stdout

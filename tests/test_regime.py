@@ -80,7 +80,7 @@ def test_report_prints_the_regime_line_under_the_table_and_the_loud_mark():
     text = render(records, table, profile, (1, 2), "markdown")
     lines = [line for line in text.splitlines() if "Regime" in line]
     assert len(lines) == 2  # the two noisy columns (0.4 with records, 0.6 without)
-    assert any(line.startswith("- **NOT IN THE PAPER'S REGIME") and "uniform 0.4" in line for line in lines)
+    assert any(line.startswith("- **NOT IN THE PAPER'S REGIME") and "40 % uniform" in line for line in lines)
     latex = render(records, table, profile, (1, 2), "latex")
     assert r"\footnotesize" in latex and r"\textbf{NOT IN THE PAPER'S REGIME" in latex
 

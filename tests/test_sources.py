@@ -93,3 +93,18 @@ def test_augmentation_is_a_crop_of_the_reflect_padded_image_and_a_flip():
     for i in range(2):
         crops = [padded[i, :, a:a + 6, b:b + 6] for a in range(5) for b in range(5)]
         assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(2)) for c in crops)
+
+
+def test_file_backed_union_keeps_the_trusted_flag_for_glc(tmp_path):
+    """GLC's corrected phase needs to know which images are the clean meta set, on file-backed data too."""
+    write_clothing1m_tree(tmp_path / "clothing1m")
+    _SOURCE_CACHE.clear()
+    data = prepare("clothing1m", Corruption(), 1, data_dir=tmp_path, workers=0)
+    union = data.trusted_union()
+    union.image_size = 32
+    seen = torch.zeros(36, dtype=torch.bool)
+    for batch in union.epoch(12, seed=1, epoch=0):
+        assert batch.trusted is not None
+        assert torch.equal(batch.trusted, batch.index >= 30)  # meta images follow the 30 training images
+        seen[batch.index] = True
+    assert seen.all()
