@@ -240,7 +240,11 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         if table.key in figures.FIGURES:
             paths = figures.FIGURES[table.key](records, table, prof, seed_list, out)
             written += paths
-            index += [f"![{p.stem}]({p.name})\n" for p in paths if p.suffix == ".png"]
+            for p in paths:
+                if p.suffix == ".png":
+                    caption = p.with_suffix(".txt")
+                    index.append(f"![{p.stem}]({p.name})\n\n_{caption.read_text().strip()}_\n" if caption.exists()
+                                 else f"![{p.stem}]({p.name})\n")
             if not paths:
                 message = f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {prof.name}`)"
                 click.echo(message, err=True)
@@ -347,14 +351,40 @@ def info(key):
 
 @cli.command()
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results.csv"), show_default=True)
-def export(results_dir, out):
-    """Write every record as one tidy CSV row per cell and seed."""
-    from gdw_bench import store
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="output file (default: results.csv, or results_curves.csv with --curves; .parquet → parquet)")
+@click.option("--format", "fmt", default=None, help="csv | parquet (default: from --out's suffix, else csv)")
+@click.option("--curves", is_flag=True, help="one row per cell × epoch (learning curves, regime columns) instead")
+def export(results_dir, out, fmt, curves):
+    """Write every record as tidy rows: one per cell (and seed), or one per cell × epoch."""
+    from gdw_bench import results, store
+    from gdw_bench.errors import unknown_choice
 
-    frame = store.tidy_frame(results_dir)
-    store.atomic_write_bytes(out, frame.to_csv(index=False).encode())
-    click.echo(f"wrote {len(frame)} rows to {out}")
+    out = Path(out) if out is not None else Path("results_curves.csv" if curves else "results.csv")
+    fmt = fmt or ("parquet" if out.suffix == ".parquet" else "csv")
+    if fmt not in ("csv", "parquet"):
+        raise unknown_choice("format", fmt, ("csv", "parquet"))
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UserInputError("--format parquet needs pyarrow (pip install 'gdw-bench[parquet]'); valid "
+                                 "without it: csv") from None
+    results_dir = _results_root(results_dir, must_write=False)
+    out = out.expanduser().resolve()
+    if out.exists() and out.is_dir():
+        raise UserInputError(f"--out {out} is a folder; valid: a file path")
+    records = list(store.iter_records(results_dir))
+    frame = results.curves(records=records) if curves else results.load(records=records)
+    if fmt == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        store.atomic_write_bytes(out, buffer.getvalue())
+    else:
+        store.atomic_write_bytes(out, frame.to_csv(index=False).encode())
+    click.echo(f"wrote {len(frame)} rows ({'cell × epoch' if curves else 'cell'}) from {results_dir} to {out}")
 
 
 @cli.command()

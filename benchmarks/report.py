@@ -133,7 +133,7 @@ def compare(best: Cell, other: Cell) -> tuple[float, str] | None:
         return float(stats.ttest_rel(a, b).pvalue) if np.ptp(a - b) > 0 else 0.0, "paired"
     if best.n < 2 or other.n < 2:
         return None
-    if np.allclose(sorted(best.scores), sorted(other.scores)):
+    if best.n == other.n and np.allclose(sorted(best.scores), sorted(other.scores)):
         return 1.0, "welch"
     return float(stats.ttest_ind(best.scores, other.scores, equal_var=False).pvalue), "welch"
 

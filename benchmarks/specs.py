@@ -157,7 +157,8 @@ class Profile:
         return stand.dataset, (stand.corruption or column.corruption)
 
 
-MINI_NOTE = "digits (8×8, 1,157 train / 100 meta / 540 test), MLP with 128 hidden units, 100 epochs, no augmentation"
+MINI_NOTE = ("digits (8×8, 1,157 train / 100 meta / 540 test), MLP with 128 batch-normalised hidden units, "
+             "100 epochs, no augmentation")
 PROFILES: dict[str, Profile] = {p.name: p for p in [
     Profile(
         "paper", "The paper's protocol: CIFAR with ResNet-32, 80 epochs; Clothing1M and Places-LT with "
@@ -180,18 +181,18 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
         {C10: StandIn("digits", note=MINI_NOTE), C100: None,
          "clothing1m": StandIn("digits", Corruption("uniform", 0.4), "digits, 40 % uniform noise"),
          "places_lt": StandIn("digits", Corruption("none", 0.0, 0.1), "digits, long-tailed μ = 0.1")},
-        {"digits": Protocol("mlp128", 100, augment=False, eval_batch_size=2000)},
+        {"digits": Protocol("mlp128bn", 100, augment=False, eval_batch_size=2000)},
         method_overrides={"finetune": {"finetune_iterations": 100}},
         base_epoch_seconds={("digits", "cpu"): 0.01, ("digits", "cuda"): 0.01}),
     Profile(
         "fmnist", "Real Fashion-MNIST at CPU scale: a fixed 5,000-image stratified subset (1,000 of them the "
                   "clean meta set, 4,000 noisy training images), the full 10,000-image test set, an MLP with 128 "
-                  "hidden units, 50 epochs, no augmentation. Stand-ins: CIFAR-10 → Fashion-MNIST; CIFAR-100 → "
+                  "batch-normalised hidden units, 30 epochs, no augmentation. Stand-ins: CIFAR-10 → Fashion-MNIST; CIFAR-100 → "
                   "omitted; Clothing1M → Fashion-MNIST 40 % uniform; Places-LT → Fashion-MNIST μ = 0.1",
-        {C10: StandIn("fashion-mnist", note="Fashion-MNIST 4,000 noisy + 1,000 meta, MLP-128, 50 epochs"), C100: None,
+        {C10: StandIn("fashion-mnist", note="Fashion-MNIST 4,000 noisy + 1,000 meta, MLP-128-BN, 30 epochs"), C100: None,
          "clothing1m": StandIn("fashion-mnist", Corruption("uniform", 0.4), "Fashion-MNIST, 40 % uniform"),
          "places_lt": StandIn("fashion-mnist", Corruption("none", 0.0, 0.1), "Fashion-MNIST, μ = 0.1")},
-        {"fashion-mnist": Protocol("mlp128", 50, train_subset=5000, augment=False, eval_batch_size=2000)},
+        {"fashion-mnist": Protocol("mlp128bn", 30, train_subset=5000, augment=False, eval_batch_size=2000)},
         method_overrides={"finetune": {"finetune_iterations": 500}},
         base_epoch_seconds={("fashion-mnist", "cpu"): 0.35, ("fashion-mnist", "cuda"): 0.2}),
     Profile(

@@ -141,14 +141,3 @@ def iter_records(root: Path) -> Iterator[dict]:
         if record is not None and record.get("schema") == SCHEMA_VERSION:
             record["_folder"] = str(path.parent)
             yield record
-
-
-def tidy_frame(root: Path):
-    """All records as one row per (cell, seed): the tidy export."""
-    import pandas as pd
-
-    rows = [{k: r.get(k) for k in ("profile", "dataset", "setting", "level", "method", "method_title", "seed",
-                                   "score", "score_net2", "wall_time_s", "device", "data_hash", "config_hash",
-                                   "git_commit", "finished_at")} | {"corruption": r.get("corruption", {}).get("slug")}
-            for r in iter_records(root)]
-    return pd.DataFrame(rows)

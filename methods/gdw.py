@@ -120,4 +120,5 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
         self.apply_logit_gradient(logits, final * residual / n)
         rows = torch.arange(n, device=batch.y.device)
         self.last_sample_weights = final[rows, batch.y]
+        self._keep_samples(losses, self.last_sample_weights, batch)
         return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_target_weight": final[rows, batch.y].mean()}

@@ -70,5 +70,6 @@ class MWNet(WeightingNetMixin, MetaMethodMixin, Method):
             self.diagnostics.observe(batch.y, batch.true_y, batch.index, weights.detach().expand(-1, k),
                                      new_weights.expand(-1, k))
         self.last_sample_weights = new_weights.flatten()
+        self._keep_samples(losses, new_weights, batch)
         self.apply_logit_gradient(logits, new_weights * residual / n)
         return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_weight": new_weights.mean()}

@@ -172,3 +172,5 @@ def test_shared_seeds_use_the_paired_test():
     cells = {("a", 0): best, ("b", 0): other}
     assert significance(cells, ["a", "b"], 0) == ("a", set(), {"paired"})
     assert np.isclose(compare(best, best)[0], 1.0)
+    fewer = Cell({11: 80.0, 12: 85.0, 13: 90.0, 14: 95.0}, 5)  # a partial cell: 4 seeds of 5, none shared
+    assert compare(best, fewer)[1] == "welch"

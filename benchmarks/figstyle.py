@@ -1,0 +1,33 @@
+"""One matplotlib style for every figure: paper column sizes, mathtext symbols, short titles.
+
+Sizes in inches: one column of a two-column paper (3.3 in wide) or the full text width (6.9 in).
+Symbols are mathtext, never raw Unicode: ``SYMBOLS["omega_t"]`` renders ω_t as a typeset subscript.
+Titles stay short; what a figure stands in for and how many seeds it pools go to its caption file.
+"""
+from __future__ import annotations
+
+ONE_COLUMN = (3.3, 2.4)
+TWO_COLUMNS = (6.9, 2.5)
+
+STYLE = {
+    "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
+    "ytick.labelsize": 7, "lines.linewidth": 1.3, "lines.markersize": 3, "axes.spines.top": False,
+    "axes.spines.right": False, "legend.frameon": False, "savefig.dpi": 200, "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.02, "mathtext.fontset": "cm", "pdf.fonttype": 42,
+}
+
+SYMBOLS = {
+    "omega_t": r"$\omega_t$",
+    "omega_c_nt": r"$\omega^{c}_{nt}$",
+    "omega_n_tt": r"$\omega^{n}_{tt}$",
+    "omega_n_nt": r"$\omega^{n}_{nt}$",
+}
+
+
+def omega(i) -> str:
+    return rf"$\omega_{{{i}}}$"
+
+
+def cls(j) -> str:
+    """Class C_j as Table 6 writes it."""
+    return rf"$C_{{{j}}}$"

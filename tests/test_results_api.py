@@ -1,0 +1,58 @@
+"""Results as data: the Python API, export (cells and per-epoch curves), parquet round trip, and the
+README's example run as written."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gdw_bench import results
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    args = ["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel,gdw", "--levels", "0.4", "--threads", "1"]
+    out = subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return root
+
+
+def test_load_curves_and_compare(trained):
+    cells = results.load(trained / "results")
+    assert len(cells) == 4 and set(cells["method"]) == {"basemodel", "gdw"}
+    assert set(cells["paper_dataset"]) == {"cifar10"} and set(cells["dataset"]) == {"digits"}
+    epochs = results.curves(trained / "results")
+    assert len(epochs) == 4 * 100 and {"test_acc", "train_acc_noisy", "train_acc_true"} <= set(epochs.columns)
+    assert epochs.loc[epochs["method"] == "gdw", "weight_wrong"].notna().all()
+    both = results.compare(trained / "results")
+    gdw = both[both["method"] == "gdw"].iloc[0]
+    assert gdw["count"] == 2 and gdw["stand_in"] and gdw["mean_paper"] == pytest.approx(81.47)  # CIFAR-10 40 %
+    assert gdw["delta"] == pytest.approx(gdw["mean"] - 81.47)
+
+
+def test_export_parquet_round_trips_through_pandas(trained):
+    pytest.importorskip("pyarrow")
+    for flag, rows in (([], 4), (["--curves"], 400)):
+        out = subprocess.run([sys.executable, "-m", "gdw_bench.cli", "export", "--out", "x.parquet", *flag],
+                             cwd=trained, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        frame = pd.read_parquet(trained / "x.parquet")
+        expected = results.curves(trained / "results") if flag else results.load(trained / "results")
+        assert len(frame) == rows
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True),
+                                      check_dtype=False)
+
+
+def test_the_readme_python_api_example_runs_as_written(trained, monkeypatch):
+    text = README.read_text()
+    section = text[text.index("## Results as data"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(trained)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert len(namespace["cells"]) == 4
