@@ -56,8 +56,9 @@ def cli():
 @click.option("--slurm-parallelism", type=int, default=64, show_default=True, help="slurm: cells running at once")
 @click.option("--slurm-option", "slurm_extra", multiple=True, help="slurm: another sbatch option KEY=VALUE (repeatable)")
 @click.option("--no-wait", is_flag=True, help="slurm: submit and return (run the command again to collect)")
+@click.option("--tensorboard", is_flag=True, help="also write TensorBoard events per cell (<cell>/tensorboard/)")
 def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, threads, dry_run, download,
-        from_scratch, executor, no_wait, **slurm_args):
+        from_scratch, executor, no_wait, tensorboard, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench import grid
     from gdw_bench.engine import resolve_device
@@ -78,6 +79,12 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         raise UserInputError(f"--threads {threads} must be at least 1")
     if executor not in ("local", "slurm"):
         raise unknown_choice("executor", executor, ("local", "slurm"))
+    if tensorboard:
+        try:
+            import tensorboard as _  # noqa: F401
+        except ImportError:
+            raise UserInputError("--tensorboard needs the tensorboard package (pip install 'gdw-bench[tensorboard]')") \
+                from None
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
     dev = resolve_device(device, here=executor == "local")
     cells = grid.table_cells(table, prof, seed_list, method_keys, level_set, from_scratch)
@@ -127,7 +134,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(job_ids)}; the same command with "
                        f"--dry-run shows their progress, and run again collects what failed")
     else:
-        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads, statuses=statuses)
+        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads, statuses=statuses,
+                                tensorboard=tensorboard)
         failed = outcome.failed
         click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")

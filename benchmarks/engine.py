@@ -198,9 +198,31 @@ class CellFailed(RuntimeError):
     pass
 
 
+def _with_tensorboard(folder: Path, on_epoch):
+    """An epoch callback that also writes the epoch's scalars as TensorBoard events (flushed each
+    epoch; a resumed run appends, so redone epochs appear twice and the latest point wins)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(folder / "tensorboard"))
+
+    def callback(info: dict) -> None:
+        for key, value in info.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("epoch", "epochs"):
+                writer.add_scalar(key, value, info["epoch"])
+        writer.flush()
+        if on_epoch is not None:
+            on_epoch(info)
+
+    return callback
+
+
 def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path | None = None,
-             on_epoch: Callable[[dict], None] | None = None, stop_after_epochs: int | None = None) -> dict | None:
+             on_epoch: Callable[[dict], None] | None = None, stop_after_epochs: int | None = None,
+             tensorboard: bool = False) -> dict | None:
     """Train ``cell`` to its record, resuming from its checkpoint; return the record.
+
+    ``tensorboard``: also write each epoch's numbers as TensorBoard events into the cell's
+    ``tensorboard/`` folder (``tensorboard --logdir <results root>`` shows every cell).
 
     ``stop_after_epochs`` stops (as if killed) after that many epochs of *this call*, leaving the
     checkpoint: used by tests and for time-boxed runs. Returns None when stopped early.
@@ -213,6 +235,8 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
     started = time.perf_counter()
     store.mark_running(folder)
     try:
+        if tensorboard:
+            on_epoch = _with_tensorboard(folder, on_epoch)
         record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started)
     except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
         store.write_failure(folder, cell.config_hash, f"{type(exc).__name__}: {exc}",

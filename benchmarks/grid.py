@@ -114,14 +114,15 @@ def _cell_label(cell: CellConfig) -> str:
     return f"{cell.dataset}/{cell.corruption.canonical().slug}/{cell.method_folder}/seed-{cell.seed}"
 
 
-def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int) -> str | None:
+def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int,
+                    tensorboard: bool = False) -> str | None:
     """Train one cell in a worker process (pool or SLURM task): the cell's error, or None when done.
     The failure itself is already in the cell's failed.json (the engine writes it)."""
     import torch
 
     torch.set_num_threads(threads)
     try:
-        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None)
+        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, tensorboard=tensorboard)
         return None
     except CellFailed as exc:
         return str(exc)
@@ -141,7 +142,8 @@ def cell_statuses(cells: list[CellConfig], root: Path) -> list[str]:
 
 
 def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
-             progress: bool = True, threads: int | None = None, statuses: list[str] | None = None) -> GridOutcome:
+             progress: bool = True, threads: int | None = None, statuses: list[str] | None = None,
+             tensorboard: bool = False) -> GridOutcome:
     """Train the cells not done yet. ``threads``: CPU threads per cell (default: the cores shared
     out among ``jobs``; torch's own default for one job). CPU results are bit-identical for the same
     seed and thread count; another thread count can change the last digits. ``statuses``: the
@@ -162,11 +164,13 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
         for cell in todo:
             bar.set_postfix_str(_cell_label(cell))
 
-            def on_epoch(info, cell=cell):
-                bar.set_postfix_str(f"{_cell_label(cell)} epoch {info['epoch']}/{info['epochs']}")
+            def on_epoch(info, cell=cell):  # the live line: where the cell is, its loss and test accuracy
+                live = f" loss {info['loss']:.3f}" if isinstance(info.get("loss"), float) else ""
+                live += f" test {info['test_acc']:.2f}%" if "test_acc" in info else ""
+                bar.set_postfix_str(f"{_cell_label(cell)} epoch {info['epoch']}/{info['epochs']}{live}")
 
             try:
-                run_cell(cell, root, device, data_dir, on_epoch=on_epoch)
+                run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard)
             except CellFailed as exc:
                 failed.append((cell, str(exc)))
                 bar.write(f"FAILED {_cell_label(cell)}: {exc}")
@@ -176,7 +180,8 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
         import multiprocessing
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(train_in_worker, c, str(root), device, str(data_dir) if data_dir else None, threads): c
+            futures = {pool.submit(train_in_worker, c, str(root), device, str(data_dir) if data_dir else None, threads,
+                                   tensorboard): c
                        for c in todo}
             for future in as_completed(futures):
                 cell = futures[future]

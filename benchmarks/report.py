@@ -211,30 +211,22 @@ def provenance_lines(frame: pd.DataFrame) -> list[str]:
     return ["Trained on: " + "; ".join(f"{kind} ({n} records)" for kind, n in counts.items()) + "."]
 
 
-def accuracy_frame(records, table, profile, seeds, compare_paper=False, latex=False,
-                   from_scratch=False, methods=None) -> tuple[pd.DataFrame, list[str]]:
+def accuracy_frame(records, table, profile, seeds, compare_paper=False,
+                   from_scratch=False, methods=None) -> tuple[pd.DataFrame, list[str], dict]:
+    """(table of plain strings, header lines, marks): ``marks[column] = (best row, second row)``, which
+    markdown shows in bold and LaTeX in bold and underlined."""
     frame = collect(records, table, profile, seeds, from_scratch)
     methods, cells, present = summarise(frame, table, profile, seeds, methods)
     paper = paper_results() if compare_paper else None
-    out = {}
+    out, marks = {}, {}
     for i in present:
         column = table.columns[i]
         title = _column_title(column, profile)
         best, tied, _ = significance(cells, methods, i)
         ranked = sorted((cells[(m, i)].mean, m) for m in methods if cells[(m, i)].n > 0)[::-1]
         second = ranked[1][1] if len(ranked) > 1 else None
-        values = []
-        for m in methods:
-            text = _fmt(cells[(m, i)])
-            if m in tied:
-                text += " †"
-            if latex:
-                text = text.replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("—", "--")
-                text = rf"\textbf{{{text}}}" if m == best else rf"\underline{{{text}}}" if m == second else text
-            elif m == best:
-                text = f"**{text}**"
-            values.append(text)
-        out[title] = values
+        out[title] = [_fmt(cells[(m, i)]) + (" †" if m in tied else "") for m in methods]
+        marks[title] = (method_name(best, frame) if best else None, method_name(second, frame) if second else None)
         if paper is not None:
             ours = [cells[(m, i)].mean for m in methods]
             ref = [_paper_value(paper, table, column, m) for m in methods]
@@ -242,7 +234,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False, latex=Fa
             out[f"{title} Δ" + ("" if profile.name == "paper" else " (stand-in)")] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
     index = [method_name(m, frame) for m in methods]
     header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame)
-    return pd.DataFrame(out, index=pd.Index(index, name="method")), header
+    return pd.DataFrame(out, index=pd.Index(index, name="method")), header, marks
 
 
 def regime_lines(records, table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> list[str]:
@@ -294,32 +286,60 @@ def per_seed_csv(records, table, profile, seeds, from_scratch=False, methods=Non
     return pd.DataFrame(rows).to_csv(index=False)
 
 
-def to_markdown(df: pd.DataFrame, header: list[str], footer: list[str] = ()) -> str:
-    """Header lines in italics, the table, then footer lines (regime verdicts; a column out of the
-    paper's regime in bold)."""
+def to_markdown(df: pd.DataFrame, header: list[str], footer: list[str] = (), marks: dict | None = None) -> str:
+    """Header lines in italics, the table (each column's best in bold), then footer lines (regime
+    verdicts; a column out of the paper's regime in bold)."""
+    shown = df.copy()
+    for column, (best, _) in (marks or {}).items():
+        if best is not None:
+            shown.loc[best, column] = f"**{shown.loc[best, column]}**"
     text = "\n".join(f"_{line}_" if i else f"### {line}" for i, line in enumerate(header)) + "\n\n" + \
-        df.to_markdown(disable_numparse=True) + "\n"  # keep "1.000" as written
+        shown.to_markdown(disable_numparse=True) + "\n"  # keep "1.000" as written
     if footer:
         text += "\n" + "\n".join(f"- **{line}**" if line.startswith("NOT IN") else f"- {line}" for line in footer) + "\n"
     return text
 
 
-def to_latex(df: pd.DataFrame, header: list[str], footer: list[str] = ()) -> str:
-    """A booktabs tabular; cell strings already carry \\textbf / \\underline marks."""
-    def esc(text: str) -> str:
-        return str(text).replace("_", r"\_").replace("%", r"\%").replace("→", r"$\to$").replace("Δ", r"$\Delta$") \
-            .replace("ω", r"$\omega$").replace("≤", r"$\le$").replace("—", "---").replace("&", r"\&")
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"±": r"\ensuremath{\pm}", "†": r"\ensuremath{^\dagger}", "—": "--", "→": r"\ensuremath{\to}",
+                  "≤": r"\ensuremath{\le}", "×": r"\ensuremath{\times}", "Δ": r"\ensuremath{\Delta}",
+                  **{ch: rf"\ensuremath{{\{name}}}" for ch, name in zip(
+                      "αβγδεηθκλμνπρστφχψω", ["alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "kappa",
+                                              "lambda", "mu", "nu", "pi", "rho", "sigma", "tau", "phi", "chi", "psi",
+                                              "omega"])}}
 
-    cols = "l" + "c" * len(df.columns)
-    lines = ["% " + line for line in header]
-    lines += [r"\begin{tabular}{" + cols + "}", r"\toprule",
-              " & ".join([esc(df.index.name or "")] + [esc(c) for c in df.columns]) + r" \\", r"\midrule"]
-    for name, row in df.iterrows():
-        lines.append(" & ".join([esc(name)] + [str(v) for v in row.tolist()]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+
+def latex_escape(text) -> str:
+    """Any text as LaTeX source that compiles with plain pdflatex: special characters escaped,
+    the Unicode symbols this suite writes (±, †, →, Greek letters) as math."""
+    out = []
+    for ch in str(text):
+        out.append(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch)
+    return "".join(out)
+
+
+def to_latex(df: pd.DataFrame, header: list[str], footer: list[str] = (), marks: dict | None = None) -> str:
+    """A booktabs table through pandas' Styler: every name and value escaped, each column's best in
+    bold and second underlined, columns grouped by the paper's dataset (a header row spanning its
+    settings), the header as comments and the regime verdicts as a footnote."""
+    body = df.map(latex_escape)
+    body.index = [latex_escape(name) for name in df.index]
+    groups = [str(c).split(" ", 1) if " " in str(c) else [str(c), ""] for c in df.columns]
+    body.columns = pd.MultiIndex.from_tuples([(latex_escape(g), latex_escape(s)) for g, s in groups])
+    styles = pd.DataFrame("", index=body.index, columns=body.columns)
+    for column, (best, second) in (marks or {}).items():
+        j = list(df.columns).index(column)
+        for row, prop in ((best, "textbf:--rwrap;"), (second, "underline:--rwrap;")):
+            if row is not None:
+                styles.iloc[list(df.index).index(row), j] = prop
+    styler = body.style.apply(lambda _: styles, axis=None)
+    latex = styler.to_latex(hrules=True, multicol_align="c", column_format="l" + "c" * len(df.columns))
+    lines = ["% " + line for line in header] + [latex.rstrip("\n")]
     if footer:  # the regime verdicts as a footnote under the table
         lines.append(r"\par\smallskip{\footnotesize " + r" \\ ".join(
-            (r"\textbf{" + esc(line) + "}") if line.startswith("NOT IN") else esc(line) for line in footer) + "}")
+            (r"\textbf{" + latex_escape(line) + "}") if line.startswith("NOT IN") else latex_escape(line)
+            for line in footer) + "}")
     return "\n".join(lines) + "\n"
 
 
@@ -342,7 +362,7 @@ def render(records, table: TableSpec, profile: Profile, seeds, fmt: str, compare
             df = matrix.map(lambda v: f"{v:.3f}")
             df.index.name = "weight/class"
         return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
-    df, header = accuracy_frame(records, table, profile, seeds, compare_paper, latex=fmt == "latex",
-                                from_scratch=from_scratch, methods=methods)
+    df, header, marks = accuracy_frame(records, table, profile, seeds, compare_paper, from_scratch=from_scratch,
+                                       methods=methods)
     footer = regime_lines(records, table, profile, seeds, from_scratch)
-    return to_latex(df, header, footer) if fmt == "latex" else to_markdown(df, header, footer)
+    return to_latex(df, header, footer, marks) if fmt == "latex" else to_markdown(df, header, footer, marks)

@@ -54,3 +54,37 @@ def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
     ratios = [float(v) for v in re.findall(r"\| +(\d\.\d{3}) ", table6)]
     assert len(ratios) == 100 and all(0.0 <= r <= 1.0 for r in ratios)  # 10 × 10 ratios
     assert r"\toprule" in (reports / "table6.tex").read_text()
+
+
+def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
+    """Compile-free invariants of the LaTeX table, with a user's method whose name has &, _ and η."""
+    from gdw_bench.report import render
+    from gdw_bench.specs import get_profile, get_table
+
+    def record(method, title, seed, score):
+        return {"profile": "mini", "dataset": "digits", "corruption": {"slug": "uniform-0.4"}, "method": method,
+                "method_title": title, "seed": seed, "score": score, "curve": [], "diagnostics": False}
+
+    records = [record("basemodel", "BaseModel", s, 70.0 + s) for s in (1, 2, 3)]
+    records += [record("mine", "η & co_1 50%", s, 90.0 + s) for s in (1, 2, 3)]
+    records += [record("gdw", "GDW", s, 80.0 + s) for s in (1, 2, 3)]
+    text = render(records, get_table("2"), get_profile("mini"), (1, 2, 3), "latex", methods=("basemodel", "mine", "gdw"))
+    body = [line for line in text.splitlines() if not line.startswith("%")]
+    source = "\n".join(body)
+    assert r"\toprule" in source and r"\midrule" in source and r"\bottomrule" in source
+    assert r"\ensuremath{\eta} \& co\_1 50\%" in source  # the user's name, escaped
+    rows = [line for line in body if line.endswith(r"\\") and not line.startswith((" &", r"\multicolumn"))]
+    cells = [row[:-2].split(" & ") for row in rows if " & " in row]
+    method_rows = [c for c in cells if c[0] in ("BaseModel", "GDW") or "co" in c[0]]
+    assert len(method_rows) == 3
+    for j in range(1, len(method_rows[0])):
+        column = [row[j] for row in method_rows]
+        if any("ensuremath{\\pm}" in v for v in column):
+            assert sum(v.startswith(r"\textbf{") for v in column) == 1
+            assert sum(v.startswith(r"\underline{") for v in column) == 1
+    assert any(c[0].startswith(r"\ensuremath{\eta}") and any(v.startswith(r"\textbf{") for v in c) for c in method_rows)
+    for ch in "±†→μη—":
+        assert ch not in source  # no raw Unicode symbol reaches pdflatex
+    markdown = render(records, get_table("2"), get_profile("mini"), (1, 2, 3), "markdown",
+                      methods=("basemodel", "mine", "gdw"))
+    assert markdown.count("**92.00 ± 1.00**") == 1  # markdown marks the best too

@@ -31,8 +31,12 @@ def test_load_curves_and_compare(trained):
     assert epochs.loc[epochs["method"] == "gdw", "weight_wrong"].notna().all()
     both = results.compare(trained / "results")
     gdw = both[both["method"] == "gdw"].iloc[0]
-    assert gdw["count"] == 2 and gdw["stand_in"] and gdw["mean_paper"] == pytest.approx(81.47)  # CIFAR-10 40 %
-    assert gdw["delta"] == pytest.approx(gdw["mean"] - 81.47)
+    paper = results.paper()
+    ref = paper[(paper["table"] == "2") & (paper["paper_dataset"] == "cifar10") & (paper["setting"] == "uniform")
+                & (paper["level"] == "0.4") & (paper["method"] == "gdw")]["mean"].item()
+    assert gdw["count"] == 2 and gdw["stand_in"] and gdw["mean_paper"] == pytest.approx(ref)
+    assert gdw["mean"] == pytest.approx(cells.loc[cells["method"] == "gdw", "score"].mean())
+    assert gdw["delta"] == pytest.approx(gdw["mean"] - ref)
 
 
 def test_export_parquet_round_trips_through_pandas(trained):
@@ -56,3 +60,18 @@ def test_the_readme_python_api_example_runs_as_written(trained, monkeypatch):
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert len(namespace["cells"]) == 4
+
+
+def test_tensorboard_events_per_cell(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = ["run", "--table", "2", "--seeds", "1", "--methods", "gdw", "--levels", "0.4", "--threads", "1",
+            "--tensorboard"]
+    out = subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    folder = next((tmp_path / "results").rglob("tensorboard"))
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    assert {"loss", "test_acc", "weight_wrong", "train_acc_noisy"} <= set(events.Tags()["scalars"])
+    assert len(events.Scalars("test_acc")) == 100  # one point per epoch
