@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 .PHONY: demo test speed
 
 demo: $(VENV)/.installed
-	$(BIN)/gdw-bench run --table 2 --profile mini --jobs 2 --threads 1
+	$(BIN)/gdw-bench run --table 2 --profile mini --threads 1
 	$(BIN)/gdw-bench report --table 2 --profile mini
 
 test: $(VENV)/.installed

@@ -41,7 +41,9 @@ def cli():
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="default: $GDW_BENCH_DATA or ~/.cache/gdw-bench")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
-@click.option("--jobs", default=1, show_default=True, type=int, help="cells trained in parallel processes (CPU)")
+@click.option("--jobs", default=None, type=int,
+              help="cells trained in parallel processes (default on CPU: cores / --threads, at most the cells to "
+                   "train; on a GPU: 1)")
 @click.option("--threads", default=None, type=int,
               help="CPU threads per cell (default: cores / jobs); fix it to get the same numbers on another machine")
 @click.option("--dry-run", is_flag=True, help="list every cell with its status and the estimated time left")
@@ -73,7 +75,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     seed_list = parse_seeds(seeds) if seeds is not None else table.seeds
     method_keys = grid.resolve_methods(methods, table)
     level_set = grid.parse_levels(levels, table)
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UserInputError(f"--jobs {jobs} must be at least 1")
     if threads is not None and threads < 1:
         raise UserInputError(f"--threads {threads} must be at least 1")
@@ -92,6 +94,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         raise UserInputError(f"table {table.key} has no cells in profile '{prof.name}' for these options")
     statuses = grid.cell_statuses(cells, results_dir)
     todo = [c for c, s in zip(cells, statuses) if s not in grid.NOT_TO_TRAIN]
+    jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
     estimates = [grid.estimate_seconds(c, prof, dev.type) for c in todo]
     parallel = jobs if executor == "local" and dev.type == "cpu" else slurm_options.parallelism if slurm_options else 1
     eta = sum(estimates) / max(1, min(parallel, len(todo)))

@@ -9,6 +9,7 @@ Each function returns the written paths, or an empty list when the records it ne
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -57,10 +58,15 @@ def _where(table: TableSpec, profile: Profile, column: int = 0) -> str:
 def _band(ax, x, rows, label, **style):
     """Mean line with a ± 1 std band over seeds; n in the label."""
     rows = np.asarray(rows, dtype=float)
-    mean = np.nanmean(rows, axis=0)
+    with warnings.catch_warnings():  # epochs nobody evaluated (Fine-tuning's sparse evaluations) stay gaps
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(rows, axis=0)
+        std = np.nanstd(rows, axis=0, ddof=1) if len(rows) > 1 else None
+    keep = ~np.isnan(mean)
+    x, mean = np.asarray(x)[keep], mean[keep]
     line, = ax.plot(x, mean, label=f"{label} (n={len(rows)})", **style)
-    if len(rows) > 1:
-        std = np.nanstd(rows, axis=0, ddof=1)
+    if std is not None:
+        std = std[keep]
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
 
