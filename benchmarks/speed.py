@@ -192,10 +192,12 @@ def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, clas
     return medians
 
 
-def engine_overhead(profile: str = "fmnist", epochs: int = 3, device: str = "cpu", data_dir=None) -> dict:
+def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: str = "cpu", data_dir=None) -> dict:
     """An epoch of ``run`` (the engine: data, checkpoints, records, evaluation of the test and training
     splits) against a bare PyTorch loop doing the same steps and evaluations on the same model and data,
-    for BaseModel on ``profile``'s Table 2 40 % cell. Both in this process, interleaved, ``epochs`` each."""
+    for BaseModel on ``profile``'s Table 2 40 % cell. Both in this process, interleaved, ``epochs`` each
+    (default: the profile's, so a cell's fixed costs — building the model, writing the record — are
+    spread as in a real run)."""
     import dataclasses
     import tempfile
     from pathlib import Path
@@ -209,6 +211,7 @@ def engine_overhead(profile: str = "fmnist", epochs: int = 3, device: str = "cpu
     prof = get_profile(profile)
     dev = resolve_device(device)
     cell = grid.table_cells(get_table("2"), prof, (1,), ("basemodel",), {"0.4"})[0]
+    epochs = epochs or cell.protocol.epochs
     cell = dataclasses.replace(cell, protocol=dataclasses.replace(cell.protocol, epochs=epochs))
     p = cell.protocol
     data = prepared_data(cell, dev, data_dir)
