@@ -158,7 +158,7 @@ class Profile:
 
 
 MINI_NOTE = ("digits (8×8, 1,157 train / 100 meta / 540 test), MLP with 128 batch-normalised hidden units, "
-             "100 epochs, no augmentation")
+             "80 epochs, no augmentation")
 PROFILES: dict[str, Profile] = {p.name: p for p in [
     Profile(
         "paper", "The paper's protocol: CIFAR with ResNet-32, 80 epochs; Clothing1M and Places-LT with "
@@ -181,7 +181,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
         {C10: StandIn("digits", note=MINI_NOTE), C100: None,
          "clothing1m": StandIn("digits", Corruption("uniform", 0.4), "digits, 40 % uniform noise"),
          "places_lt": StandIn("digits", Corruption("none", 0.0, 0.1), "digits, long-tailed μ = 0.1")},
-        {"digits": Protocol("mlp128bn", 100, augment=False, eval_batch_size=2000)},
+        {"digits": Protocol("mlp128bn", 80, augment=False, eval_batch_size=2000)},
         method_overrides={"finetune": {"finetune_iterations": 100}},
         base_epoch_seconds={("digits", "cpu"): 0.01, ("digits", "cuda"): 0.01}),
     Profile(

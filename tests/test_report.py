@@ -39,12 +39,17 @@ def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
     for key in ("fig3", "fig4", "fig5", "fig6", "fig7", "6"):
         out = cli(["run", "--table", key, "--profile", "mini", "--seeds", "1"], tmp_path)
         assert out.returncode == 0, out.stderr
+    out = cli(["run", "--table", "2", "--profile", "mini", "--seeds", "1", "--methods", "basemodel,mwnet,gdw",
+               "--levels", "0.4"], tmp_path)
+    assert out.returncode == 0, out.stderr
     out = cli(["report", "--profile", "mini", "--seeds", "1"], tmp_path)
     assert out.returncode == 0, out.stderr
     reports = tmp_path / "reports" / "mini"
-    for name in ("fig3", "fig4", "fig5", "fig6", "fig7", "table6"):
+    for name in ("fig3", "fig4", "fig5", "fig6", "fig7", "table6", "table2_curves", "weight_vs_loss"):
         for suffix in (".png", ".pdf"):
             assert (reports / f"{name}{suffix}").stat().st_size > 1000, name
+        caption = (reports / f"{name}.txt").read_text()
+        assert "Profile 'mini'" in caption, name  # the stand-in note lives in the caption, not the title
     for key in "2345678":
         for suffix in ("md", "tex", "csv"):
             assert (reports / f"table{key}.{suffix}").exists()

@@ -27,7 +27,11 @@ def test_load_curves_and_compare(trained):
     assert len(cells) == 4 and set(cells["method"]) == {"basemodel", "gdw"}
     assert set(cells["paper_dataset"]) == {"cifar10"} and set(cells["dataset"]) == {"digits"}
     epochs = results.curves(trained / "results")
-    assert len(epochs) == 4 * 100 and {"test_acc", "train_acc_noisy", "train_acc_true"} <= set(epochs.columns)
+    epochs_per_cell = cells.shape[0] and len(epochs) // 4
+    from gdw_bench.specs import get_profile
+
+    assert epochs_per_cell == get_profile("mini").protocols["digits"].epochs
+    assert {"test_acc", "train_acc_noisy", "train_acc_true"} <= set(epochs.columns)
     assert epochs.loc[epochs["method"] == "gdw", "weight_wrong"].notna().all()
     both = results.compare(trained / "results")
     gdw = both[both["method"] == "gdw"].iloc[0]
@@ -41,7 +45,7 @@ def test_load_curves_and_compare(trained):
 
 def test_export_parquet_round_trips_through_pandas(trained):
     pytest.importorskip("pyarrow")
-    for flag, rows in (([], 4), (["--curves"], 400)):
+    for flag, rows in (([], 4), (["--curves"], len(results.curves(trained / "results")))):
         out = subprocess.run([sys.executable, "-m", "gdw_bench.cli", "export", "--out", "x.parquet", *flag],
                              cwd=trained, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
@@ -74,4 +78,6 @@ def test_tensorboard_events_per_cell(tmp_path):
     events = EventAccumulator(str(folder))
     events.Reload()
     assert {"loss", "test_acc", "weight_wrong", "train_acc_noisy"} <= set(events.Tags()["scalars"])
-    assert len(events.Scalars("test_acc")) == 100  # one point per epoch
+    from gdw_bench.specs import get_profile
+
+    assert len(events.Scalars("test_acc")) == get_profile("mini").protocols["digits"].epochs  # one per epoch
