@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +110,12 @@ class GridOutcome:
     failed: list[tuple[CellConfig, str]]
 
 
+def _live_line(label: str, epoch: int, epochs: int, loss, test_acc) -> str:
+    text = f"{label} epoch {epoch}/{epochs}"
+    text += f" loss {loss:.3f}" if isinstance(loss, float) else ""
+    return text + (f" test {test_acc:.2f}%" if isinstance(test_acc, float) else "")
+
+
 def _cell_label(cell: CellConfig) -> str:
     return f"{cell.dataset}/{cell.corruption.canonical().slug}/{cell.method_folder}/seed-{cell.seed}"
 
@@ -130,14 +136,19 @@ def default_parallelism(jobs: int | None, threads: int | None, device_type: str,
 
 
 def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int,
-                    tensorboard: bool = False) -> str | None:
+                    tensorboard: bool = False, live=None) -> str | None:
     """Train one cell in a worker process (pool or SLURM task): the cell's error, or None when done.
     The failure itself is already in the cell's failed.json (the engine writes it)."""
     import torch
 
     torch.set_num_threads(threads)
     try:
-        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, tensorboard=tensorboard)
+        on_epoch = None
+        if live is not None:  # the pool's live line: (cell, epoch, epochs, loss, test accuracy) to the parent
+            def on_epoch(info):
+                live.put((_cell_label(cell), info["epoch"], info["epochs"], info.get("loss"), info.get("test_acc")))
+        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, on_epoch=on_epoch,
+                 tensorboard=tensorboard)
         return None
     except CellFailed as exc:
         return str(exc)
@@ -180,9 +191,8 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
             bar.set_postfix_str(_cell_label(cell))
 
             def on_epoch(info, cell=cell):  # the live line: where the cell is, its loss and test accuracy
-                live = f" loss {info['loss']:.3f}" if isinstance(info.get("loss"), float) else ""
-                live += f" test {info['test_acc']:.2f}%" if "test_acc" in info else ""
-                bar.set_postfix_str(f"{_cell_label(cell)} epoch {info['epoch']}/{info['epochs']}{live}")
+                bar.set_postfix_str(_live_line(_cell_label(cell), info["epoch"], info["epochs"], info.get("loss"),
+                                               info.get("test_acc")))
 
             try:
                 run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard)
@@ -194,17 +204,25 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
         import multiprocessing
 
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            live = manager.Queue() if progress else None
             futures = {pool.submit(train_in_worker, c, str(root), device, str(data_dir) if data_dir else None, threads,
-                                   tensorboard): c
+                                   tensorboard, live): c
                        for c in todo}
-            for future in as_completed(futures):
-                cell = futures[future]
-                error = future.result()
-                if error:
-                    failed.append((cell, error))
-                    bar.write(f"FAILED {_cell_label(cell)}: {error}")
-                bar.set_postfix_str(_cell_label(cell))
-                bar.update(1)
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                while live is not None and not live.empty():  # the latest epoch of any worker's cell
+                    bar.set_postfix_str(_live_line(*live.get()))
+                for future in finished:
+                    cell = futures[future]
+                    error = future.result()
+                    if error:
+                        failed.append((cell, error))
+                        bar.write(f"FAILED {_cell_label(cell)}: {error}")
+                    bar.update(1)
     bar.close()
     return GridOutcome(done_before, len(todo) - len(failed), failed)

@@ -16,6 +16,7 @@ epoch; one train-mode forward per network (as the official code).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +59,7 @@ class Coteaching(Method):
     def __init__(self, networks, task, hyperparameters=None):
         super().__init__(networks, task, hyperparameters)
         self.tau = task.wrong_label_fraction if self.hp.forget_rate is None else self.hp.forget_rate
+        self.hp = dataclasses.replace(self.hp, forget_rate=self.tau)  # records show the value used
         self.forget_rate = 0.0
 
     def phases(self):
