@@ -87,6 +87,34 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
     return cells
 
 
+def record_is_current(record: dict, profile: Profile) -> bool:
+    """Whether ``record`` was trained under the configuration ``profile`` defines today (its protocol,
+    the method's overrides, the seed scheme): its config hash equals the one ``run`` would compute."""
+    expected = expected_config_hash(record, profile)
+    return expected is not None and expected == record.get("config_hash")
+
+
+def expected_config_hash(record: dict, profile: Profile) -> str | None:
+    """The config hash ``run`` computes today for the cell ``record`` describes (None: not this profile's)."""
+    from gdw_bench.datasets import Corruption
+
+    protocol = profile.protocols.get(record.get("dataset"))
+    if protocol is None or record.get("profile") != profile.name:
+        return None
+    scratch = bool(record.get("from_scratch"))
+    if scratch:
+        protocol = dataclasses.replace(protocol, pretrained=False)
+    c = record.get("corruption", {})
+    try:
+        corruption = Corruption(c.get("noise", "none"), c.get("rate", 0.0), c.get("imbalance", 1.0))
+    except Exception:  # a damaged record: it matches no configuration
+        return None
+    overrides = tuple(sorted(profile.method_overrides.get(record["method"], {}).items()))
+    cell = CellConfig(profile.name, record["dataset"], record.get("setting", ""), record.get("level", ""), corruption,
+                      record["method"], record["seed"], protocol, overrides, bool(record.get("diagnostics")), scratch)
+    return cell.config_hash
+
+
 def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str) -> float:
     from gdw_bench.methods import get_method
 

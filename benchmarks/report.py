@@ -61,9 +61,13 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
         if resolved is not None:
             dataset, corruption = resolved
             wanted.setdefault((dataset, corruption.canonical().slug), []).append(i)
+    from gdw_bench.grid import record_is_current
+
     rows = []
     for record in records:
         if record["profile"] != profile.name or bool(record.get("diagnostics")) != table.diagnostics:
+            continue
+        if not record_is_current(record, profile):  # trained under another configuration: never mixed in
             continue
         if bool(record.get("from_scratch")) != from_scratch:
             continue
@@ -197,6 +201,16 @@ TEST_NOTE = ("paired t-test over the seeds both share — every method of a seed
              "and data — or Welch's t-test where their seeds differ")
 
 
+def stale_lines(records, profile: Profile) -> list[str]:
+    """A warning when records of this profile were trained under another configuration (they are
+    left out of every table and figure; `run --dry-run` lists them as stale)."""
+    from gdw_bench.grid import record_is_current
+
+    stale = sum(1 for r in records if r["profile"] == profile.name and not record_is_current(r, profile))
+    return [f"{stale} records of this profile were trained under another configuration and are left out "
+            f"(`run --dry-run` lists them as stale)."] if stale else []
+
+
 def provenance_lines(frame: pd.DataFrame) -> list[str]:
     """Where the shown records were trained: numbers are comparable bit for bit only within one
     device and CPU thread count (see the README on determinism)."""
@@ -233,7 +247,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False,
             out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
             out[f"{title} Δ" + ("" if profile.name == "paper" else " (stand-in)")] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
     index = [method_name(m, frame) for m in methods]
-    header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame)
+    header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame) + stale_lines(records, profile)
     return pd.DataFrame(out, index=pd.Index(index, name="method")), header, marks
 
 

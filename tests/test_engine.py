@@ -100,12 +100,13 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     from gdw_bench.specs import PROFILES, TABLES
 
     write_clothing1m_tree(tmp_path / "data" / "clothing1m")
-    table, profile = TABLES["5"], PROFILES["paper"]
+    table, paper = TABLES["5"], PROFILES["paper"]
+    one_epoch = dataclasses.replace(paper.protocols["clothing1m"], epochs=1)
+    profile = dataclasses.replace(paper, protocols={**paper.protocols, "clothing1m": one_epoch})
     pretrained_cell, = table_cells(table, profile, [1], ("basemodel",))
     scratch_cell, = table_cells(table, profile, [1], ("basemodel",), from_scratch=True)
     assert pretrained_cell.protocol.pretrained and not scratch_cell.protocol.pretrained
     assert scratch_cell.config_hash != pretrained_cell.config_hash
-    scratch_cell = dataclasses.replace(scratch_cell, protocol=dataclasses.replace(scratch_cell.protocol, epochs=1))
     record = run_cell(scratch_cell, tmp_path / "results", "cpu", tmp_path / "data")
     assert scratch_cell.folder(tmp_path / "results").name == "seed-1"
     assert scratch_cell.folder(tmp_path / "results").parent.name == "basemodel+scratch"

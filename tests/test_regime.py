@@ -67,9 +67,16 @@ def test_a_column_meeting_neither_verdict_is_marked_loudly():
 
 
 def fake_record(method, seed, score, curve_, column_rate=0.4):
+    import dataclasses
+
+    from gdw_bench.grid import expected_config_hash
+
     c = Corruption("uniform", column_rate).canonical()
-    return {"profile": "mini", "dataset": "digits", "corruption": {"slug": c.slug}, "method": method,
-            "method_title": method, "seed": seed, "score": score, "curve": curve_, "diagnostics": False}
+    record = {"profile": "mini", "dataset": "digits", "corruption": {**dataclasses.asdict(c), "slug": c.slug},
+              "method": method, "method_title": method, "seed": seed, "score": score, "curve": curve_,
+              "diagnostics": False}
+    record["config_hash"] = expected_config_hash(record, get_profile("mini"))  # as `run` would have written it
+    return record
 
 
 def test_report_prints_the_regime_line_under_the_table_and_the_loud_mark():

@@ -66,9 +66,14 @@ def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     from gdw_bench.report import render
     from gdw_bench.specs import get_profile, get_table
 
+    from gdw_bench.grid import expected_config_hash
+
     def record(method, title, seed, score):
-        return {"profile": "mini", "dataset": "digits", "corruption": {"slug": "uniform-0.4"}, "method": method,
-                "method_title": title, "seed": seed, "score": score, "curve": [], "diagnostics": False}
+        out = {"profile": "mini", "dataset": "digits", "method": method, "method_title": title, "seed": seed,
+               "corruption": {"noise": "uniform", "rate": 0.4, "imbalance": 1.0, "slug": "uniform-0.4"},
+               "score": score, "curve": [], "diagnostics": False}
+        out["config_hash"] = expected_config_hash(out, get_profile("mini"))  # as `run` would have written it
+        return out
 
     records = [record("basemodel", "BaseModel", s, 70.0 + s) for s in (1, 2, 3)]
     records += [record("mine", "η & co_1 50%", s, 90.0 + s) for s in (1, 2, 3)]
@@ -93,3 +98,24 @@ def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     markdown = render(records, get_table("2"), get_profile("mini"), (1, 2, 3), "markdown",
                       methods=("basemodel", "mine", "gdw"))
     assert markdown.count("**92.00 ± 1.00**") == 1  # markdown marks the best too
+
+
+def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
+    """A record whose config hash is not what `run` computes today (an older protocol, say) never
+    mixes into a table: the cell shows as missing and the header counts the stale record."""
+    import json
+
+    from gdw_bench.report import load_records, render
+    from gdw_bench.specs import get_profile, get_table
+
+    out = cli(["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel", "--levels", "0.4"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    table, profile = get_table("2"), get_profile("mini")
+    fresh = render(load_records(tmp_path / "results"), table, profile, (1, 2), "markdown", methods=("basemodel",))
+    assert "(1/2)" not in fresh and "left out" not in fresh
+    path = next((tmp_path / "results").rglob("seed-2/record.json"))
+    record = json.loads(path.read_text())
+    record["config_hash"] = "0123456789ab"  # as if trained under an older protocol
+    path.write_text(json.dumps(record))
+    text = render(load_records(tmp_path / "results"), table, profile, (1, 2), "markdown", methods=("basemodel",))
+    assert "(1/2)" in text and "1 records of this profile were trained under another configuration" in text
