@@ -89,9 +89,14 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
 
 def record_is_current(record: dict, profile: Profile) -> bool:
     """Whether ``record`` was trained under the configuration ``profile`` defines today (its protocol,
-    the method's overrides, the seed scheme): its config hash equals the one ``run`` would compute."""
-    expected = expected_config_hash(record, profile)
-    return expected is not None and expected == record.get("config_hash")
+    the method's overrides, the seed scheme): its config hash equals the one ``run`` would compute.
+    Remembered on the record (``_current``, beside ``_folder``): a report asks once per table, format
+    and figure, and the answer for one profile never changes within a command."""
+    known = record.setdefault("_current", {})
+    if profile.name not in known:
+        expected = expected_config_hash(record, profile)
+        known[profile.name] = expected is not None and expected == record.get("config_hash")
+    return known[profile.name]
 
 
 def expected_config_hash(record: dict, profile: Profile) -> str | None:
