@@ -59,8 +59,14 @@ def cli():
 @click.option("--slurm-option", "slurm_extra", multiple=True, help="slurm: another sbatch option KEY=VALUE (repeatable)")
 @click.option("--no-wait", is_flag=True, help="slurm: submit and return (run the command again to collect)")
 @click.option("--tensorboard", is_flag=True, help="also write TensorBoard events per cell (<cell>/tensorboard/)")
+@click.option("--rerun-stale", is_flag=True,
+              help="retrain cells whose record is of another configuration (the old record is kept beside it)")
+@click.option("--rerun-corrupt", is_flag=True,
+              help="retrain cells whose record is damaged (the damaged file is kept beside it)")
+@click.option("--checkpoint-every", "checkpoint_every", type=float, default=None,
+              help="seconds of training between checkpoints (default 10; 0: after every epoch)")
 def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, threads, dry_run, download,
-        from_scratch, executor, no_wait, tensorboard, **slurm_args):
+        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench import grid
     from gdw_bench.engine import resolve_device
@@ -81,6 +87,9 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         raise UserInputError(f"--threads {threads} must be at least 1")
     if executor not in ("local", "slurm"):
         raise unknown_choice("executor", executor, ("local", "slurm"))
+    if checkpoint_every is not None and not 0 <= checkpoint_every < float("inf"):
+        raise UserInputError(f"--checkpoint-every {checkpoint_every} must be a number of seconds ≥ 0")
+    rerun = frozenset(k for k, on in (("stale", rerun_stale), ("corrupt", rerun_corrupt)) if on)
     if tensorboard:
         try:
             import tensorboard as _  # noqa: F401
@@ -92,8 +101,11 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     cells = grid.table_cells(table, prof, seed_list, method_keys, level_set, from_scratch)
     if not cells:
         raise UserInputError(f"table {table.key} has no cells in profile '{prof.name}' for these options")
-    statuses = grid.cell_statuses(cells, results_dir)
-    todo = [c for c, s in zip(cells, statuses) if s not in grid.NOT_TO_TRAIN]
+    problems: list[str] = []
+    statuses = grid.cell_statuses(cells, results_dir, problems)
+    for line in problems:  # damaged files: one line each, and the grid goes on
+        click.echo(f"warning: {line}", err=True)
+    todo = [c for c, s in zip(cells, statuses) if grid.to_train(s, rerun)]
     jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
     estimates = [grid.estimate_seconds(c, prof, dev.type) for c in todo]
     parallel = jobs if executor == "local" and dev.type == "cpu" else slurm_options.parallelism if slurm_options else 1
@@ -110,16 +122,16 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             for line in rep.regime_lines(rep.load_records(results_dir), table, prof, seed_list, from_scratch):
                 click.echo(line)
         return
-    if prof.needs_gpu and dev.type == "cpu" and todo:
-        click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
-                   "use a GPU (--device cuda) or --profile mini", err=True)
     if download:
         import os
 
         os.environ["GDW_BENCH_DOWNLOAD"] = "1"
     grid.check_data(cells, data_dir)
     check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
-    _explain_skipped(cells, statuses, results_dir)
+    if prof.needs_gpu and dev.type == "cpu" and todo:
+        click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
+                   "use a GPU (--device cuda) or --profile mini", err=True)
+    _explain_skipped(cells, statuses, results_dir, rerun)
     if not todo:
         click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done or under way; nothing to train")
         return
@@ -138,8 +150,10 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                        f"--dry-run shows their progress, and run again collects what failed")
     else:
         outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads, statuses=statuses,
-                                tensorboard=tensorboard)
+                                tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every)
         failed = outcome.failed
+        for line in outcome.skipped_lines(results_dir):
+            click.echo(line, err=True)
         click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")
     if failed:
@@ -158,34 +172,48 @@ def _results_root(path: Path, must_write: bool) -> Path:
         raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")
     if must_write:
         existing = next((p for p in (root, *root.parents) if p.exists()), None)
-        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        if existing is not None and not existing.is_dir():
+            raise UserInputError(f"--results-dir {root} lies inside the file {existing}; valid: a folder (or one to "
+                                 f"be created)")
+        if existing is None or not os.access(existing, os.W_OK | os.X_OK):
             raise UserInputError(f"--results-dir {root} cannot be written (no write permission on {existing}); "
                                  f"valid: a folder you can write")
     return root
+
+
+def _output_folder(path: Path) -> Path:
+    """--out of `report` as an absolute folder; one line when it (or a parent) is a file."""
+    out = Path(path).expanduser().resolve()
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserInputError(f"--out {out}: {existing} is a file; valid: a folder (or one to be created)")
+    return out
 
 
 def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
                    slurm_parallelism, slurm_extra):
     from gdw_bench import slurm
 
-    slurm.check_available()
     for name, value in (("--slurm-time-min", slurm_time_min), ("--slurm-cpus", slurm_cpus),
                         ("--slurm-mem-gb", slurm_mem_gb), ("--slurm-parallelism", slurm_parallelism)):
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:
             raise UserInputError(f"{name} {value} must be positive")
     if slurm_gpus is not None and slurm_gpus < 0:
         raise UserInputError(f"--slurm-gpus {slurm_gpus} must be 0 or more")
+    extra = slurm.parse_extra(slurm_extra)
+    slurm.check_available()
     gpus = slurm_gpus if slurm_gpus is not None else int(device.startswith("cuda"))
     return slurm.SlurmOptions(slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, gpus, slurm_parallelism,
-                              slurm.parse_extra(slurm_extra), wait=not no_wait)
+                              extra, wait=not no_wait)
 
 
-def _explain_skipped(cells, statuses, results_dir) -> None:
+def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:
     """Say why cells that are not done are not trained now."""
-    for status, why in (("stale", "hold a record of another configuration (move them away to retrain)"),
-                        ("running", "are being trained by another process on this machine"),
+    for status, why in (("stale", "hold a record of another configuration (left as is; --rerun-stale retrains them)"),
+                        ("corrupt", "hold a damaged record (left as is; --rerun-corrupt retrains them)"),
+                        ("running", "are being trained by another process (their lock is held)"),
                         ("queued", "are queued or running as SLURM jobs")):
-        hit = [c for c, s in zip(cells, statuses) if s == status]
+        hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]
         if hit:
             click.echo(f"{len(hit)} cells {why}, e.g. {hit[0].folder(results_dir)}", err=True)
 
@@ -217,6 +245,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     from gdw_bench import figures
     from gdw_bench import report as rep
     from gdw_bench.errors import unknown_choice
+    from gdw_bench import store
     from gdw_bench.specs import TABLES, get_profile, get_table, parse_seeds
     from gdw_bench.store import atomic_write_bytes
 
@@ -225,16 +254,21 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     prof, chosen_seeds = get_profile(profile), parse_seeds(seeds) if seeds is not None else None
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
     results_dir = _results_root(results_dir, must_write=False)
-    records = rep.load_records(results_dir)  # once: every table and figure below reads this list
+    problems: list[str] = []
+    records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
+    rows = _report_rows(methods, records)
+    out = _output_folder(out or Path("reports") / prof.name)
+    for line in problems:  # every option is valid: now the warnings
+        click.echo(f"warning: {line}", err=True)
     if not any(r["profile"] == prof.name for r in records):
         click.echo(f"no records of profile '{prof.name}' under {results_dir}: every cell shows as missing (run "
                    f"`gdw-bench run --table N --profile {prof.name}` first, or pass --results-dir)", err=True)
     if compare_paper and prof.name != "paper":
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
                    f"different datasets and protocols and are marked 'stand-in'", err=True)
-    rows = _report_rows(methods, records)
     formats = (fmt,) if table_key else FORMATS
-    out = (out or Path("reports") / prof.name).resolve()
+    if out.exists():
+        store.remove_temp_files(out)  # left by a report that was killed while writing
     written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
     for table in tables:
         seed_list = chosen_seeds or table.seeds
@@ -385,7 +419,13 @@ def export(results_dir, out, fmt, curves):
     out = out.expanduser().resolve()
     if out.exists() and out.is_dir():
         raise UserInputError(f"--out {out} is a folder; valid: a file path")
-    records = list(store.iter_records(results_dir))
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserInputError(f"--out {out}: {parent} is a file; valid: a file path in a folder")
+    problems: list[str] = []
+    records = list(store.iter_records(results_dir, problems))
+    for line in problems:
+        click.echo(f"warning: {line}", err=True)
     frame = results.curves(records=records) if curves else results.load(records=records)
     if fmt == "parquet":
         import io
@@ -413,14 +453,24 @@ def export(results_dir, out, fmt, curves):
               help="instead: an epoch of `run` against a bare PyTorch loop (BaseModel, --profile, default fmnist)")
 def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
+    from gdw_bench import grid
     from gdw_bench import speed as speed_module
+    from gdw_bench.engine import resolve_device
+    from gdw_bench.errors import unknown_choice
+    from gdw_bench.models import MODELS
+    from gdw_bench.specs import get_profile, get_table
 
+    for name, value in (("--steps", steps), ("--rounds", rounds)):  # everything checked before any timing
+        if value < 1:
+            raise UserInputError(f"{name} {value} must be at least 1")
+    if model not in MODELS:
+        raise unknown_choice("model", model, MODELS)
+    resolve_device(device)
+    grid.resolve_methods(methods, get_table("2"))
+    get_profile(profile)
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise UserInputError(f"--data-dir {Path(data_dir).resolve()} is a file; valid: a folder")
     if show_phases:
-        from gdw_bench.models import MODELS
-        from gdw_bench.errors import unknown_choice
-
-        if model not in MODELS:
-            raise unknown_choice("model", model, MODELS)
         shape = {"small_cnn": (1, 8, 8), "mlp128": (1, 8, 8), "small_cnn28": (1, 28, 28),
                  "conv_fc128": (1, 28, 28), "mlp512": (1, 28, 28)}.get(model, (3, 32, 32))
         speed_module.phases(device, model, steps=steps, image_shape=shape)

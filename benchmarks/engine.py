@@ -198,6 +198,27 @@ class CellFailed(RuntimeError):
     pass
 
 
+class CellSkipped(Exception):
+    """The cell was not trained by this call; ``reason``: busy (another process holds its lock),
+    done (another process finished it meanwhile), stale or corrupt (a record left for the user)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class Diverged(FloatingPointError):
+    """A non-finite training loss, with where it first appeared."""
+
+    def __init__(self, message: str, epoch: int, step: int):
+        super().__init__(message)
+        self.epoch, self.step = epoch, step
+
+
+def _stderr_note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
 def _with_tensorboard(folder: Path, on_epoch):
     """An epoch callback that also writes the epoch's scalars as TensorBoard events (flushed each
     epoch; a resumed run appends, so redone epochs appear twice and the latest point wins)."""
@@ -218,36 +239,93 @@ def _with_tensorboard(folder: Path, on_epoch):
 
 def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path | None = None,
              on_epoch: Callable[[dict], None] | None = None, stop_after_epochs: int | None = None,
-             tensorboard: bool = False) -> dict | None:
-    """Train ``cell`` to its record, resuming from its checkpoint; return the record.
+             tensorboard: bool = False, rerun: frozenset = frozenset(),
+             on_note: Callable[[str], None] = _stderr_note, checkpoint_every: float | None = None,
+             skip_done: bool = False) -> dict | None:
+    """Train ``cell`` to its record, resuming from its checkpoint; return the record (a done cell's
+    existing record, or ``CellSkipped("done")`` with ``skip_done``: a grid counts what it trained).
+
+    Only the process holding the cell's lock trains it: another one gets ``CellSkipped("busy")``.
+    Under the lock the folder is read again (another process may have finished the cell meanwhile),
+    and temporary files left by a killed writer are removed. A record that is damaged ("corrupt") or
+    of another configuration ("stale") is never overwritten: ``CellSkipped`` unless ``rerun`` names
+    its kind, and then it is renamed aside (kept) before training. ``on_note``: one-line notes (a
+    damaged checkpoint, so training from scratch).
 
     ``tensorboard``: also write each epoch's numbers as TensorBoard events into the cell's
     ``tensorboard/`` folder (``tensorboard --logdir <results root>`` shows every cell).
 
     ``stop_after_epochs`` stops (as if killed) after that many epochs of *this call*, leaving the
     checkpoint: used by tests and for time-boxed runs. Returns None when stopped early.
+    ``checkpoint_every``: seconds of training between checkpoints (default ``CHECKPOINT_INTERVAL_S``).
     """
     folder = cell.folder(root)
-    existing = store.read_json(folder / store.RECORD)
+    existing, _ = store.read_record(folder / store.RECORD)
     if existing is not None and existing.get("config_hash") == cell.config_hash:
+        if skip_done:
+            raise CellSkipped("done", str(folder))
         return existing
     dev = resolve_device(device)
-    started = time.perf_counter()
-    store.mark_running(folder)
+    lock = store.CellLock(folder)
     try:
-        if tensorboard:
-            on_epoch = _with_tensorboard(folder, on_epoch)
-        record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started)
-    except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
-        store.write_failure(folder, cell.config_hash, f"{type(exc).__name__}: {exc}",
-                            traceback=traceback.format_exc(limit=8))
-        raise CellFailed(f"{type(exc).__name__}: {exc}") from exc
+        lock.acquire()
+    except store.CellBusy:
+        raise CellSkipped("busy", str(folder)) from None
+    except OSError as exc:
+        raise CellFailed(f"cannot write the cell folder {folder}: {exc.strerror or exc}") from exc
+    try:
+        store.remove_temp_files(folder)
+        _set_aside_or_skip(cell, folder, rerun, on_note)
+        started = time.perf_counter()
+        try:
+            store.mark_running(folder)
+            if tensorboard:
+                on_epoch = _with_tensorboard(folder, on_epoch)
+            record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note,
+                            CHECKPOINT_INTERVAL_S if checkpoint_every is None else checkpoint_every)
+        except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
+            details = {"epoch": exc.epoch, "step": exc.step} if isinstance(exc, Diverged) else {}
+            message = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError) and exc.filename:
+                message = f"cannot write in the cell folder {folder}: {exc.strerror}"
+            try:
+                store.write_failure(folder, cell.config_hash, message, traceback=traceback.format_exc(limit=8),
+                                    **details)
+            except OSError:
+                pass  # an unwritable folder: the message still reaches the command's summary
+            raise CellFailed(message) from exc
+        finally:
+            try:
+                store.clear_running(folder)
+            except OSError:
+                pass
+        return record
     finally:
-        store.clear_running(folder)
-    return record
+        lock.release()
 
 
-def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
+def _set_aside_or_skip(cell: CellConfig, folder: Path, rerun: frozenset, on_note) -> None:
+    """Under the lock: skip a cell another process finished, or whose record must not be touched."""
+    record, problem = store.read_record(folder / store.RECORD)
+    if record is not None and record.get("config_hash") == cell.config_hash:
+        raise CellSkipped("done", str(folder))
+    kind = "corrupt" if problem else "stale" if record is not None else None
+    if kind is None:
+        return
+    if kind not in rerun:
+        raise CellSkipped(kind, f"{folder / store.RECORD}: {problem or 'a record of another configuration'}")
+    kept = store.set_aside(folder / store.RECORD, kind)
+    on_note(f"{folder / store.RECORD}: {problem or 'a record of another configuration'}; kept as {kept.name}, "
+            f"retraining the cell")
+
+
+def _execution(dev: torch.device) -> dict:
+    """Where this call trains: a resumed cell compares it with where its first epochs ran."""
+    return {"device": str(dev), "torch_threads": torch.get_num_threads()}
+
+
+def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note=_stderr_note,
+           checkpoint_every: float = CHECKPOINT_INTERVAL_S):
     from gdw_bench.methods import PhaseContext
 
     data = prepared_data(cell, dev, data_dir)
@@ -255,14 +333,28 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
     phases = method.phases()
     p = cell.protocol
     position = {"phase": 0, "epoch": 0, "global_epoch": 0}
-    curve, diagnostics, elapsed_before = [], [], 0.0
+    curve, diagnostics, elapsed_before, notes = [], [], 0.0, []
+    execution, execution_changes = _execution(dev), []
     checkpoint_path = folder / store.CHECKPOINT
     if checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location=dev, weights_only=False)
-        if saved.get("config_hash") == cell.config_hash:
-            method.load_state_dict(saved["method"])
-            position, curve, diagnostics = saved["position"], saved["curve"], saved["diagnostics"]
-            elapsed_before = saved["elapsed_s"]
+        try:
+            saved = torch.load(checkpoint_path, map_location=dev, weights_only=False)
+            if saved.get("config_hash") == cell.config_hash:
+                method.load_state_dict(saved["method"])
+                position, curve, diagnostics = saved["position"], saved["curve"], saved["diagnostics"]
+                elapsed_before = saved["elapsed_s"]
+                execution_changes = saved.get("execution_changes", [])
+                before = saved.get("execution", execution)
+                if before != execution:  # the numbers after this epoch may differ in their last digits
+                    execution_changes.append({"from_global_epoch": position["global_epoch"], "before": before,
+                                              "after": execution})
+        except Exception as exc:  # truncated, corrupt, or from an incompatible version: start over
+            note = (f"{checkpoint_path}: unreadable ({type(exc).__name__}: {str(exc)[:120]}); trained from "
+                    f"scratch")
+            notes.append(note)
+            on_note(note)
+            method = build_method(cell, data, dev)
+            position, curve, diagnostics, elapsed_before = {"phase": 0, "epoch": 0, "global_epoch": 0}, [], [], 0.0
     splits = {"train": data.train, "meta": data.meta}
     epochs_this_call, last_saved = 0, time.perf_counter()
     for phase_index in range(position["phase"], len(phases)):
@@ -303,17 +395,19 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started):
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
             finished = position["phase"] == len(phases)
-            if not finished and (stopping or time.perf_counter() - last_saved >= CHECKPOINT_INTERVAL_S):
+            if not finished and (stopping or time.perf_counter() - last_saved >= checkpoint_every):
                 store.atomic_torch_save(checkpoint_path, {
                     "config_hash": cell.config_hash, "method": method.state_dict(), "position": position,
-                    "curve": curve, "diagnostics": diagnostics,
+                    "curve": curve, "diagnostics": diagnostics, "execution": execution,
+                    "execution_changes": execution_changes,
                     "elapsed_s": elapsed_before + time.perf_counter() - started})
                 last_saved = time.perf_counter()
             if on_epoch is not None:
-                on_epoch({"cell": cell, "epoch": global_epoch + 1,
-                          "epochs": sum(ph.epochs for ph in phases), **entry})
+                on_epoch({**entry, "cell": cell, "epoch": global_epoch + 1,  # 1-based, over all phases
+                          "epochs": sum(ph.epochs for ph in phases)})
     record = _record(cell, method, phases, curve, diagnostics, data, dev,
                      elapsed_before + time.perf_counter() - started)
+    record["execution_changes"], record["notes"] = execution_changes, notes
     store.atomic_write_json(folder / store.RECORD, record)
     checkpoint_path.unlink(missing_ok=True)
     (folder / store.FAILED).unlink(missing_ok=True)
@@ -326,6 +420,7 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
                    if method.needs_meta_set else None)
     totals: dict[str, torch.Tensor] = {}
     weight_sums = None  # [Σ w on correct labels, their count, Σ w on wrong labels, their count]
+    finite_steps = []  # per step: were all its logged losses finite (kept on the device, read once)
     steps = 0
     for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch, p.augment):
         meta_batch = next(meta_stream) if meta_stream is not None else None
@@ -333,6 +428,8 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
         for key, value in logs.items():  # summed on the device: no per-step synchronisation
             value = value.detach().double()
             totals[key] = totals[key] + value if key in totals else value
+        if logs:
+            finite_steps.append(torch.stack([v.detach().double().reshape(()) for v in logs.values()]).isfinite().all())
         weights = method.last_sample_weights
         if cell.noisy and weights is not None and batch.true_y is not None:
             wrong = batch.y != batch.true_y
@@ -342,7 +439,9 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
         steps += 1
     means = {key: float(value.cpu()) / steps for key, value in totals.items()}
     if not all(math.isfinite(v) for v in means.values()):
-        raise FloatingPointError(f"non-finite training loss at epoch {global_epoch}: {means}")
+        first_bad = int((~torch.stack(finite_steps).cpu()).nonzero()[0, 0]) if finite_steps else 0
+        raise Diverged(f"non-finite training loss at epoch {global_epoch + 1} (of all phases, from 1), step "
+                       f"{first_bad + 1} of {steps}: epoch means {means}", global_epoch + 1, first_bad + 1)
     logs = {key: round(v, 6) for key, v in means.items()}
     if weight_sums is not None:  # mean weight of correctly / wrongly labelled samples this epoch
         correct_sum, correct_n, wrong_sum, wrong_n = weight_sums.cpu().tolist()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gdw_bench import store
-from gdw_bench.engine import CellConfig, CellFailed, run_cell
+from gdw_bench.engine import CellConfig, CellFailed, CellSkipped, run_cell
 from gdw_bench.errors import UserInputError
 from gdw_bench.specs import Profile, TableSpec
 
@@ -51,6 +51,9 @@ def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
     if text.strip() == "all":
         return tuple(list_methods())
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    if not keys:
+        raise UserInputError(f"--methods '{text}' names no method; valid: 'all' or comma-separated keys of "
+                             f"{', '.join(list_methods())}")
     for key in keys:
         get_method(key)  # raises "unknown method 'x' (did you mean ...)"
     return keys
@@ -141,6 +144,17 @@ class GridOutcome:
     done_before: int
     trained: int
     failed: list[tuple[CellConfig, str]]
+    skipped: dict = dataclasses.field(default_factory=dict)  # reason → cells not trained by this run
+
+    def skipped_lines(self, root: Path) -> list[str]:
+        """One line per reason cells were left to others or to the user, e.g. "3 cells were being
+        trained by another process"."""
+        why = {"busy": "were being trained by another process",
+               "done": "were finished by another process meanwhile",
+               "corrupt": "hold a damaged record (left as is; --rerun-corrupt sets it aside and retrains)",
+               "stale": "hold a record of another configuration (left as is; --rerun-stale retrains)"}
+        return [f"{len(cells)} cells {why.get(reason, reason)}, e.g. {cells[0].folder(root)}"
+                for reason, cells in self.skipped.items()]
 
 
 def _live_line(label: str, epoch: int, epochs: int, loss, test_acc) -> str:
@@ -149,7 +163,7 @@ def _live_line(label: str, epoch: int, epochs: int, loss, test_acc) -> str:
     return text + (f" test {test_acc:.2f}%" if isinstance(test_acc, float) else "")
 
 
-def _cell_label(cell: CellConfig) -> str:
+def cell_label(cell: CellConfig) -> str:
     return f"{cell.dataset}/{cell.corruption.canonical().slug}/{cell.method_folder}/seed-{cell.seed}"
 
 
@@ -168,94 +182,113 @@ def default_parallelism(jobs: int | None, threads: int | None, device_type: str,
     return jobs, threads
 
 
-def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int,
-                    tensorboard: bool = False, live=None) -> str | None:
-    """Train one cell in a worker process (pool or SLURM task): the cell's error, or None when done.
-    The failure itself is already in the cell's failed.json (the engine writes it)."""
+def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int) -> str | None:
+    """Train one cell in a SLURM task: the cell's error, or None when done (or left to the process
+    that holds its lock). The failure itself is already in the cell's failed.json (the engine writes it)."""
     import torch
 
     torch.set_num_threads(threads)
     try:
-        on_epoch = None
-        if live is not None:  # the pool's live line: (cell, epoch, epochs, loss, test accuracy) to the parent
-            def on_epoch(info):
-                live.put((_cell_label(cell), info["epoch"], info["epochs"], info.get("loss"), info.get("test_acc")))
-        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, on_epoch=on_epoch,
-                 tensorboard=tensorboard)
+        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, skip_done=True)
         return None
     except CellFailed as exc:
         return str(exc)
+    except CellSkipped as exc:
+        print(f"cell not trained by this task ({exc})", file=sys.stderr)
+        return None
 
 
-NOT_TO_TRAIN = ("done", "stale", "running", "queued")  # stale: a record of another config, never overwritten
+NOT_TO_TRAIN = ("done", "stale", "corrupt", "running", "queued")  # stale, corrupt: records never overwritten
 
 
-def cell_statuses(cells: list[CellConfig], root: Path) -> list[str]:
-    """Each cell's store status; SLURM is asked (once) only when some cell has a queued.json."""
+def cell_statuses(cells: list[CellConfig], root: Path, problems: list[str] | None = None) -> list[str]:
+    """Each cell's store status; SLURM is asked (once) only when some cell has a queued.json.
+    ``problems``: one line per damaged file met."""
     active = None
     if any((c.folder(root) / store.QUEUED).exists() for c in cells):
         from gdw_bench.slurm import active_jobs
 
         active = active_jobs()
-    return [store.cell_status(c.folder(root), c.config_hash, active) for c in cells]
+    return [store.cell_status(c.folder(root), c.config_hash, active, problems) for c in cells]
+
+
+def to_train(status: str, rerun: frozenset = frozenset()) -> bool:
+    """Whether ``run`` trains a cell of this status (``rerun``: the kinds of record to retrain)."""
+    return status not in NOT_TO_TRAIN or status in rerun
 
 
 def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
              progress: bool = True, threads: int | None = None, statuses: list[str] | None = None,
-             tensorboard: bool = False) -> GridOutcome:
+             tensorboard: bool = False, rerun: frozenset = frozenset(),
+             checkpoint_every: float | None = None) -> GridOutcome:
     """Train the cells not done yet. ``threads``: CPU threads per cell (default: the cores shared
     out among ``jobs``; torch's own default for one job). CPU results are bit-identical for the same
     seed and thread count; another thread count can change the last digits. ``statuses``: the
-    cells' ``cell_statuses`` when the caller has just read them (each read opens every record)."""
+    cells' ``cell_statuses`` when the caller has just read them (each read opens every record).
+    ``rerun``: "stale" and/or "corrupt", to retrain cells whose record is of that kind (the old
+    record is kept beside it). A cell another process is training is skipped (its lock is held).
+    ``checkpoint_every``: seconds of training between checkpoints (None: the engine's default)."""
     from tqdm import tqdm
 
     statuses = statuses if statuses is not None else cell_statuses(cells, root)
-    todo = [c for c, s in zip(cells, statuses) if s not in NOT_TO_TRAIN]
+    todo = [c for c, s in zip(cells, statuses) if to_train(s, rerun)]
     done_before = sum(s == "done" for s in statuses)
-    failed: list[tuple[CellConfig, str]] = []
+    outcome = GridOutcome(done_before, 0, [])
     bar = tqdm(total=done_before + len(todo), initial=done_before, disable=not progress, unit="cell", file=sys.stderr,
                dynamic_ncols=True, desc="cells")
+
+    def say(line: str) -> None:  # above the progress bar, on stderr with it
+        bar.write(line, file=sys.stderr)
+
+    def settle(cell: CellConfig, result: tuple | None) -> None:
+        if result is None:
+            outcome.trained += 1
+        elif result[0] == "skipped":
+            outcome.skipped.setdefault(result[1], []).append(cell)
+        else:
+            if result[0] == "died":  # the worker could not write its failure: the parent does
+                _record_death(cell, root, result[1])
+            outcome.failed.append((cell, result[1]))
+            say(f"FAILED {cell_label(cell)}: {result[1]}")
+        bar.update(1)
+
     if jobs <= 1:
         if threads is not None:
             import torch
 
             torch.set_num_threads(threads)
         for cell in todo:
-            bar.set_postfix_str(_cell_label(cell))
+            bar.set_postfix_str(cell_label(cell))
 
             def on_epoch(info, cell=cell):  # the live line: where the cell is, its loss and test accuracy
-                bar.set_postfix_str(_live_line(_cell_label(cell), info["epoch"], info["epochs"], info.get("loss"),
+                bar.set_postfix_str(_live_line(cell_label(cell), info["epoch"], info["epochs"], info.get("loss"),
                                                info.get("test_acc")))
 
             try:
-                run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard)
+                run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard, rerun=rerun,
+                         on_note=say, checkpoint_every=checkpoint_every, skip_done=True)
+                settle(cell, None)
             except CellFailed as exc:
-                failed.append((cell, str(exc)))
-                bar.write(f"FAILED {_cell_label(cell)}: {exc}")
-            bar.update(1)
+                settle(cell, ("failed", str(exc)))
+            except CellSkipped as exc:
+                settle(cell, ("skipped", exc.reason))
     else:
+        from gdw_bench.workers import WorkerPool
+
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-        import multiprocessing
-
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            live = manager.Queue() if progress else None
-            futures = {pool.submit(train_in_worker, c, str(root), device, str(data_dir) if data_dir else None, threads,
-                                   tensorboard, live): c
-                       for c in todo}
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                while live is not None and not live.empty():  # the latest epoch of any worker's cell
-                    bar.set_postfix_str(_live_line(*live.get()))
-                for future in finished:
-                    cell = futures[future]
-                    error = future.result()
-                    if error:
-                        failed.append((cell, error))
-                        bar.write(f"FAILED {_cell_label(cell)}: {error}")
-                    bar.update(1)
+        pool = WorkerPool(jobs, threads, str(root), device, str(data_dir) if data_dir else None, tensorboard, rerun,
+                          checkpoint_every)
+        pool.run(todo, settle, on_epoch=(lambda m: bar.set_postfix_str(_live_line(*m))) if progress else None,
+                 on_note=say)
     bar.close()
-    return GridOutcome(done_before, len(todo) - len(failed), failed)
+    return outcome
+
+
+def _record_death(cell: CellConfig, root: Path, error: str) -> None:
+    folder = cell.folder(root)
+    try:
+        if not (folder / store.RECORD).exists():
+            store.write_failure(folder, cell.config_hash, error)
+        store.clear_running(folder)
+    except OSError:
+        pass

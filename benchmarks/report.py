@@ -47,9 +47,10 @@ def _column_title(column: Column, profile: Profile) -> str:
     return f"{name} {corruption_label(resolved[1])}"
 
 
-def load_records(root: Path) -> list[dict]:
-    """Every finished record under ``root``: read once, then handed to each table and figure."""
-    return list(store.iter_records(root))
+def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
+    """Every usable record under ``root``: read once, then handed to each table and figure. A damaged
+    one is left out, with one line about it in ``problems``."""
+    return list(store.iter_records(root, problems))
 
 
 def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> pd.DataFrame:

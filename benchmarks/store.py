@@ -5,8 +5,10 @@ Layout: ``<root>/<profile>/<dataset>/<corruption>/<method>[+diag]/seed-<seed>/``
 - ``checkpoint.pt`` everything needed to go on after the last finished epoch (while running);
 - ``failed.json``  the error of the last failed attempt (a re-run retries the cell);
 - ``running.json`` the pid/host of a run in progress;
-- ``queued.json``  the SLURM job that will train the cell (``run --executor slurm``).
-Every write goes to a temporary file in the same folder and is renamed into place.
+- ``queued.json``  the SLURM job that will train the cell (``run --executor slurm``);
+- ``.lock``        the advisory lock held by the one process that trains the cell (``CellLock``).
+Every write goes to a temporary file in the same folder and is renamed into place; a temporary file
+left by a killed writer is removed by the next process that takes the cell's lock.
 
 Record fields (schema 1; the contract between ``run`` and ``report``):
   schema, profile, dataset, setting, level, corruption, method, method_title, hyperparameters,
@@ -18,10 +20,13 @@ Record fields (schema 1; the contract between ``run`` and ``report``):
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import socket
 import tempfile
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,6 +34,11 @@ from typing import Any, Iterator
 SCHEMA_VERSION = 1
 RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
     "queued.json"
+LOCK = ".lock"
+TEMP_SUFFIX = ".tmp"
+# What a record must hold for `report` to use it (the rest is provenance): name → accepted types.
+REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "method": (str,), "seed": (int,),
+                   "config_hash": (str,), "score": (int, float), "curve": (list,), "corruption": (dict,)}
 
 
 def cell_dir(root: Path, profile: str, dataset: str, corruption_slug: str, method_folder: str, seed: int) -> Path:
@@ -74,10 +84,166 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when it is absent, unreadable or not a JSON object."""
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):  # missing, unreadable, truncated, not UTF-8, not JSON
         return None
+    return value if isinstance(value, dict) else None
+
+
+def read_record(path: Path) -> tuple[dict | None, str | None]:
+    """(record, None) for a usable record; (None, what is wrong) for a damaged one; (None, None) when
+    there is none. A damaged record is never silently replaced: the cell shows as ``corrupt``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable ({type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc})"
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        return None, f"not valid JSON ({exc.msg} at line {exc.lineno}; truncated?)"
+    problem = record_problem(record)
+    return (None, problem) if problem else (record, None)
+
+
+def record_problem(record) -> str | None:
+    """What makes ``record`` unusable by ``report`` (None: nothing)."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    if record.get("schema") != SCHEMA_VERSION and isinstance(record.get("schema"), int):
+        return f"schema {record['schema']}, this gdw-bench reads schema {SCHEMA_VERSION}"
+    for name, types in REQUIRED_FIELDS.items():
+        if name not in record:
+            return f"field '{name}' is missing"
+        if not isinstance(record[name], types) or isinstance(record[name], bool):
+            return f"field '{name}' is {type(record[name]).__name__}, not {'/'.join(t.__name__ for t in types)}"
+    return None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with a checkpoint file, read cheaply (torch.save writes a zip archive; a truncated
+    one has no central directory). None: it looks whole (loading can still fail; the engine says so)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except FileNotFoundError:
+        return None
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"not a readable torch checkpoint ({exc}; truncated?)"
+    return None
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename a damaged or stale file out of the way (kept for the user, never deleted):
+    ``record.json`` → ``record.json.<reason>-<UTC time>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    target = Path(path).with_name(f"{Path(path).name}.{reason}-{stamp}")
+    os.replace(path, target)
+    return target
+
+
+def remove_temp_files(folder: Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (call only while holding its lock)."""
+    removed = []
+    for path in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+class CellBusy(Exception):
+    """Another live process holds the cell's lock."""
+
+
+class CellLock:
+    """An advisory, exclusive lock on one cell folder, held while a process trains the cell.
+
+    ``flock`` on ``<cell>/.lock``: the kernel (or the NFS lock manager, onto which Linux maps flock)
+    drops it when its holder dies, however it dies, so a killed run never leaves a lock behind. Where
+    the filesystem has no locks at all (ENOLCK/EOPNOTSUPP), an exclusively created lock file holding
+    pid and host stands in; one whose process is dead on this host is stale and taken over.
+    ``running.json`` is informational only (who trains, for `--dry-run`), never the lock."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK
+        self._fd: int | None = None
+        self._fallback = False
+
+    def acquire(self) -> None:
+        """Take the lock or raise ``CellBusy``; OSError when the folder cannot be written."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, _file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CellBusy(str(self.folder)) from None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            self._acquire_by_file()
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        self._fd = fd
+
+    def _acquire_by_file(self) -> None:
+        owner = self.path.with_suffix(".owner")
+        for _ in range(2):
+            try:
+                fd = os.open(owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _file_mode())
+            except FileExistsError:
+                held = read_json(owner) or {}
+                if held.get("host") == socket.gethostname() and not _pid_alive(int(held.get("pid", -1))):
+                    owner.unlink(missing_ok=True)  # its process is dead: a stale lock, taken over
+                    continue
+                raise CellBusy(str(self.folder)) from None
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+            os.close(fd)
+            self._fallback = True
+            return
+        raise CellBusy(str(self.folder))
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        if self._fallback:
+            self.path.with_suffix(".owner").unlink(missing_ok=True)
+            self._fallback = False
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def lock_is_held(folder: Path) -> bool:
+    """Whether some process holds the cell's lock now (a shared-lock probe, released at once)."""
+    path = Path(folder) / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        owner = read_json(path.with_suffix(".owner"))
+        return bool(owner)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the probe's shared lock
+    return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -90,27 +256,42 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cell_status(folder: Path, config_hash: str | None = None, active_jobs: set[str] | None = None) -> str:
-    """done | stale (done under another config) | running | queued | partial (resumable) | failed | missing.
+def cell_status(folder: Path, config_hash: str | None = None, active_jobs: set[str] | None = None,
+                problems: list[str] | None = None) -> str:
+    """done | stale (done under another config) | corrupt (a damaged record, left for the user) |
+    running | queued | partial (resumable) | failed | missing.
 
     ``active_jobs``: the scheduler's pending or running job ids (None: no scheduler here); a cell
-    whose ``queued.json`` names one of them is "queued" (its job will train it)."""
+    whose ``queued.json`` names one of them is "queued" (its job will train it). ``problems``: each
+    damaged file of the cell is added as one line ("<path>: what is wrong; what happens")."""
     folder = Path(folder)
-    record = read_json(folder / RECORD)
+    say = problems.append if problems is not None else (lambda line: None)
+    if folder.exists() and not folder.is_dir():
+        say(f"{folder} is a file, not a cell folder; the cell cannot be trained until it is moved away")
+        return "missing"
+    record, problem = read_record(folder / RECORD)
+    if problem:
+        say(f"{folder / RECORD}: {problem}; left as is (--rerun-corrupt sets it aside and retrains the cell)")
+        return "corrupt"
     if record is not None:
         if config_hash is not None and record.get("config_hash") != config_hash:
             return "stale"
         return "done"
-    running = read_json(folder / RUNNING)
-    if running and running.get("host") == socket.gethostname() and _pid_alive(int(running.get("pid", -1))):
+    if lock_is_held(folder):
         return "running"
+    for name in (FAILED, QUEUED, RUNNING):
+        if (folder / name).exists() and read_json(folder / name) is None:
+            say(f"{folder / name}: unreadable or not a JSON object; ignored (the next run replaces it)")
     queued = read_json(folder / QUEUED) if active_jobs else None
     if queued and str(queued.get("job_id")) in active_jobs:
         return "queued"
     failed, checkpoint = folder / FAILED, folder / CHECKPOINT
+    damaged = checkpoint_problem(checkpoint)
+    if damaged:
+        say(f"{checkpoint}: {damaged}; the cell will be trained from scratch")
     if failed.exists() and (not checkpoint.exists() or failed.stat().st_mtime >= checkpoint.stat().st_mtime):
         return "failed"  # its last attempt failed (a run resumes it from its checkpoint, if any)
-    if checkpoint.exists():
+    if checkpoint.exists() and not damaged:
         return "partial"
     return "missing"
 
@@ -131,13 +312,16 @@ def clear_running(folder: Path) -> None:
     (Path(folder) / QUEUED).unlink(missing_ok=True)
 
 
-def iter_records(root: Path) -> Iterator[dict]:
-    """Every finished record under ``root`` (any profile), with its folder under ``_folder``."""
+def iter_records(root: Path, problems: list[str] | None = None) -> Iterator[dict]:
+    """Every usable record under ``root`` (any profile), with its folder under ``_folder``. A damaged
+    one is skipped, and one line about it goes to ``problems`` when given."""
     root = Path(root)
     if not root.exists():
         return
     for path in sorted(root.rglob(RECORD)):
-        record = read_json(path)
-        if record is not None and record.get("schema") == SCHEMA_VERSION:
+        record, problem = read_record(path)
+        if record is not None:
             record["_folder"] = str(path.parent)
             yield record
+        elif problem and problems is not None:
+            problems.append(f"{path}: {problem}; skipped")

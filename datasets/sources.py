@@ -108,14 +108,25 @@ DEBIAN_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format, optionally gzipped) into a numpy array."""
+    """Read an IDX file (the MNIST format, optionally gzipped) into a numpy array; a damaged or
+    truncated file is a one-line ``UserInputError`` naming it."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:  # unreadable, or a truncated / invalid gzip stream
+        raise UserInputError(f"{path} cannot be read ({type(exc).__name__}: {exc}); replace it with the "
+                             f"released file") from None
+    if len(data) < 4:
+        raise UserInputError(f"{path} is truncated ({len(data)} bytes); replace it with the released file")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise UserInputError(f"{path} is not an unsigned-byte IDX file")
+    if zero != 0 or dtype_code != 0x08 or len(data) < 4 + 4 * ndim:
+        raise UserInputError(f"{path} is not an unsigned-byte IDX file; replace it with the released file")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    expected = 4 + 4 * ndim + int(np.prod(shape, dtype=np.int64))
+    if len(data) != expected:
+        raise UserInputError(f"{path} has {len(data)} bytes but its header describes {expected} (shape "
+                             f"{'×'.join(map(str, shape))}): truncated or damaged; replace it with the released file")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -141,6 +152,11 @@ def fashion_mnist_dir(data_dir: Path | None) -> Path:
 def load_fashion_mnist_source(data_dir: Path | None = None) -> ArraySource:
     folder = fashion_mnist_dir(data_dir)
     arrays = {key: read_idx(_find_idx(folder, stem)) for key, stem in FMNIST_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise UserInputError(f"Fashion-MNIST in {folder}: {split} images {images.shape} and labels {labels.shape} "
+                                 f"do not match; replace them with the released files")
     train_x = arrays["train_images"][:, None]
     mean, std = _channel_stats(train_x[:10000], 255.0)
     return ArraySource("fashion-mnist", 10, train_x, arrays["train_labels"].astype(np.int64),
@@ -172,8 +188,10 @@ def load_cifar_source(name: str, data_dir: Path | None = None) -> ArraySource:
     try:
         train = cls(str(root), train=True, download=downloads_allowed())
         test = cls(str(root), train=False, download=False)
-    except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError offline
-        raise UserInputError(f"{hint} ({type(exc).__name__})") from None
+    except Exception as exc:  # torchvision: RuntimeError (missing or failing its checksum), URLError, OSError
+        raise UserInputError(f"{name} under {root} is missing or damaged ({type(exc).__name__}: "
+                             f"{str(exc).strip() or 'no detail'}): put the extracted '{folder_name}' folder there (from "
+                             f"https://www.cs.toronto.edu/~kriz/{archive}), pass --data-dir, or add --download") from None
     to_nchw = lambda a: np.ascontiguousarray(np.asarray(a).transpose(0, 3, 1, 2))  # noqa: E731
     return ArraySource(name, num_classes, to_nchw(train.data), np.asarray(train.targets, dtype=np.int64),
                        to_nchw(test.data), np.asarray(test.targets, dtype=np.int64),

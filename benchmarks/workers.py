@@ -1,0 +1,158 @@
+"""Worker processes that train cells for `run --jobs N`, each knowing which cell it holds.
+
+``concurrent.futures.ProcessPoolExecutor`` breaks as a whole when one worker dies (every pending
+cell fails with ``BrokenProcessPool``, and it cannot say which cell the dead worker held). Here each
+worker has its own pipe: the parent sends it one cell at a time, and a worker that dies (killed,
+out of memory) fails only the cell it held, named with the signal; a fresh worker takes its place
+and the grid goes on. Workers are started with ``spawn`` (torch is not fork-safe) and keep their
+per-process data cache across the cells they train, as a pool would.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Callable
+
+# Messages a worker sends: ("epoch", label, epoch, epochs, loss, test_acc) and ("note", line) while
+# training, then
+# ("done", None) | ("done", ("failed", error)) | ("done", ("skipped", reason)) for its cell.
+
+
+def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | None, tensorboard: bool,
+                 rerun: frozenset, checkpoint_every: float | None) -> None:
+    from pathlib import Path
+
+    import torch
+
+    from gdw_bench.engine import CellFailed, CellSkipped, run_cell
+    from gdw_bench.grid import cell_label
+
+    torch.set_num_threads(threads)
+    while True:
+        try:
+            cell = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if cell is None:
+            return
+
+        def on_epoch(info, cell=cell):
+            conn.send(("epoch", cell_label(cell), info["epoch"], info["epochs"], info.get("loss"),
+                       info.get("test_acc")))
+
+        try:
+            run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, on_epoch=on_epoch,
+                     tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every,
+                     on_note=lambda line: conn.send(("note", line)), skip_done=True)
+            outcome = None
+        except CellFailed as exc:
+            outcome = ("failed", str(exc))
+        except CellSkipped as exc:
+            outcome = ("skipped", exc.reason)
+        conn.send(("done", outcome))
+
+
+def death_message(exitcode: int | None) -> str:
+    """'killed by signal 9 (SIGKILL)' for a negative exit code, else the exit code."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+        return f"worker process died: killed by signal {-exitcode} ({name}){hint}"
+    return f"worker process died with exit code {exitcode}"
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.Process
+    conn: object
+    cell: object = None
+    deaths: list = field(default_factory=list)
+
+
+class WorkerPool:
+    """Up to ``jobs`` worker processes training ``cells``; callbacks report each cell's outcome."""
+
+    def __init__(self, jobs: int, threads: int, root: str, device: str, data_dir: str | None,
+                 tensorboard: bool = False, rerun: frozenset = frozenset(), checkpoint_every: float | None = None):
+        self.jobs = jobs
+        self.args = (threads, root, device, data_dir, tensorboard, rerun, checkpoint_every)
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+
+    def _start(self) -> _Worker:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker_main, args=(child, *self.args), daemon=True)
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        self.workers.append(worker)
+        return worker
+
+    def run(self, cells: list, on_outcome: Callable[[object, tuple | None], None],
+            on_epoch: Callable[[tuple], None] | None = None, on_note: Callable[[str], None] = print) -> None:
+        """Train every cell; ``on_outcome(cell, None | ("failed", error) | ("skipped", reason) |
+        ("died", why))``; ``on_note``: the engine's one-line notes from any worker."""
+        self.on_note = on_note
+        todo = list(reversed(cells))
+        try:
+            for _ in range(min(self.jobs, len(todo))):
+                self._give(self._start(), todo)
+            while any(w.cell is not None for w in self.workers):
+                ready = wait([w.conn for w in self.workers] + [w.process.sentinel for w in self.workers], timeout=1.0)
+                for worker in list(self.workers):
+                    if worker.conn in ready:
+                        self._read(worker, todo, on_outcome, on_epoch)
+                    elif worker.process.sentinel in ready or not worker.process.is_alive():
+                        self._buried(worker, todo, on_outcome)
+        finally:
+            self.close()
+
+    def _give(self, worker: _Worker, todo: list) -> None:
+        if todo:
+            worker.cell = todo.pop()
+            worker.conn.send(worker.cell)
+        else:
+            worker.cell = None
+
+    def _read(self, worker: _Worker, todo, on_outcome, on_epoch) -> None:
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "epoch":
+                    if on_epoch is not None:
+                        on_epoch(message[1:])
+                elif message[0] == "note":
+                    self.on_note(message[1])
+                else:
+                    cell, worker.cell = worker.cell, None
+                    on_outcome(cell, message[1])
+                    self._give(worker, todo)
+        except (EOFError, OSError):  # its pipe closed: the process is gone
+            self._buried(worker, todo, on_outcome)
+
+    def _buried(self, worker: _Worker, todo, on_outcome) -> None:
+        """A worker died: fail the cell it held, start another worker if cells are left."""
+        worker.process.join(timeout=5)
+        self.workers.remove(worker)
+        worker.conn.close()
+        if worker.cell is not None:
+            on_outcome(worker.cell, ("died", death_message(worker.process.exitcode)))
+        if todo:
+            self._give(self._start(), todo)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            try:
+                worker.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+        self.workers = []

@@ -1,0 +1,141 @@
+"""Bad input, everywhere: one line naming the option, the bad value and the valid choices; exit code
+2; no traceback; nothing created or changed under the working folder. Run in-process (the same
+`main` the console script calls) so that the whole list stays fast; test_cli.py runs a few of the
+same through a real subprocess."""
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from gdw_bench.cli import main
+
+RUN = ["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4"]
+
+
+def tree(path):
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*"))
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    return struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def write_fmnist(folder, damage):
+    """The four Fashion-MNIST IDX files (tiny), one of them damaged as ``damage`` says."""
+    folder.mkdir(parents=True)
+    files = {"train-images-idx3-ubyte": np.zeros((20, 28, 28), np.uint8), "train-labels-idx1-ubyte": np.zeros(20, np.uint8),
+             "t10k-images-idx3-ubyte": np.zeros((10, 28, 28), np.uint8), "t10k-labels-idx1-ubyte": np.zeros(10, np.uint8)}
+    for name, array in files.items():
+        data = idx_bytes(array)
+        if name == "train-images-idx3-ubyte":
+            if damage == "truncated":
+                data = data[: len(data) // 2]
+            elif damage == "header":
+                data = b"\x01\x02" + data[2:]
+            elif damage == "gzip":
+                (folder / (name + ".gz")).write_bytes(gzip.compress(data)[:40])
+                continue
+        if damage == "labels" and name == "train-labels-idx1-ubyte":
+            data = idx_bytes(np.zeros(7, np.uint8))
+        (folder / name).write_bytes(data)
+
+
+def write_cifar(folder):
+    """CIFAR-10's extracted folder with every batch truncated (fails torchvision's checksum)."""
+    folder.mkdir(parents=True)
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta"]:
+        (folder / name).write_bytes(b"\x80\x04truncated")
+
+
+CASES = [
+    # run: table, seeds, methods, levels, profile
+    (RUN[:1] + ["--table", "10"], "unknown table '10'"),
+    (RUN[:1] + ["--table", "fig9"], "unknown table 'fig9'"),
+    (RUN + ["--seeds", "-3"], "bad seed '-3'"),
+    (RUN + ["--seeds", "1,1"], "repeats a seed"),
+    (RUN + ["--seeds", ""], "bad seed ''"),
+    (RUN + ["--methods", ","], "names no method"),
+    (RUN + ["--methods", "basemodel,mwnett"], "did you mean 'mwnet'"),
+    (RUN + ["--levels", "0.5"], "level 0.5 is not in table 2"),
+    (RUN + ["--levels", "high"], "bad level 'high'"),
+    (RUN + ["--levels", "-0.1"], "outside [0, 1]"),
+    (RUN + ["--profile", "tiny"], "unknown profile 'tiny'"),
+    (RUN + ["--profile", "fmnit"], "did you mean 'fmnist'"),
+    # run: execution options
+    (RUN + ["--jobs", "0"], "--jobs 0 must be at least 1"),
+    (RUN + ["--jobs", "-2"], "--jobs -2 must be at least 1"),
+    (RUN + ["--threads", "-1"], "--threads -1 must be at least 1"),
+    (RUN + ["--device", "gpu"], "unknown device 'gpu'"),
+    (RUN + ["--checkpoint-every", "-5"], "--checkpoint-every -5.0 must be"),
+    (RUN + ["--checkpoint-every", "nan"], "--checkpoint-every nan must be"),
+    (RUN + ["--jobs", "two"], "'two' is not a valid integer"),
+    (RUN + ["--executor", "Slurm"], "unknown executor 'Slurm'"),
+    (RUN + ["--executor", "slurm", "--slurm-cpus", "0"], "--slurm-cpus 0 must be positive"),
+    (RUN + ["--executor", "slurm", "--slurm-mem-gb", "-1"], "--slurm-mem-gb -1.0 must be positive"),
+    (RUN + ["--executor", "slurm", "--slurm-gpus", "-1"], "--slurm-gpus -1 must be 0 or more"),
+    (RUN + ["--executor", "slurm", "--slurm-option", "account"], "bad --slurm-option 'account'"),
+    (RUN + ["--bogus"], "--bogus"),
+    # run: folders and data
+    (RUN + ["--results-dir", "results/keep.txt/sub"], "lies inside the file"),
+    (RUN + ["--data-dir", "results/keep.txt", "--dry-run"], "--data-dir"),
+    (RUN + ["--profile", "fmnist", "--data-dir", "data-truncated"], "truncated or damaged"),
+    (RUN + ["--profile", "fmnist", "--data-dir", "data-header"], "is not an unsigned-byte IDX file"),
+    (RUN + ["--profile", "fmnist", "--data-dir", "data-gzip"], "cannot be read"),
+    (RUN + ["--profile", "fmnist", "--data-dir", "data-labels"], "do not match"),
+    (RUN + ["--profile", "paper", "--device", "cpu", "--data-dir", "data-cifar"], "cifar10 under"),
+    # report
+    (["report", "--table", "11"], "unknown table '11'"),
+    (["report", "--profile", "papr"], "did you mean 'paper'"),
+    (["report", "--seeds", "a"], "bad seed 'a'"),
+    (["report", "--methods", "gdw,foo"], "unknown method 'foo'"),
+    (["report", "--format", "latex2"], "unknown format 'latex2'"),
+    (["report", "--out", "results/keep.txt"], "is a file"),
+    (["report", "--results-dir", "results/keep.txt"], "is a file"),
+    # export
+    (["export", "--format", "xlsx"], "unknown format 'xlsx'"),
+    (["export", "--out", "results"], "is a folder"),
+    (["export", "--out", "results/keep.txt/x.csv"], "is a file"),
+    (["export", "--results-dir", "results/keep.txt"], "is a file"),
+    # list, info
+    (["list", "tabels"], "did you mean 'tables'"),
+    (["info", "gwd"], "unknown key 'gwd'"),
+    # speed
+    (["speed", "--steps", "0"], "--steps 0 must be at least 1"),
+    (["speed", "--rounds", "-1"], "--rounds -1 must be at least 1"),
+    (["speed", "--model", "resnet50"], "unknown model 'resnet50'"),
+    (["speed", "--device", "tpu"], "unknown device 'tpu'"),
+    (["speed", "--methods", "gdw,nope"], "unknown method 'nope'"),
+    (["speed", "--engine", "--profile", "nope"], "unknown profile 'nope'"),
+    (["speed", "--pack", "0"], "bad --pack '0'"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "keep.txt").write_text("x")
+    for damage in ("truncated", "header", "gzip", "labels"):
+        write_fmnist(tmp_path / f"data-{damage}" / "fashion-mnist", damage)
+    write_cifar(tmp_path / "data-cifar" / "cifar-10-batches-py")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_at_least_forty_distinct_bad_inputs():
+    assert len({tuple(args) for args, _ in CASES}) == len(CASES) >= 40
+
+
+@pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(workdir, capsys, args, needle):
+    before = tree(workdir)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), captured.err
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert tree(workdir) == before
