@@ -17,7 +17,28 @@ DEFAULT_RESULTS = Path("results")
 
 
 def _profile_option(default="mini"):
-    return click.option("--profile", default=default, show_default=True, help="paper | mini | fmnist")
+    return click.option("--profile", default=default, show_default=True,
+                        help="paper | mini | fmnist | fmnist-paper (the base of --config / --set)")
+
+
+def _config_options(command):
+    command = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                           help="change one key of the profile, e.g. epochs=20, gdw.outer_lr=50, "
+                                "datasets.digits.lr=0.05, seeds=1,2 (repeatable)")(command)
+    return click.option("--config", "config", type=click.Path(path_type=Path), default=None,
+                        help="a TOML profile (see `gdw-bench info mini --as-config`)")(command)
+
+
+def _resolve_profile(profile: str, config: Path | None, sets: tuple[str, ...]):
+    """The built-in profile, or the one a config file and --set overrides define on top of it."""
+    from gdw_bench.specs import get_profile
+
+    if config is None and not sets:
+        return get_profile(profile)
+    from gdw_bench.config import load_profile
+
+    get_profile(profile)  # a bad --profile is still an error
+    return load_profile(config, tuple(sets), base=profile)
 
 
 _from_scratch_option = click.option(
@@ -33,7 +54,8 @@ def cli():
 
 
 @cli.command()
-@click.option("--table", "table_key", required=True, help="2–8 or fig3–fig7 (see `gdw-bench list tables`)")
+@click.option("--table", "table_key", default=None,
+              help="2–8 or fig3–fig7 (see `gdw-bench list tables`); default: the config's `tables`")
 @click.option("--seeds", default=None, help="comma-separated seeds (default: the table's, 1,10,100,1000,10000)")
 @click.option("--methods", default=None, help="comma-separated method keys, or 'all' (default: the table's)")
 @click.option("--levels", default=None, help="only these levels of the table's columns, e.g. 0,0.4")
@@ -65,22 +87,26 @@ def cli():
               help="retrain cells whose record is damaged (the damaged file is kept beside it)")
 @click.option("--checkpoint-every", "checkpoint_every", type=float, default=None,
               help="seconds of training between checkpoints (default 10; 0: after every epoch)")
+@_config_options
 def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, threads, dry_run, download,
-        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, **slurm_args):
+        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, config, sets,
+        **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench import grid
     from gdw_bench.engine import resolve_device
     from gdw_bench.errors import unknown_choice
     from gdw_bench.models import check_pretrained
-    from gdw_bench.specs import get_profile, get_table, parse_seeds
+    from gdw_bench.specs import get_table, parse_seeds
 
-    table, prof = get_table(table_key), get_profile(profile)
+    prof = _resolve_profile(profile, config, sets)
+    if table_key is None and not prof.tables:
+        raise UserInputError("--table is missing; valid: 2–8 or fig3–fig7 (or `tables = [...]` in a --config)")
+    tables = [get_table(table_key)] if table_key is not None else [get_table(t) for t in prof.tables]
+    table = tables[0]
     results_dir = _results_root(results_dir, must_write=not dry_run)
     if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
         raise UserInputError(f"--data-dir {Path(data_dir).resolve()} is a file; valid: a folder (or one to be created)")
-    seed_list = parse_seeds(seeds) if seeds is not None else table.seeds
-    method_keys = grid.resolve_methods(methods, table)
-    level_set = grid.parse_levels(levels, table)
+    seed_list = parse_seeds(seeds) if seeds is not None else prof.seeds or table.seeds
     if jobs is not None and jobs < 1:
         raise UserInputError(f"--jobs {jobs} must be at least 1")
     if threads is not None and threads < 1:
@@ -98,9 +124,16 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                 from None
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
     dev = resolve_device(device, here=executor == "local")
-    cells = grid.table_cells(table, prof, seed_list, method_keys, level_set, from_scratch)
+    cells, seen = [], set()
+    for each in tables:  # a config may name several tables; cells they share are trained once
+        for cell in grid.table_cells(each, prof, seed_list, grid.resolve_methods(methods, each),
+                                     grid.parse_levels(levels, each), from_scratch):
+            if (cell.folder(Path(".")), cell.config_hash) not in seen:
+                seen.add((cell.folder(Path(".")), cell.config_hash))
+                cells.append(cell)
     if not cells:
-        raise UserInputError(f"table {table.key} has no cells in profile '{prof.name}' for these options")
+        raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{prof.name}' for "
+                             f"these options")
     problems: list[str] = []
     statuses = grid.cell_statuses(cells, results_dir, problems)
     for line in problems:  # damaged files: one line each, and the grid goes on
@@ -122,11 +155,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             for line in rep.regime_lines(rep.load_records(results_dir), table, prof, seed_list, from_scratch):
                 click.echo(line)
         return
-    if download:
-        import os
-
-        os.environ["GDW_BENCH_DOWNLOAD"] = "1"
-    grid.check_data(cells, data_dir)
+    grid.check_data(cells, data_dir, download)
     check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
     if prof.needs_gpu and dev.type == "cpu" and todo:
         click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
@@ -240,18 +269,20 @@ def _duration(seconds: float) -> str:
 @click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="report folder (default: reports/<profile>)")
 @_from_scratch_option
-def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch):
+@_config_options
+def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets):
     """Render tables (and figures) from the result records."""
     from gdw_bench import figures
     from gdw_bench import report as rep
     from gdw_bench.errors import unknown_choice
     from gdw_bench import store
-    from gdw_bench.specs import TABLES, get_profile, get_table, parse_seeds
+    from gdw_bench.specs import TABLES, get_table, parse_seeds
     from gdw_bench.store import atomic_write_bytes
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
-    prof, chosen_seeds = get_profile(profile), parse_seeds(seeds) if seeds is not None else None
+    prof, chosen_seeds = _resolve_profile(profile, config, sets), parse_seeds(seeds) if seeds is not None else None
+    chosen_seeds = chosen_seeds or prof.seeds
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
     results_dir = _results_root(results_dir, must_write=False)
     problems: list[str] = []
@@ -325,11 +356,17 @@ def list_(what):
     if what == "methods":
         from gdw_bench.methods import get_method, list_methods
 
+        from gdw_bench.methods import plugin_errors
+
         for key in list_methods():
             cls = get_method(key)
             needs = [n for n, on in (("meta set", cls.needs_meta_set), ("per-instance state", cls.per_instance_state),
                                      (f"{cls.num_networks} networks", cls.num_networks > 1)) if on]
-            click.echo(f"{key:11s} {cls.title:18s} {cls.paper}" + (f"  [{', '.join(needs)}]" if needs else ""))
+            builtin = Path(cls.origin).parent == Path(sys.modules["gdw_bench.methods"].__file__).parent
+            click.echo(f"{key:11s} {cls.title:18s} {cls.paper}" + (f"  [{', '.join(needs)}]" if needs else "") +
+                       ("" if builtin else f"  (from {cls.origin})"))
+        for line in plugin_errors():
+            click.echo(f"warning: {line}", err=True)
     elif what == "tables":
         from gdw_bench.specs import TABLES
 
@@ -352,24 +389,30 @@ def list_(what):
 
 
 @cli.command()
-@click.argument("key")
-def info(key):
-    """Describe a method, table, dataset or profile."""
-    import dataclasses
-
+@click.argument("key", required=False)
+@click.option("--as-config", is_flag=True, help="with a profile: print it as a TOML config to copy and edit")
+@_config_options
+def info(key, as_config, config, sets):
+    """Describe a method, table, dataset or profile (or the profile --config / --set resolve to)."""
     from gdw_bench.datasets import DATASETS
     from gdw_bench.errors import unknown_choice
     from gdw_bench.methods import get_method, list_methods
     from gdw_bench.specs import PROFILES, TABLES
 
+    if config is not None or sets or as_config:
+        from gdw_bench.config import to_toml
+
+        if key is not None and key not in PROFILES:
+            raise unknown_choice("profile", key, PROFILES)
+        prof = _resolve_profile(key or "mini", config, sets)
+        if not as_config:
+            click.echo(f"# profile '{prof.name}' as resolved from {prof.source or 'the built-in definition'}")
+        click.echo(to_toml(prof), nl=False)
+        return
+    if key is None:
+        raise UserInputError("info needs a KEY (a method, table, dataset or profile) or --config FILE")
     if key in list_methods():
-        cls = get_method(key)
-        click.echo(f"{key}: {cls.title} — {cls.paper}")
-        click.echo(f"needs meta set: {cls.needs_meta_set}; per-instance state: {cls.per_instance_state}; "
-                   f"networks: {cls.num_networks}; relative step cost: {cls.relative_cost}")
-        hp = dataclasses.asdict(cls.Hyperparameters())
-        click.echo("hyperparameters: " + (", ".join(f"{k}={v}" for k, v in hp.items()) or "none"))
-        click.echo((sys.modules[cls.__module__].__doc__ or "").strip())
+        click.echo(get_method(key).describe())
     elif key.removeprefix("table") in TABLES:
         t = TABLES[key.removeprefix("table")]
         click.echo(f"table {t.key}: {t.title}\nmethods: {', '.join(t.methods)}\nmetric: {t.metric}\n"

@@ -10,13 +10,8 @@ choice makes a resumed run finish with the same numbers as an uninterrupted one 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import functools
 import math
-import os
-import platform
-import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -27,7 +22,8 @@ from typing import Callable
 
 import torch
 
-from gdw_bench import seeds, store
+from gdw_bench import identity, provenance, seeds, store
+from gdw_bench import record as record_schema
 from gdw_bench.datasets import Corruption, PreparedData, expected_wrong_fraction, prepare
 from gdw_bench.models import build_model
 from gdw_bench.specs import Protocol
@@ -54,25 +50,48 @@ class CellConfig:
     hyperparameters: tuple = ()  # sorted (name, value) overrides of the method's defaults
     diagnostics: bool = False
     from_scratch: bool = False  # a pretrained protocol's network started from random weights instead
+    # The user's own dataset: (source kind, path, meta images per class, description); () for built-in
+    # data. Worker processes register it from here. The path is not part of the identity (the record's
+    # data hash says what was read); the kind is.
+    user_data: tuple = ()
 
     @property
     def method_folder(self) -> str:
         return self.method + ("+diag" if self.diagnostics else "") + ("+scratch" if self.from_scratch else "")
+
+    @property
+    def label(self) -> str:
+        """``digits/uniform-0.4/gdw/seed-1``: the cell in progress lines and messages."""
+        return f"{self.dataset}/{self.corruption.canonical().slug}/{self.method_folder}/seed-{self.seed}"
 
     def folder(self, root: Path) -> Path:
         return store.cell_dir(root, self.profile, self.dataset, self.corruption.canonical().slug,
                               self.method_folder, self.seed)
 
     def identity(self) -> dict:
-        c = self.corruption.canonical()
-        return {"profile": self.profile, "dataset": self.dataset, "corruption": dataclasses.asdict(c),
-                "method": self.method, "hyperparameters": dict(self.hyperparameters), "seed": self.seed,
-                "protocol": dataclasses.asdict(self.protocol), "diagnostics": self.diagnostics,
-                "seed_scheme": seeds.SEED_SCHEME}
+        """What decides the cell's numbers (``gdw_bench.identity``). The method's hyperparameters are
+        the *resolved* ones (its defaults with the overrides applied, ``meta_mode`` included), and its
+        ``version`` is in: a changed default or a changed method makes old records stale."""
+        from gdw_bench.methods import get_method, hyperparameter_dict, hyperparameters_of
 
-    @property
+        cls = get_method(self.method)
+        return identity.build_identity(
+            self.profile, self.dataset, dataclasses.asdict(self.corruption.canonical()), self.method, cls.version,
+            hyperparameter_dict(hyperparameters_of(cls, dict(self.hyperparameters))), self.seed,
+            dataclasses.asdict(self.protocol), self.diagnostics, self.user_data[0] if self.user_data else None)
+
+    def ensure_dataset(self) -> None:
+        """Register the user's dataset in this process (a pool worker starts without it)."""
+        if self.user_data:
+            from gdw_bench.datasets import DATASETS, register_user_dataset
+
+            kind, path, meta_per_class, description = self.user_data
+            if self.dataset not in DATASETS or DATASETS[self.dataset].user != (kind, path):
+                register_user_dataset(self.dataset, kind, path, meta_per_class, description)
+
+    @functools.cached_property
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+        return identity.config_hash(self.identity())
 
     @property
     def noisy(self) -> bool:
@@ -136,30 +155,13 @@ def resolve_device(device: str, here: bool = True) -> torch.device:
     return torch.device(device)
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    import numpy
-
-    from gdw_bench import __version__
-
-    return {"gdw_bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "platform": platform.platform()}
-
-
 _DATA_CACHE: dict = {}
 
 
 def prepared_data(cell: CellConfig, device: torch.device, data_dir: Path | None) -> PreparedData:
     """Prepared splits, memoised per process for the last few (dataset, corruption, seed) keys:
     every method of a grid row trains on the very same tensors."""
+    cell.ensure_dataset()
     p = cell.protocol
     key = (cell.dataset, cell.corruption.canonical(), cell.seed, str(device), str(data_dir), p.train_subset,
            p.test_subset, p.meta_per_class, p.pad_to)
@@ -408,7 +410,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     record = _record(cell, method, phases, curve, diagnostics, data, dev,
                      elapsed_before + time.perf_counter() - started)
     record["execution_changes"], record["notes"] = execution_changes, notes
-    store.atomic_write_json(folder / store.RECORD, record)
+    record_schema.write(folder / store.RECORD, record)
     checkpoint_path.unlink(missing_ok=True)
     (folder / store.FAILED).unlink(missing_ok=True)
     return record
@@ -450,36 +452,28 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
     return logs
 
 
-def _slurm_job_id() -> str | None:
-    """This array task's id as squeue shows it (``123_4``), or the plain job id; None outside SLURM."""
-    if "SLURM_ARRAY_JOB_ID" in os.environ:
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
-    return os.environ.get("SLURM_JOB_ID")
-
-
 def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> dict:
     from gdw_bench.methods import hyperparameter_dict
 
     final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
     score = sum(e["test_acc"] for e in final) / len(final)
     net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]
-    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine() or "cpu"
-    return {
-        "schema": store.SCHEMA_VERSION, "profile": cell.profile, "dataset": cell.dataset,
+    return {  # the fields and their meaning: gdw_bench.record.Record
+        "schema": record_schema.SCHEMA_VERSION, "profile": cell.profile, "dataset": cell.dataset,
         "setting": cell.setting, "level": cell.level,
         "corruption": {**dataclasses.asdict(cell.corruption.canonical()), "slug": cell.corruption.canonical().slug},
         "method": cell.method, "method_title": type(method).title, "hyperparameters": hyperparameter_dict(method.hp),
         "seed": cell.seed, "train_seed": cell.train_seed, "seeds": cell.seeds_used(len(method.networks)),
         "protocol": dataclasses.asdict(cell.protocol),
         "model": cell.protocol.model, "pretrained": cell.protocol.pretrained, "from_scratch": cell.from_scratch,
-        "diagnostics": cell.diagnostics, "config_hash": cell.config_hash,
+        "diagnostics": cell.diagnostics, "config_hash": cell.config_hash, "identity": cell.identity(),
         "score": round(score, 4), "score_net2": round(sum(net2) / len(net2), 4) if net2 else None,
         "score_epochs": [e["global_epoch"] for e in final],
         "phases": [dataclasses.asdict(ph) for ph in phases],
         "curve": curve, "diagnostics_per_epoch": diagnostics, "extras": method.record_extras(),
-        "wall_time_s": round(wall_time, 3), "versions": versions(), "git_commit": git_commit(),
-        "device": f"{dev.type}: {device_name}", "torch_threads": torch.get_num_threads(),
+        "wall_time_s": round(wall_time, 3), "versions": provenance.versions(), "git_commit": provenance.git_commit(),
+        "device": provenance.device_label(dev), "torch_threads": torch.get_num_threads(),
         "data_hash": data.data_hash, "data_info": {**data.info, "actual_noise_fraction": data.actual_noise_fraction},
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "argv": sys.argv[1:], "host": socket.gethostname(), "slurm_job_id": _slurm_job_id(),
+        "argv": sys.argv[1:], "host": provenance.host(), "slurm_job_id": provenance.slurm_job_id(),
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,45 +81,12 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
             overrides = tuple(sorted(profile.method_overrides.get(method, {}).items()))
             for seed in seeds:
                 cell = CellConfig(profile.name, dataset, column.setting, column.level, corruption, method, seed,
-                                  protocol, overrides, table.diagnostics, scratch)
+                                  protocol, overrides, table.diagnostics, scratch, profile.user_datasets.get(dataset, ()))
                 key = (cell.folder(Path(".")), cell.config_hash)
                 if key not in seen:
                     seen.add(key)
                     cells.append(cell)
     return cells
-
-
-def record_is_current(record: dict, profile: Profile) -> bool:
-    """Whether ``record`` was trained under the configuration ``profile`` defines today (its protocol,
-    the method's overrides, the seed scheme): its config hash equals the one ``run`` would compute.
-    Remembered on the record (``_current``, beside ``_folder``): a report asks once per table, format
-    and figure, and the answer for one profile never changes within a command."""
-    known = record.setdefault("_current", {})
-    if profile.name not in known:
-        expected = expected_config_hash(record, profile)
-        known[profile.name] = expected is not None and expected == record.get("config_hash")
-    return known[profile.name]
-
-
-def expected_config_hash(record: dict, profile: Profile) -> str | None:
-    """The config hash ``run`` computes today for the cell ``record`` describes (None: not this profile's)."""
-    from gdw_bench.datasets import Corruption
-
-    protocol = profile.protocols.get(record.get("dataset"))
-    if protocol is None or record.get("profile") != profile.name:
-        return None
-    scratch = bool(record.get("from_scratch"))
-    if scratch:
-        protocol = dataclasses.replace(protocol, pretrained=False)
-    c = record.get("corruption", {})
-    try:
-        corruption = Corruption(c.get("noise", "none"), c.get("rate", 0.0), c.get("imbalance", 1.0))
-    except Exception:  # a damaged record: it matches no configuration
-        return None
-    overrides = tuple(sorted(profile.method_overrides.get(record["method"], {}).items()))
-    cell = CellConfig(profile.name, record["dataset"], record.get("setting", ""), record.get("level", ""), corruption,
-                      record["method"], record["seed"], protocol, overrides, bool(record.get("diagnostics")), scratch)
-    return cell.config_hash
 
 
 def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str) -> float:
@@ -130,13 +96,16 @@ def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str) -> fl
     return per_epoch * cell.protocol.epochs * get_method(cell.method).relative_cost
 
 
-def check_data(cells: list[CellConfig], data_dir: Path | None) -> None:
+def check_data(cells: list[CellConfig], data_dir: Path | None, download: bool = False) -> None:
     """Load each dataset's source once before anything is written: a missing download is a
-    one-line error up front, not a failed cell."""
+    one-line error up front, not a failed cell. ``download``: fetch what can be fetched (CIFAR)
+    now, in this process, so the cells' processes find it on disk."""
     from gdw_bench.datasets.protocol import load_source
 
+    for cell in cells:
+        cell.ensure_dataset()
     for dataset in sorted({c.dataset for c in cells}):
-        load_source(dataset, data_dir)
+        load_source(dataset, data_dir, download)
 
 
 @dataclass
@@ -163,10 +132,6 @@ def _live_line(label: str, epoch: int, epochs: int, loss, test_acc) -> str:
     return text + (f" test {test_acc:.2f}%" if isinstance(test_acc, float) else "")
 
 
-def cell_label(cell: CellConfig) -> str:
-    return f"{cell.dataset}/{cell.corruption.canonical().slug}/{cell.method_folder}/seed-{cell.seed}"
-
-
 def default_parallelism(jobs: int | None, threads: int | None, device_type: str, cells: int) -> tuple[int, int | None]:
     """(--jobs, --threads) where not given. On CPU, one thread per cell and as many cells as cores:
     measured on 2 cores, 2 cells × 1 thread filled the grids of the mini and fmnist profiles
@@ -180,22 +145,6 @@ def default_parallelism(jobs: int | None, threads: int | None, device_type: str,
     if threads is None and jobs > 1:
         threads = max(1, cores // jobs)
     return jobs, threads
-
-
-def train_in_worker(cell: CellConfig, root: str, device: str, data_dir: str | None, threads: int) -> str | None:
-    """Train one cell in a SLURM task: the cell's error, or None when done (or left to the process
-    that holds its lock). The failure itself is already in the cell's failed.json (the engine writes it)."""
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, skip_done=True)
-        return None
-    except CellFailed as exc:
-        return str(exc)
-    except CellSkipped as exc:
-        print(f"cell not trained by this task ({exc})", file=sys.stderr)
-        return None
 
 
 NOT_TO_TRAIN = ("done", "stale", "corrupt", "running", "queued")  # stale, corrupt: records never overwritten
@@ -249,7 +198,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
             if result[0] == "died":  # the worker could not write its failure: the parent does
                 _record_death(cell, root, result[1])
             outcome.failed.append((cell, result[1]))
-            say(f"FAILED {cell_label(cell)}: {result[1]}")
+            say(f"FAILED {cell.label}: {result[1]}")
         bar.update(1)
 
     if jobs <= 1:
@@ -258,10 +207,10 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
 
             torch.set_num_threads(threads)
         for cell in todo:
-            bar.set_postfix_str(cell_label(cell))
+            bar.set_postfix_str(cell.label)
 
             def on_epoch(info, cell=cell):  # the live line: where the cell is, its loss and test accuracy
-                bar.set_postfix_str(_live_line(cell_label(cell), info["epoch"], info["epochs"], info.get("loss"),
+                bar.set_postfix_str(_live_line(cell.label, info["epoch"], info["epochs"], info.get("loss"),
                                                info.get("test_acc")))
 
             try:

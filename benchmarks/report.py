@@ -62,7 +62,7 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
         if resolved is not None:
             dataset, corruption = resolved
             wanted.setdefault((dataset, corruption.canonical().slug), []).append(i)
-    from gdw_bench.grid import record_is_current
+    from gdw_bench.identity import record_is_current
 
     rows = []
     for record in records:
@@ -205,7 +205,7 @@ TEST_NOTE = ("paired t-test over the seeds both share — every method of a seed
 def stale_lines(records, profile: Profile) -> list[str]:
     """A warning when records of this profile were trained under another configuration (they are
     left out of every table and figure; `run --dry-run` lists them as stale)."""
-    from gdw_bench.grid import record_is_current
+    from gdw_bench.identity import record_is_current
 
     stale = sum(1 for r in records if r["profile"] == profile.name and not record_is_current(r, profile))
     return [f"{stale} records of this profile were trained under another configuration and are left out "

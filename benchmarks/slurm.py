@@ -78,7 +78,7 @@ class CellJob:
     preemption and requeues the same call, which resumes from the cell's per-epoch checkpoint."""
 
     def __call__(self, cell, root: str, device: str, data_dir: str | None) -> str | None:
-        from gdw_bench.grid import train_in_worker
+        from gdw_bench.workers import train_in_worker
 
         return train_in_worker(cell, root, device, data_dir, int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
 

@@ -145,6 +145,11 @@ class Profile:
     method_overrides: dict = field(default_factory=dict)  # method key → {hyperparameter: value}
     base_epoch_seconds: dict = field(default_factory=dict)  # (dataset, device type) → s/epoch of BaseModel
     needs_gpu: bool = False
+    # The user's own datasets (config files): key → (source kind, path, meta per class, description).
+    user_datasets: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None  # a config's default seeds (else each table's)
+    tables: tuple[str, ...] = ()  # a config's tables, run when `run --config` names no --table
+    source: str = ""  # the config file and --set overrides it came from ("" for the built-ins)
 
     def stand_in(self, paper_dataset: str) -> StandIn | None:
         return self.datasets.get(paper_dataset)

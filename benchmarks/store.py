@@ -10,13 +10,7 @@ Layout: ``<root>/<profile>/<dataset>/<corruption>/<method>[+diag]/seed-<seed>/``
 Every write goes to a temporary file in the same folder and is renamed into place; a temporary file
 left by a killed writer is removed by the next process that takes the cell's lock.
 
-Record fields (schema 1; the contract between ``run`` and ``report``):
-  schema, profile, dataset, setting, level, corruption, method, method_title, hyperparameters,
-  seed, data_seed_words, train_seed, protocol, model, diagnostics, config_hash,
-  score (mean test accuracy of the last 5 evaluations of the final phase, %),
-  score_net2 (second network, Co-teaching), curve [{phase, epoch, lr, loss, test_acc, ...}],
-  diagnostics_per_epoch, extras, wall_time_s, versions, git_commit, device, data_hash, data_info,
-  finished_at.
+The record's fields, their meaning and its schema version: ``gdw_bench.record`` (written and read there).
 """
 from __future__ import annotations
 
@@ -31,14 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-SCHEMA_VERSION = 1
 RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
     "queued.json"
 LOCK = ".lock"
 TEMP_SUFFIX = ".tmp"
-# What a record must hold for `report` to use it (the rest is provenance): name → accepted types.
-REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "method": (str,), "seed": (int,),
-                   "config_hash": (str,), "score": (int, float), "curve": (list,), "corruption": (dict,)}
 
 
 def cell_dir(root: Path, profile: str, dataset: str, corruption_slug: str, method_folder: str, seed: int) -> Path:
@@ -92,36 +82,11 @@ def read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def read_record(path: Path) -> tuple[dict | None, str | None]:
-    """(record, None) for a usable record; (None, what is wrong) for a damaged one; (None, None) when
-    there is none. A damaged record is never silently replaced: the cell shows as ``corrupt``."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None, None
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"unreadable ({type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc})"
-    try:
-        record = json.loads(text)
-    except ValueError as exc:
-        return None, f"not valid JSON ({exc.msg} at line {exc.lineno}; truncated?)"
-    problem = record_problem(record)
-    return (None, problem) if problem else (record, None)
+def read_record(path: Path):
+    """``gdw_bench.record.read``: (record, None), (None, what is wrong) or (None, None) when absent."""
+    from gdw_bench import record
 
-
-def record_problem(record) -> str | None:
-    """What makes ``record`` unusable by ``report`` (None: nothing)."""
-    if not isinstance(record, dict):
-        return f"not a JSON object but {type(record).__name__}"
-    if record.get("schema") != SCHEMA_VERSION and isinstance(record.get("schema"), int):
-        return f"schema {record['schema']}, this gdw-bench reads schema {SCHEMA_VERSION}"
-    for name, types in REQUIRED_FIELDS.items():
-        if name not in record:
-            return f"field '{name}' is missing"
-        if not isinstance(record[name], types) or isinstance(record[name], bool):
-            return f"field '{name}' is {type(record[name]).__name__}, not {'/'.join(t.__name__ for t in types)}"
-    return None
+    return record.read(path)
 
 
 def checkpoint_problem(path: Path) -> str | None:

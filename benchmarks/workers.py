@@ -27,7 +27,6 @@ def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | Non
     import torch
 
     from gdw_bench.engine import CellFailed, CellSkipped, run_cell
-    from gdw_bench.grid import cell_label
 
     torch.set_num_threads(threads)
     while True:
@@ -39,7 +38,7 @@ def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | Non
             return
 
         def on_epoch(info, cell=cell):
-            conn.send(("epoch", cell_label(cell), info["epoch"], info["epochs"], info.get("loss"),
+            conn.send(("epoch", cell.label, info["epoch"], info["epochs"], info.get("loss"),
                        info.get("test_acc")))
 
         try:
@@ -156,3 +155,24 @@ class WorkerPool:
             if worker.process.is_alive():
                 worker.process.terminate()
         self.workers = []
+
+
+def train_in_worker(cell, root: str, device: str, data_dir: str | None, threads: int) -> str | None:
+    """Train one cell in a SLURM task: the cell's error, or None when done (or left to the process
+    that holds its lock). The failure itself is already in the cell's failed.json (the engine writes it)."""
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from gdw_bench.engine import CellFailed, CellSkipped, run_cell
+
+    torch.set_num_threads(threads)
+    try:
+        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, skip_done=True)
+        return None
+    except CellFailed as exc:
+        return str(exc)
+    except CellSkipped as exc:
+        print(f"cell not trained by this task ({exc})", file=sys.stderr)
+        return None

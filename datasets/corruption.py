@@ -1,4 +1,4 @@
-"""Label corruption, meta split and long-tail subsampling (GDW protocol, gdw_protocol.md §1).
+"""Label corruption, meta split and long-tail subsampling (GDW protocol, docs/protocol.md §1).
 
 Everything here is a pure function of numpy arrays and a numpy ``Generator``: the caller derives
 the generator from (dataset, setting, level, seed) only, so every method sees identical data.
@@ -8,7 +8,7 @@ remaining labels, then subsample per class by the *clean* label for the long tai
 
 Deviation from the authors' code: the meta set is disjoint from the training set. Their code draws
 the meta split and the train split from two differently seeded shuffles, so with their default seed
-98 % of the meta images are also training images (gdw_protocol.md §1.2); the paper says the meta set
+98 % of the meta images are also training images (docs/protocol.md §1.2); the paper says the meta set
 is "selected from" the training set, which we read as disjoint.
 """
 from __future__ import annotations

@@ -64,7 +64,7 @@ class FileSource:
 # ImageNet statistics, for the ImageNet-pretrained ResNet-18 of the real-world tables.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# The authors' CIFAR statistics (both CIFAR-10 and CIFAR-100), gdw_protocol.md §1.1.
+# The authors' CIFAR statistics (both CIFAR-10 and CIFAR-100), docs/protocol.md §1.1.
 CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
@@ -168,14 +168,10 @@ CIFAR_FOLDERS = {"cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz", 10
                  "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz", 100)}
 
 
-def downloads_allowed() -> bool:
-    """Downloads happen only when asked (``--download`` or GDW_BENCH_DOWNLOAD=1): a missing
-    dataset is otherwise a one-line error and nothing is written."""
-    return os.environ.get("GDW_BENCH_DOWNLOAD", "") == "1"
-
-
-def load_cifar_source(name: str, data_dir: Path | None = None) -> ArraySource:
-    """CIFAR-10/100 through torchvision from ``<data-dir>/<extracted folder>``."""
+def load_cifar_source(name: str, data_dir: Path | None = None, download: bool = False) -> ArraySource:
+    """CIFAR-10/100 through torchvision from ``<data-dir>/<extracted folder>``; ``download`` fetches it
+    there when it is missing (`run --download`); otherwise a missing folder is a one-line error and
+    nothing is written."""
     from torchvision.datasets import CIFAR10, CIFAR100
 
     folder_name, archive, num_classes = CIFAR_FOLDERS[name]
@@ -183,10 +179,10 @@ def load_cifar_source(name: str, data_dir: Path | None = None) -> ArraySource:
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     hint = (f"{name} not found under {root}: put the extracted '{folder_name}' folder there "
             f"(from https://www.cs.toronto.edu/~kriz/{archive}), pass --data-dir, or add --download")
-    if not (root / folder_name).is_dir() and not downloads_allowed():
+    if not (root / folder_name).is_dir() and not download:
         raise UserInputError(hint)
     try:
-        train = cls(str(root), train=True, download=downloads_allowed())
+        train = cls(str(root), train=True, download=download)
         test = cls(str(root), train=False, download=False)
     except Exception as exc:  # torchvision: RuntimeError (missing or failing its checksum), URLError, OSError
         raise UserInputError(f"{name} under {root} is missing or damaged ({type(exc).__name__}: "
@@ -256,3 +252,94 @@ def load_places_lt_source(data_dir: Path | None = None) -> FileSource:
     train_files, train_labels = lists["train"]
     return FileSource("places_lt", 365, root, train_files, train_labels, train_labels.copy(),
                       lists["val"][0], lists["val"][1], lists["test"][0], lists["test"][1])
+
+
+# ----- the user's own data ------------------------------------------------------------------------
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _as_nchw(images: np.ndarray, where: str) -> np.ndarray:
+    """(N, H, W) → (N, 1, H, W); (N, H, W, C) with C ∈ {1, 3} → (N, C, H, W); (N, C, H, W) kept."""
+    if images.ndim == 3:
+        return images[:, None]
+    if images.ndim == 4 and images.shape[1] in (1, 3):
+        return images
+    if images.ndim == 4 and images.shape[-1] in (1, 3):
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    raise UserInputError(f"{where}: images of shape {images.shape}; valid: (N, H, W), (N, H, W, C) or (N, C, H, W) "
+                         f"with C = 1 or 3")
+
+
+def _array_source(name: str, train_x, train_y, test_x, test_y, where: str) -> ArraySource:
+    train_x, test_x = _as_nchw(np.asarray(train_x), where), _as_nchw(np.asarray(test_x), where)
+    train_y, test_y = np.asarray(train_y).astype(np.int64).ravel(), np.asarray(test_y).astype(np.int64).ravel()
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise UserInputError(f"{where}: {len(train_x)} training images but {len(train_y)} labels, or {len(test_x)} "
+                             f"test images but {len(test_y)} labels")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise UserInputError(f"{where}: training images {train_x.shape[1:]} and test images {test_x.shape[1:]} differ")
+    if min(train_y.min(initial=0), test_y.min(initial=0)) < 0:
+        raise UserInputError(f"{where}: labels must be 0, 1, …, K−1")
+    num_classes = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
+    missing = sorted(set(range(num_classes)) - set(np.unique(train_y).tolist()))
+    if missing:
+        raise UserInputError(f"{where}: classes {missing[:5]} have no training image; labels must be 0, 1, …, K−1")
+    scale = 255.0 if train_x.dtype == np.uint8 else 1.0
+    if scale == 1.0:
+        train_x, test_x = train_x.astype(np.float32), test_x.astype(np.float32)
+    mean, std = _channel_stats(train_x[:10000], scale)
+    return ArraySource(name, num_classes, train_x, train_y, test_x, test_y, scale, mean, std, Augment())
+
+
+def load_npz_source(name: str, path: Path) -> ArraySource:
+    """A ``.npz`` with ``x_train``, ``y_train``, ``x_test``, ``y_test``: images as uint8 (0–255) or
+    floats (any range; normalised by the training split's statistics), labels 0 … K−1."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in NPZ_KEYS if k not in archive.files]
+            if missing:
+                raise UserInputError(f"{path} lacks {', '.join(missing)}; valid: an .npz with {', '.join(NPZ_KEYS)}")
+            arrays = {k: archive[k] for k in NPZ_KEYS}
+    except UserInputError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserInputError(f"{path} cannot be read as .npz ({type(exc).__name__}: {exc})") from None
+    return _array_source(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], str(path))
+
+
+def _folder_split(root: Path, classes: list[str] | None):
+    from PIL import Image
+
+    if not root.is_dir():
+        raise UserInputError(f"{root} is not a folder; valid: <path>/train/<class>/<image> and "
+                             f"<path>/test/<class>/<image> (torchvision's ImageFolder layout)")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    classes = classes or found
+    images, labels, size = [], [], None
+    for label, name in enumerate(classes):
+        for file in sorted((root / name).iterdir()) if (root / name).is_dir() else []:
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            with Image.open(file) as image:
+                image = image.convert("RGB" if image.mode not in ("L", "1", "I;16") else "L")
+                if size is None:
+                    size = image.size
+                elif image.size != size:
+                    image = image.resize(size)  # every image to the first one's size
+                images.append(np.asarray(image))
+                labels.append(label)
+    if not images:
+        raise UserInputError(f"{root} holds no images in class folders ({', '.join(IMAGE_SUFFIXES)})")
+    return np.stack(images), np.asarray(labels), classes
+
+
+def load_image_folder_source(name: str, path: Path) -> ArraySource:
+    """torchvision's ImageFolder layout, with a train and a test split: ``<path>/train/<class>/*.png``
+    and ``<path>/test/<class>/*.png``; class indices follow the sorted training class folders. Images
+    are read into memory (resized to the first image's size where they differ)."""
+    path = Path(path)
+    train_x, train_y, classes = _folder_split(path / "train", None)
+    test_x, test_y, _ = _folder_split(path / "test", classes)
+    return _array_source(name, train_x, train_y, test_x, test_y, str(path))

@@ -8,10 +8,10 @@ logits*: the training step uses G(φ) = ∂L_train/∂z (a B×K matrix built by 
 
 and ∂L_meta/∂φ follows by backpropagating that B×K matrix through G(φ) (``pull_back``).
 ``J v`` is one forward-mode product (JVP, ``torch.autograd.forward_ad``) of the training logits along v: no double backward
-(baselines.md §0.1). The double-backward way is kept as ``mode="double_backward"``, the reference
+(docs/baselines.md §0.1). The double-backward way is kept as ``mode="double_backward"``, the reference
 the tests compare against.
 
-Conventions (gdw_protocol.md §6, baselines.md §0):
+Conventions (docs/protocol.md §6, docs/baselines.md §0):
 - the virtual step is plain SGD at the current lr α: no momentum, no weight decay; parameters as a
   dict through ``torch.func.functional_call``, never a model copy;
 - the meta loss is the mean CE on one meta batch at θ', BatchNorm in train mode with batch
@@ -22,7 +22,9 @@ Conventions (gdw_protocol.md §6, baselines.md §0):
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import dataclasses
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -47,15 +49,92 @@ def batch_statistics_only(model: nn.Module):
             m.track_running_stats = s
 
 
+class ActivationRecorder:
+    """Keeps the outputs of the model's Conv2d and Linear layers from its last training forward, so
+    that the JVP can replay them instead of recomputing them (docs/protocol.md §6).
+
+    Forward-mode AD through a layer computes its primal output again besides the tangent; for a
+    convolution that is one of the three convolutions it costs. The JVP is taken at the same
+    parameters, batch and batch statistics as the step's first forward, so those primal outputs are
+    the ones that forward produced: the recorder keeps them (detached views of tensors the autograd
+    graph holds anyway, so no extra memory) and the replayed layers compute only the tangent,
+    tangent_out = layer(tangent_in; W) + layer(primal_in; tangent_W). Used only when the input given
+    to the JVP is the very tensor of the recorded forward; otherwise the JVP runs in full."""
+
+    LAYERS = (nn.Conv2d, nn.Linear)
+
+    def __init__(self, model: nn.Module):
+        self.layers = [m for m in model.modules() if type(m) in self.LAYERS]
+        self.pending: dict = {}
+        self.outputs: dict = {}
+        self.input = None
+        self.recording = True
+        self.handles = [m.register_forward_hook(self._keep) for m in self.layers]
+        self.handles.append(model.register_forward_hook(self._commit))
+
+    def _keep(self, module, inputs, output):
+        if self.recording and torch.is_grad_enabled():
+            self.pending[module] = output.detach()
+
+    def _commit(self, model, inputs, output):
+        if self.recording and torch.is_grad_enabled() and len(self.pending) == len(self.layers):
+            self.outputs, self.input = self.pending, inputs[0]
+        self.pending = {}
+
+    @contextmanager
+    def paused(self):
+        self.recording, self.pending = False, {}
+        try:
+            yield
+        finally:
+            self.recording = True
+
+    def can_replay(self, x: torch.Tensor) -> bool:
+        return self.input is x and len(self.outputs) == len(self.layers)
+
+    @contextmanager
+    def replaying(self):
+        """Within a forward-AD dual level: the recorded layers return (recorded output, tangent)."""
+        for module in self.layers:
+            module.forward = self._replay_forward(module)
+        try:
+            yield
+        finally:
+            for module in self.layers:
+                del module.forward
+
+    def _replay_forward(self, module):
+        saved = self.outputs[module]
+
+        def forward(x):
+            x_primal, x_tangent = fwAD.unpack_dual(x)
+            w_primal, w_tangent = fwAD.unpack_dual(module.weight)
+            b_tangent = fwAD.unpack_dual(module.bias).tangent if module.bias is not None else None
+            if isinstance(module, nn.Conv2d):
+                conv = lambda inp, w, b: F.conv2d(inp, w, b, module.stride, module.padding, module.dilation,  # noqa: E731
+                                                  module.groups)
+                tangent = conv(x_primal, w_tangent, b_tangent)
+                if x_tangent is not None:
+                    tangent = tangent + conv(x_tangent, w_primal, None)
+            else:
+                tangent = F.linear(x_primal, w_tangent, b_tangent)
+                if x_tangent is not None:
+                    tangent = tangent + F.linear(x_tangent, w_primal)
+            return fwAD.make_dual(saved, tangent)
+
+        return forward
+
+
 def meta_gradient_at_logit_grad(model: nn.Module, x: torch.Tensor, logits: torch.Tensor,
                                 logit_grad: torch.Tensor, meta_x: torch.Tensor, meta_y: torch.Tensor,
-                                lookahead_lr: float, mode: str = "jvp", virtual_step: bool = True
-                                ) -> tuple[torch.Tensor, torch.Tensor]:
+                                lookahead_lr: float, mode: str = "jvp", virtual_step: bool = True,
+                                recorder: ActivationRecorder | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (∂L_meta(θ')/∂G, L_meta) for θ' = θ − lookahead_lr · ∇θ⟨G, z(θ)⟩.
 
     ``logits`` must be the model's train-mode output on ``x`` with its graph (it is kept for the
     real step). ``virtual_step=False`` states that G is exactly zero (L2RW's ε = 0), so θ' = θ and
-    the fast path skips the virtual backward; the reference path always builds it.
+    the fast path skips the virtual backward; the reference path always builds it. ``recorder``:
+    the model's ``ActivationRecorder``, whose outputs of the first forward the JVP replays.
     """
     if mode not in MODES:
         raise ValueError(f"unknown meta-gradient mode '{mode}'; valid: {', '.join(MODES)}")
@@ -75,20 +154,27 @@ def meta_gradient_at_logit_grad(model: nn.Module, x: torch.Tensor, logits: torch
         fast = {n: (p.detach() - lookahead_lr * g).requires_grad_(True) for n, p, g in zip(names, params, grads)}
     else:
         fast = {n: p.detach().requires_grad_(True) for n, p in zip(names, params)}
-    with batch_statistics_only(model):
+    with batch_statistics_only(model), recorder.paused() if recorder is not None else nullcontext():
         meta_loss = F.cross_entropy(functional_call(model, fast, (meta_x,)), meta_y)
         v = torch.autograd.grad(meta_loss, list(fast.values()))
-        jv = logits_jvp(model, names, params, v, x)
+        jv = logits_jvp(model, names, params, v, x,
+                        recorder if recorder is not None and recorder.can_replay(x) else None)
     return -lookahead_lr * jv, meta_loss.detach()
 
 
-def logits_jvp(model: nn.Module, names, params, tangents, x: torch.Tensor) -> torch.Tensor:
+def logits_jvp(model: nn.Module, names, params, tangents, x: torch.Tensor,
+               recorder: ActivationRecorder | None = None) -> torch.Tensor:
     """J v: the directional derivative of the logits z(θ; x) along ``tangents``, by forward-mode AD
     (dual tensors through ``functional_call``). Exact, like ``torch.func.jvp``, at about half its
-    Python overhead on small networks (measured: MLP 0.32 vs 0.62 ms, small CNN 4.7 vs 6.4 ms)."""
+    Python overhead on small networks (measured: MLP 0.32 vs 0.62 ms, small CNN 4.7 vs 6.4 ms).
+    With a ``recorder`` that holds this forward's outputs, its convolutions and linear layers compute
+    only their tangents (``ActivationRecorder``)."""
     with fwAD.dual_level():
         duals = {n: fwAD.make_dual(p.detach(), t) for n, p, t in zip(names, params, tangents)}
-        return fwAD.unpack_dual(functional_call(model, duals, (x,))).tangent
+        if recorder is None:
+            return fwAD.unpack_dual(functional_call(model, duals, (x,))).tangent
+        with recorder.replaying():
+            return fwAD.unpack_dual(functional_call(model, duals, (x,))).tangent
 
 
 def pull_back(logit_grad: torch.Tensor, inputs, dmeta_dgrad: torch.Tensor, retain_graph: bool = False):
@@ -105,16 +191,56 @@ def softmax_residual(logits: torch.Tensor, labels: torch.Tensor, clamp: float | 
     return p - F.one_hot(labels, logits.shape[1]).to(p.dtype)
 
 
-class MetaMethodMixin:
-    """Bits every meta method shares: the meta-gradient mode switch and the last meta-gradients.
+META_MODES = ("jvp", "double_backward")
 
-    ``meta_mode``: "jvp" (fast, default) or "double_backward" (reference).
+
+@dataclass(frozen=True)
+class MetaHyperparameters:
+    """The hyperparameter every meta method has (its own dataclass derives from this one).
+
+    ``meta_mode``: how the meta-gradient through the look-ahead step is computed — "jvp" (an exact
+    forward-mode product, the fast default) or "double_backward" (the authors' route; the reference
+    the tests compare against). Both give the same numbers up to float rounding; it is part of a
+    cell's identity, so records say which one produced them."""
+
+    meta_mode: str = "jvp"
+
+    def __post_init__(self):
+        check_meta_mode(self.meta_mode)
+
+
+def check_meta_mode(mode: str) -> None:
+    if mode not in META_MODES:
+        from gdw_bench.errors import unknown_choice
+
+        raise unknown_choice("meta_mode", mode, META_MODES)
+
+
+class MetaMethodMixin:
+    """Bits every meta method shares: the meta-gradient mode and the last meta-gradients.
+
+    ``meta_mode``: the hyperparameter ``hp.meta_mode`` (see ``MetaHyperparameters``).
     ``last_meta_grads``: ∂L_meta/∂φ of the last step, by name (tests compare the two modes).
     """
 
     needs_meta_set = True
-    meta_mode: str = "jvp"
+    Hyperparameters = MetaHyperparameters
+    replay_activations = True  # the JVP replays the first forward's layer outputs (tests switch it off)
+
+    @property
+    def meta_mode(self) -> str:
+        return self.hp.meta_mode
+
+    @meta_mode.setter
+    def meta_mode(self, mode: str) -> None:
+        self.hp = dataclasses.replace(self.hp, meta_mode=mode)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Installed with the method, so that every step (the first, and the first after a resume)
+        # replays: a run resumed from a checkpoint then ends bit-identical to an uninterrupted one.
+        self._activation_recorder = ActivationRecorder(self.model) if self.replay_activations else None
 
     def meta_gradient(self, x, logits, logit_grad, meta_batch, lookahead_lr, virtual_step=True):
         return meta_gradient_at_logit_grad(self.model, x, logits, logit_grad, meta_batch.x, meta_batch.y,
-                                           lookahead_lr, self.meta_mode, virtual_step)
+                                           lookahead_lr, self.meta_mode, virtual_step, self._activation_recorder)

@@ -1,6 +1,6 @@
 """The weighting network shared by MWNet and GDW: MLP 1 → 100 → 1 with a sigmoid, on the detached
 per-sample CE loss; PyTorch's default Linear init (the ResNet's Kaiming init is not applied);
-Adam, lr 1e-3, weight decay 1e-4, fixed (gdw_protocol.md §4)."""
+Adam, lr 1e-3, weight decay 1e-4, fixed (docs/protocol.md §4)."""
 from __future__ import annotations
 
 import torch

@@ -71,6 +71,34 @@ class Method:
     relative_cost: ClassVar[float] = 1.0  # step cost relative to BaseModel (for time estimates)
     records_weights: ClassVar[bool] = False  # can record class-level weight diagnostics
     Hyperparameters: ClassVar[type] = NoHyperparameters
+    # Row position in tables and `list` (smaller first; ties by key). The built-ins use the paper's
+    # order in steps of 10; a plugin without one comes after them.
+    order: ClassVar[float] = 1000.0
+    # Part of every cell's identity: bump it when a change alters the numbers the method produces, so
+    # that records of the old code show as stale. tests/test_registry.py pins each built-in's source
+    # (its code without docstrings and comments) to its version and fails when one changes alone.
+    version: ClassVar[int] = 1
+    origin: ClassVar[str] = ""  # where the registry found it: a file, or "<distribution> (entry point)"
+
+    @classmethod
+    def describe(cls) -> str:
+        """One paragraph for `gdw-bench info <key>`: what it is, what it needs, its hyperparameters."""
+        import sys as _sys
+
+        needs = [n for n, on in (("meta set", cls.needs_meta_set), ("per-instance state", cls.per_instance_state),
+                                 (f"{cls.num_networks} networks", cls.num_networks > 1)) if on]
+        hp = dataclasses.asdict(cls.Hyperparameters())
+        doc = (_sys.modules[cls.__module__].__doc__ or "").strip()
+        return (f"{cls.key}: {cls.title} — {cls.paper}\n"
+                f"from: {cls.origin or cls.__module__}; version {cls.version}; needs: {', '.join(needs) or 'nothing extra'}"
+                f"; relative step cost: {cls.relative_cost}\n"
+                f"hyperparameters: {', '.join(f'{k}={v}' for k, v in hp.items()) or 'none'}\n{doc}")
+
+    @classmethod
+    def prepare_for_step_test(cls, method: "Method", num_classes: int) -> None:
+        """Hook for the suite's generic one-step tests: put ``method`` (a fresh instance) in the state
+        in which its characteristic step runs (GLC: its corrected phase, with a known matrix). Most
+        methods need nothing."""
 
     def __init__(self, networks: nn.Module | list[nn.Module], task: TaskInfo, hyperparameters=None):
         self.networks = list(networks) if isinstance(networks, (list, tuple)) else [networks]
@@ -186,13 +214,23 @@ def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch
 _REGISTRY: dict[str, type[Method]] = {}
 
 
-def register_method(key: str):
-    """Class decorator: ``@register_method("gdw")``. Keys are unique."""
+def register_method(key: str, origin: str | None = None):
+    """Class decorator: ``@register_method("gdw")``. Keys are unique; the class must derive from
+    ``Method``; ``origin`` (default: the file defining it) is shown by `gdw-bench list/info`."""
 
-    def decorate(cls: type[Method]) -> type[Method]:
+    def decorate(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise TypeError(f"method '{key}' ({cls!r}) must be a subclass of gdw_bench.methods.Method")
         if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise ValueError(f"method key '{key}' is already registered by {_REGISTRY[key].__name__}")
+            raise ValueError(f"method key '{key}' is already registered by {_REGISTRY[key].__name__} from "
+                             f"{_REGISTRY[key].origin}")
         cls.key = key
+        if origin is not None:
+            cls.origin = origin
+        elif not cls.origin or cls.origin == getattr(cls.__mro__[1], "origin", None):
+            import sys as _sys
+
+            cls.origin = getattr(_sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
         _REGISTRY[key] = cls
         return cls
 
@@ -206,7 +244,8 @@ def get_method(key: str) -> type[Method]:
 
 
 def list_methods() -> list[str]:
-    return list(_REGISTRY)
+    """Every registered key in row order (the class's ``order``, then the key): never import order."""
+    return sorted(_REGISTRY, key=lambda k: (_REGISTRY[k].order, k))
 
 
 def hyperparameters_of(cls: type[Method], overrides: dict[str, Any] | None = None):

@@ -13,6 +13,7 @@ from .base import Method, register_method
 
 @register_method("basemodel")
 class BaseModel(Method):
+    order = 10  # row position: the paper's order
     title = "BaseModel"
     paper = "Chen et al. 2021, baseline: ResNet trained on the noisy training set"
 

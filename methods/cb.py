@@ -31,6 +31,7 @@ class CBHyperparameters:
 
 @register_method("cb")
 class ClassBalanced(Method):
+    order = 130  # row position: the paper's order
     title = "Balanced"
     paper = "Cui et al., CVPR 2019"
     Hyperparameters = CBHyperparameters

@@ -5,11 +5,11 @@ Per step: both networks forward the same noisy batch; each keeps its ⌊(1 − R
 samples, and each network learns from the samples the *other* kept (the exchange).
 Forget rate: R(t) = τ · min(t / (T_k − 1), 1) with the official ramp ``linspace(0, τ^c, T_k)``
 over epochs t = 0..T_k−1, T_k = 10, c = 1; τ = the setting's actual wrong-label fraction
-(r·(K−1)/K for uniform noise, r for flip; baselines.md §5a).
+(r·(K−1)/K for uniform noise, r for flip; docs/baselines.md §5a).
 Under GDW's protocol each network gets half of the epoch budget (40 of 80) with its own cosine.
 Network 1 is reported; network 2's accuracy is recorded too.
 
-Deviations from the official code (baselines.md §5): SGD instead of Adam (GDW's unified
+Deviations from the official code (docs/baselines.md §5): SGD instead of Adam (GDW's unified
 protocol); the loss is the plain mean CE over the kept samples (the official code divides by the
 kept count twice, harmless under Adam, a 60–100× smaller step under SGD); no 400-iteration cap per
 epoch; one train-mode forward per network (as the official code).
@@ -50,6 +50,7 @@ class CoteachingHyperparameters:
 
 @register_method("coteaching")
 class Coteaching(Method):
+    order = 30  # row position: the paper's order
     title = "Co-teaching"
     paper = "Han et al., NeurIPS 2018"
     num_networks = 2

@@ -1,11 +1,11 @@
 """Fine-tuning: BaseModel, then fine-tune all layers on the clean meta set.
 
 Paper: used as a baseline by Chen et al. 2021 (GDW) and by Ren et al. 2018 (L2RW), whose
-``--finetune`` mode is the only official recipe (baselines.md §2).
+``--finetune`` mode is the only official recipe (docs/baselines.md §2).
 Equation: stage 1 minimises (1/B) Σ CE(f(x_i), ỹ_i) on the noisy split; stage 2 minimises
 (1/B) Σ CE(f(x_j), y_j) on meta batches, from stage 1's weights.
 
-Choices where the papers are silent (baselines.md §2, recommended answers):
+Choices where the papers are silent (docs/baselines.md §2, recommended answers):
 - stage 2 follows L2RW's recipe: constant lr 1e-3, SGD momentum 0.9, weight decay 5e-4 (GDW's
   value; L2RW used 2e-4), batch 100, same augmentation, 5000 iterations;
 - a fine-tune epoch is one pass over the meta set; the score is the mean test accuracy of the last
@@ -32,6 +32,7 @@ class FinetuneHyperparameters:
 
 @register_method("finetune")
 class Finetune(Method):
+    order = 20  # row position: the paper's order
     title = "Fine-tuning"
     paper = "Ren et al., ICML 2018 (fine-tuning recipe); baseline in Chen et al. 2021"
     Hyperparameters = FinetuneHyperparameters

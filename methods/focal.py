@@ -1,7 +1,7 @@
 """Focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017).
 
 Equation (softmax form): FL_i = −(1 − p_{i,ỹ})^γ · log p_{i,ỹ}; batch loss = mean over the batch.
-Choices (baselines.md §3): γ = 2 (Lin et al.'s canonical value, which GDW cites); no α-balancing
+Choices (docs/baselines.md §3): γ = 2 (Lin et al.'s canonical value, which GDW cites); no α-balancing
 (class re-balancing belongs to the CB baseline); the softmax form (one head for every method); the
 gradient flows through the modulating factor, as the paper's loss prescribes. Deviation from a
 popular PyTorch port (clcarwin/focal_loss_pytorch), which detaches p_t: we do not.
@@ -28,6 +28,7 @@ class FocalHyperparameters:
 
 @register_method("focal")
 class Focal(Method):
+    order = 120  # row position: the paper's order
     title = "Focal"
     paper = "Lin et al., ICCV 2017"
     Hyperparameters = FocalHyperparameters

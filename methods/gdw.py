@@ -1,5 +1,5 @@
 """GDW, Generalized Data Weighting (Chen et al., "Generalized Data Weighting via Class-level
-Gradient Manipulation", NeurIPS 2021), exactly as gdw_protocol.md §5 reads the official code.
+Gradient Manipulation", NeurIPS 2021), exactly as docs/protocol.md §5 reads the official code.
 
 Per step, with E = p̃ − onehot(ỹ), p̃ = softmax clamped at 0.999 (detached), B the batch size:
 1. first stage: w = V_φ(CE_i) (B, 1), cloned to W (B, K), a differentiable function of φ;
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
 from ._weighting import WeightingNetMixin
 from .base import Method, register_method
 from gdw_bench.errors import UserInputError
@@ -62,7 +62,7 @@ def default_outer_lr(num_classes: int, batch_size: int) -> float:
 
 
 @dataclass(frozen=True)
-class GDWHyperparameters:
+class GDWHyperparameters(MetaHyperparameters):
     outer_lr: float | None = None  # η_ω; None: 0.1·B·K (100 for 10 classes, 1000 for 100 at B=100)
     clip: float = 0.2
     min_weight: float = 1e-6
@@ -74,11 +74,13 @@ class GDWHyperparameters:
     zero_mean: bool = True
 
     def __post_init__(self):
+        super().__post_init__()  # meta_mode
         check_prob_clamp(self.prob_clamp)
 
 
 @register_method("gdw")
 class GDW(WeightingNetMixin, MetaMethodMixin, Method):
+    order = 100  # row position: the paper's order
     title = "GDW"
     paper = "Chen et al., NeurIPS 2021"
     Hyperparameters = GDWHyperparameters

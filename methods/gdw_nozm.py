@@ -19,6 +19,7 @@ class GDWNoZeroMeanHyperparameters(GDWHyperparameters):
 
 @register_method("gdw-nozm")
 class GDWNoZeroMean(GDW):
+    order = 110  # row position: the paper's order
     title = "GDW w/o zero-mean"
     paper = "Chen et al., NeurIPS 2021, Appendix B.2"
     Hyperparameters = GDWNoZeroMeanHyperparameters

@@ -9,7 +9,7 @@ plain CE on the noisy labels. Then per step, p = softmax(z):
 3. ŷ ← ŷ − β·∂L_meta(θ')/∂ŷ, β = 4000, written back to the N×K store;
 4. real step on KL(p ‖ s_new) + γ·H(p), γ = 1 (entropy penalty), from the same forward.
 
-Deviations from the official code (baselines.md §10, recommended answers): the official loss
+Deviations from the official code (docs/baselines.md §10, recommended answers): the official loss
 averages over batch *and* classes (a K-times smaller gradient, under Adam-free SGD at lr 0.1 a
 10–100× smaller step); we sum over classes and set α = 0.5/K, so α·∇L_c equals the official
 look-ahead exactly and β = 4000, γ = 1 keep their calibrated meaning. Meta set: GDW's clean
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaMethodMixin, pull_back
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
 from .base import Method, register_method
 
 
@@ -35,7 +35,7 @@ def kl_logit_gradient(probs: torch.Tensor, log_probs: torch.Tensor, label_logits
 
 
 @dataclass(frozen=True)
-class GenLabelHyperparameters:
+class GenLabelHyperparameters(MetaHyperparameters):
     initial_scale: float = 10.0  # K_init
     warmup_share: float = 44 / 120  # stage 1 = 44 of 120 epochs officially → 29 of 80
     lookahead_step: float = 0.5  # α·K (α = 0.5/K)
@@ -45,6 +45,7 @@ class GenLabelHyperparameters:
 
 @register_method("genlabel")
 class GenLabel(MetaMethodMixin, Method):
+    order = 90  # row position: the paper's order
     title = "Gen-label"
     paper = "Algan & Ulusoy, ICPR 2020"
     per_instance_state = True

@@ -9,7 +9,7 @@ samples take the forward-corrected loss −log Σ_i softmax_i(x) · Ĉ[i, ỹ] (
 −logsumexp_i(log softmax_i + log Ĉ[i, ỹ])), trusted samples plain CE; both summed and divided by
 the batch size. Ĉ is a constant (no gradient) and goes into the run record.
 
-Deviations from the official code (baselines.md §6): one forward over the mixed batch instead of
+Deviations from the official code (docs/baselines.md §6): one forward over the mixed batch instead of
 separate gold/silver forwards (BN statistics over the whole batch); log-space loss with Ĉ floored
 at 1e-12 instead of a raw log; SGD per GDW's protocol instead of Nesterov; a per-epoch cosine.
 """
@@ -49,7 +49,13 @@ def corrected_nll(logits: torch.Tensor, noisy_labels: torch.Tensor, matrix: torc
 
 @register_method("glc")
 class GLC(Method):
+    order = 40  # row position: the paper's order
     title = "GLC"
+
+    @classmethod
+    def prepare_for_step_test(cls, method, num_classes):
+        """The corrected phase's step: trusted samples in the batch and a known corruption matrix."""
+        method.matrix = torch.eye(num_classes, dtype=torch.float64) * 0.9 + 0.1 / num_classes
     paper = "Hendrycks et al., NeurIPS 2018"
 
     def __init__(self, networks, task, hyperparameters=None):

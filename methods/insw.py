@@ -7,7 +7,7 @@ lr); g_i = ∂L_meta(θ')/∂w_i; update w_i ← max(w_i / 2 − g_i, 1e-5) (the
 w_decay = 2 and step 1); real step on Σ_i w̄_i ℓ_i with linear normalisation
 w̄ = max(w, 0) / Σ max(w, 0) of the batch's updated weights, detached.
 
-Deviations from the official code (baselines.md §8, recommended answers): a batched look-ahead
+Deviations from the official code (docs/baselines.md §8, recommended answers): a batched look-ahead
 instead of one optimiser step per example (B+2 times the cost); no momentum or weight-decay terms
 in the look-ahead delta; train-mode BN with protected buffers instead of eval mode; one 100-image
 meta batch per step instead of the whole dev set. Scale check: α/B = 0.1/100 = 1e-3 matches the
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
 from .base import Method, register_method
 
 
 @dataclass(frozen=True)
-class INSWHyperparameters:
+class INSWHyperparameters(MetaHyperparameters):
     initial_weight: float = 1.0
     weight_decay_factor: float = 2.0  # w ← w / 2 − g
     step_size: float = 1.0
@@ -34,6 +34,7 @@ class INSWHyperparameters:
 
 @register_method("insw")
 class INSW(MetaMethodMixin, Method):
+    order = 60  # row position: the paper's order
     title = "INSW"
     paper = "Hu et al., NeurIPS 2019"
     per_instance_state = True

@@ -5,7 +5,7 @@ since ε = 0); g = ∂L_meta(θ')/∂ε = −α·⟨∇θ L_meta(θ), ∇θ ℓ_
 real step on Σ_i w_i ℓ_i with w detached (weights sum to 1: a weighted sum, not a mean).
 If Σ w̃ = 0 the step is skipped (the official code then gives every example weight 0).
 
-Deviations from the official TF code (baselines.md §7): the meta loss is the clean CE without the
+Deviations from the official TF code (docs/baselines.md §7): the meta loss is the clean CE without the
 weight-decay term (as the PyTorch ports); BN in train mode with protected buffers; the gradient
 inner products come from one JVP of the training logits along ∇L_meta(θ) (exact; the official
 code takes the equivalent vector-Jacobian product); ℓ_i is the exact CE (no 0.999 clamp).
@@ -21,6 +21,7 @@ from .base import Method, register_method
 
 @register_method("l2rw")
 class L2RW(MetaMethodMixin, Method):
+    order = 50  # row position: the paper's order
     title = "L2RW"
     paper = "Ren et al., ICML 2018"
     relative_cost = 3.0

@@ -1,7 +1,7 @@
 """MWNet, Meta-Weight-Net (Shu et al., "Meta-Weight-Net: Learning an Explicit Mapping for Sample
 Weighting", NeurIPS 2019), as run under GDW's protocol (the GDW repo's ``--mode mw-net``).
 
-Per step (gdw_protocol.md §4), with E = p̃ − onehot(ỹ), p̃ = softmax clamped at 0.999:
+Per step (docs/protocol.md §4), with E = p̃ − onehot(ỹ), p̃ = softmax clamped at 0.999:
 1. w = V_φ(CE_i) on the detached per-sample losses, (B, 1);
 2. virtual step θ' = θ − α·∇θ (1/B)Σ_i w_i⟨E_i, z_i⟩ (plain SGD at the current lr α);
 3. meta loss CE on one meta batch at θ'; one Adam step on φ (lr 1e-3, wd 1e-4);
@@ -20,19 +20,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaMethodMixin, pull_back, softmax_residual
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
 from ._weighting import WeightingNetMixin
 from .base import Method, register_method
 
 
 @dataclass(frozen=True)
-class MWNetHyperparameters:
+class MWNetHyperparameters(MetaHyperparameters):
     vnet_lr: float = 1e-3
     vnet_weight_decay: float = 1e-4
     hidden: int = 100
     prob_clamp: float = 0.999
 
     def __post_init__(self):
+        super().__post_init__()  # meta_mode
         from .gdw import check_prob_clamp
 
         check_prob_clamp(self.prob_clamp)
@@ -40,6 +41,7 @@ class MWNetHyperparameters:
 
 @register_method("mwnet")
 class MWNet(WeightingNetMixin, MetaMethodMixin, Method):
+    order = 70  # row position: the paper's order
     title = "MWNet"
     paper = "Shu et al., NeurIPS 2019"
     Hyperparameters = MWNetHyperparameters

@@ -8,7 +8,7 @@ Per step: look-ahead θ' = θ − α·∇θ L(θ; a) at the current lr; g = ∂L
 a ← clip(a − Δ, 0, 1) with Δ = clamp(η_a · g / ‖g‖₁, −0.2, 0.2), ‖g‖₁ over the batch,
 η_a = step_size · B; real step with the updated targets, detached.
 
-Update rule (no official code exists; baselines.md §9): the raw gradient carries a factor α/B and
+Update rule (no official code exists; docs/baselines.md §9): the raw gradient carries a factor α/B and
 has no calibrated step size, so we use the scale-free rule GDW uses for its class-level weights:
 an L1-normalised step whose mean size is ``step_size`` (0.1) before clipping at ±0.2. It needs no
 per-dataset tuning of η_a, which a raw step would. A batch whose ‖g‖₁ is 0 keeps its a unchanged.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaMethodMixin, pull_back
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
 from .base import Method, register_method
 
 
@@ -30,13 +30,14 @@ def smoothed_targets(labels: torch.Tensor, smoothing: torch.Tensor, num_classes:
 
 
 @dataclass(frozen=True)
-class SoftLabelHyperparameters:
+class SoftLabelHyperparameters(MetaHyperparameters):
     step_size: float = 0.1  # mean |Δa| per visit before clipping (η_a = step_size · B)
     clip: float = 0.2
 
 
 @register_method("softlabel")
 class SoftLabel(MetaMethodMixin, Method):
+    order = 80  # row position: the paper's order
     title = "Soft-label"
     paper = "Vyas et al., 2020 (arXiv 2009.09496)"
     per_instance_state = True

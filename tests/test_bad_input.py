@@ -85,6 +85,16 @@ CASES = [
     (RUN + ["--profile", "fmnist", "--data-dir", "data-gzip"], "cannot be read"),
     (RUN + ["--profile", "fmnist", "--data-dir", "data-labels"], "do not match"),
     (RUN + ["--profile", "paper", "--device", "cpu", "--data-dir", "data-cifar"], "cifar10 under"),
+    # config files and --set
+    (RUN + ["--config", "missing.toml"], "no such file"),
+    (RUN + ["--config", "broken.toml"], "is not valid TOML"),
+    (RUN + ["--config", "typo.toml"], "did you mean 'epochs'"),
+    (RUN + ["--set", "gdw.prob_clamp=1.0"], "prob_clamp 1.0 must lie in (0, 1)"),
+    (RUN + ["--set", "mwnet.vnet_lr=fast"], "expected float"),
+    (RUN + ["--set", "seeds"], "bad --set 'seeds'"),
+    (["report", "--set", "datasets.digits.batch_size=0"], "must be positive"),
+    (["info", "--config", "typo.toml"], "did you mean 'epochs'"),
+    (["info", "nope", "--as-config"], "unknown profile 'nope'"),
     # report
     (["report", "--table", "11"], "unknown table '11'"),
     (["report", "--profile", "papr"], "did you mean 'paper'"),
@@ -119,12 +129,14 @@ def workdir(tmp_path, monkeypatch):
     for damage in ("truncated", "header", "gzip", "labels"):
         write_fmnist(tmp_path / f"data-{damage}" / "fashion-mnist", damage)
     write_cifar(tmp_path / "data-cifar" / "cifar-10-batches-py")
+    (tmp_path / "broken.toml").write_text("[datasets.digits\nepochs = 3\n")
+    (tmp_path / "typo.toml").write_text("[datasets.digits]\nepoch = 3\n")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def test_at_least_forty_distinct_bad_inputs():
-    assert len({tuple(args) for args, _ in CASES}) == len(CASES) >= 40
+def test_at_least_sixty_distinct_bad_inputs():
+    assert len({tuple(args) for args, _ in CASES}) == len(CASES) >= 60
 
 
 @pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CASES])

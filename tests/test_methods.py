@@ -171,8 +171,7 @@ def test_a_step_decreases_the_training_objective_on_a_separable_problem(key, sep
     batch, meta, k = separable_problem
     method = make(key, k)
     method.set_learning_rate(0.05)
-    if key == "glc":  # phase 2: trusted samples in the batch, a known matrix
-        method.matrix = torch.eye(k, dtype=torch.float64) * 0.9 + 0.1 / k
+    type(method).prepare_for_step_test(method, k)  # e.g. GLC: its corrected phase
     before = [F.cross_entropy(net.eval()(batch.x), batch.y).item() for net in method.networks]
     for net in method.networks:
         net.train()

@@ -69,13 +69,14 @@ def test_a_column_meeting_neither_verdict_is_marked_loudly():
 def fake_record(method, seed, score, curve_, column_rate=0.4):
     import dataclasses
 
-    from gdw_bench.grid import expected_config_hash
+    from gdw_bench.identity import config_hash, identity_for
 
     c = Corruption("uniform", column_rate).canonical()
     record = {"profile": "mini", "dataset": "digits", "corruption": {**dataclasses.asdict(c), "slug": c.slug},
               "method": method, "method_title": method, "seed": seed, "score": score, "curve": curve_,
               "diagnostics": False}
-    record["config_hash"] = expected_config_hash(record, get_profile("mini"))  # as `run` would have written it
+    record["identity"] = identity_for(record, get_profile("mini"))  # as `run` would have written it
+    record["config_hash"] = config_hash(record["identity"])
     return record
 
 

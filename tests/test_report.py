@@ -66,13 +66,14 @@ def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     from gdw_bench.report import render
     from gdw_bench.specs import get_profile, get_table
 
-    from gdw_bench.grid import expected_config_hash
+    from gdw_bench.identity import config_hash, identity_for
 
     def record(method, title, seed, score):
         out = {"profile": "mini", "dataset": "digits", "method": method, "method_title": title, "seed": seed,
                "corruption": {"noise": "uniform", "rate": 0.4, "imbalance": 1.0, "slug": "uniform-0.4"},
                "score": score, "curve": [], "diagnostics": False}
-        out["config_hash"] = expected_config_hash(out, get_profile("mini"))  # as `run` would have written it
+        out["identity"] = identity_for(out, get_profile("mini"))  # as `run` would have written it
+        out["config_hash"] = config_hash(out["identity"])
         return out
 
     records = [record("basemodel", "BaseModel", s, 70.0 + s) for s in (1, 2, 3)]

@@ -34,7 +34,6 @@ def test_fashion_mnist_idx_tree(tmp_path):
 
 
 def test_missing_cifar_is_a_one_line_error_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.delenv("GDW_BENCH_DOWNLOAD", raising=False)
     target = tmp_path / "absent"
     with pytest.raises(UserInputError, match="cifar-10-batches-py"):
         load_cifar_source("cifar10", target)

@@ -1,0 +1,316 @@
+"""Profiles from TOML config files and ``--set`` overrides, validated key by key.
+
+TOML because the standard library reads it (``tomllib``, Python ≥ 3.11; the ``tomli`` backport
+below that), it has typed numbers, booleans and lists, and pyproject.toml made it familiar; YAML
+would add a dependency and its implicit typing ("no" is false, "1e3" is a string). A config starts
+from a profile (``extends``, a built-in name or another config file) and changes what it names::
+
+    extends = "mini"                  # start from the built-in mini profile
+    name = "mini-20ep"                # results go to results/mini-20ep/… (default: the file's stem)
+    seeds = [1, 10, 100]              # default seeds (else each table's five)
+    tables = ["2"]                    # what `run --config` runs when no --table is given
+
+    [datasets.digits]                 # the protocol of a dataset of the profile
+    epochs = 20
+
+    [datasets.mydata]                 # your own data: an .npz or an ImageFolder tree
+    source = "npz"                    # npz | imagefolder
+    path = "data/mydata.npz"          # relative to the config file
+    model = "mlp128bn"
+    epochs = 30
+
+    [stand_ins]                       # which paper dataset each of the profile's data stands in for
+    cifar10 = "mydata"                # or {dataset = "mydata", noise = "uniform", rate = 0.4}
+
+    [methods.gdw]                     # hyperparameter overrides per method
+    outer_lr = 50.0
+
+``--set KEY=VALUE`` (repeatable) changes one key after the file: ``epochs=20`` (every dataset's
+protocol), ``datasets.digits.lr=0.05``, ``gdw.outer_lr=50`` (or ``methods.gdw.outer_lr=50``),
+``seeds=1,2,3``, ``name=my-run``. Every unknown key or bad value is a one-line error naming the key,
+the value and the valid choices (with "did you mean").
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+
+from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.specs import PROFILES, Profile, Protocol, StandIn
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+TOP_KEYS = ("extends", "name", "description", "seeds", "tables", "datasets", "stand_ins", "methods")
+DATASET_KEYS = ("source", "path", "description")  # besides the Protocol fields
+PROTOCOL_FIELDS = {f.name: f for f in dataclasses.fields(Protocol)}
+PAPER_DATASETS = ("cifar10", "cifar100", "clothing1m", "places_lt")
+
+
+def read_toml(path: Path) -> dict:
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"--config {path}: no such file; valid: a TOML file (see `gdw-bench info "
+                             f"mini --as-config`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"--config {path} cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserInputError(f"--config {path} is not valid TOML: {exc}") from None
+
+
+def parse_value(text: str):
+    """A --set value: a TOML value when it parses as one (50, 0.1, true, "x", [1, 2]), else the text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def _check_keys(where: str, given, valid) -> None:
+    for key in given:
+        if key not in valid:
+            raise unknown_choice(f"key in {where}", key, valid)
+
+
+def _type_ok(value, annotation) -> bool:
+    """Whether a TOML value fits a dataclass field's annotation (int for float is fine; bool is not int)."""
+    if isinstance(annotation, str):
+        try:
+            annotation = eval(annotation, {"int": int, "float": float, "str": str, "bool": bool, "None": None})
+        except Exception:  # an annotation this check does not know: the dataclass decides
+            return True
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
+        typing.get_origin(annotation) is typing.Union else (annotation,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
+    from gdw_bench.models import MODELS
+
+    fields = {k: v for k, v in values.items() if k in PROTOCOL_FIELDS}
+    for key, value in fields.items():
+        if not _type_ok(value, PROTOCOL_FIELDS[key].type):
+            raise UserInputError(f"{where}.{key} = {value!r}: expected {PROTOCOL_FIELDS[key].type}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and key not in (
+                "momentum", "weight_decay"):
+            raise UserInputError(f"{where}.{key} = {value!r} must be positive")
+        if key in ("momentum", "weight_decay") and value < 0:
+            raise UserInputError(f"{where}.{key} = {value!r} must be 0 or more")
+    if "model" in fields and fields["model"] not in MODELS:
+        raise unknown_choice(f"model in {where}", fields["model"], MODELS)
+    if base is None:
+        missing = [k for k in ("model", "epochs") if k not in fields]
+        if missing:
+            raise UserInputError(f"{where} needs {' and '.join(missing)} (a new dataset has no protocol to start from)")
+        return Protocol(**fields)
+    return dataclasses.replace(base, **fields)
+
+
+def _stand_in(where: str, value, datasets: dict) -> StandIn | None:
+    from gdw_bench.datasets import Corruption
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = {"dataset": value}
+    if not isinstance(value, dict):
+        raise UserInputError(f"{where} = {value!r}: valid: a dataset key or a table {{dataset = …, noise = …, "
+                             f"rate = …, imbalance = …, note = …}}")
+    _check_keys(where, value, ("dataset", "noise", "rate", "imbalance", "note"))
+    if value.get("dataset") not in datasets:
+        raise unknown_choice(f"dataset in {where}", value.get("dataset"), datasets)
+    corruption = None
+    if any(k in value for k in ("noise", "rate", "imbalance")):
+        try:
+            corruption = Corruption(value.get("noise", "none"), float(value.get("rate", 0.0)),
+                                    float(value.get("imbalance", 1.0)))
+        except (ValueError, TypeError) as exc:
+            raise UserInputError(f"{where}: {exc}") from None
+    return StandIn(value["dataset"], corruption, str(value.get("note", "")))
+
+
+def _set_path(tree: dict, dotted: str, value, method_keys) -> None:
+    """Put one --set KEY=VALUE into the config tree (before validation)."""
+    parts = dotted.split(".")
+    if len(parts) == 1:
+        key = parts[0]
+        if key in PROTOCOL_FIELDS:  # every dataset of the profile
+            tree.setdefault("_all_datasets", {})[key] = value
+            return
+        if key == "seeds" and isinstance(value, str):
+            from gdw_bench.specs import parse_seeds
+
+            value = list(parse_seeds(value))
+        tree[key] = value
+        return
+    if parts[0] in method_keys and len(parts) == 2:
+        parts = ["methods", *parts]
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserInputError(f"--set {dotted}: '{part}' is not a table")
+    node[parts[-1]] = value
+
+
+def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: str = "mini") -> Profile:
+    """The profile a config file (and ``--set`` overrides) define, on top of ``base`` or its ``extends``."""
+    from gdw_bench.methods import get_method, hyperparameters_of, list_methods
+
+    tree: dict = {}
+    folder = Path.cwd()
+    if config is not None:
+        config = Path(config).expanduser()
+        tree = read_toml(config)
+        folder = config.resolve().parent
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"bad --set '{item}'; expected KEY=VALUE, e.g. epochs=20 or gdw.outer_lr=50")
+        _set_path(tree, key.strip(), parse_value(text), list_methods())
+    all_datasets = tree.pop("_all_datasets", {})
+    _check_keys("the config", tree, TOP_KEYS)
+
+    extends = tree.get("extends", base)
+    if isinstance(extends, str) and extends.endswith(".toml"):
+        parent = load_profile(folder / extends)
+    else:
+        if extends not in PROFILES:
+            raise unknown_choice("profile in extends", extends, PROFILES)
+        parent = PROFILES[extends]
+
+    protocols = dict(parent.protocols)
+    user = dict(parent.user_datasets)
+    for key, values in {**{k: {} for k in (protocols if all_datasets else ())}, **tree.get("datasets", {})}.items():
+        if not isinstance(values, dict):
+            raise UserInputError(f"datasets.{key} = {values!r}: valid: a table of protocol keys")
+        values = {**all_datasets, **values}
+        _check_keys(f"datasets.{key}", values, (*PROTOCOL_FIELDS, *DATASET_KEYS))
+        if "source" in values:
+            from gdw_bench.datasets import USER_SOURCES, register_user_dataset
+
+            if values["source"] not in USER_SOURCES:
+                raise unknown_choice(f"source of datasets.{key}", values["source"], USER_SOURCES)
+            if "path" not in values:
+                raise UserInputError(f"datasets.{key} needs a path to its {values['source']} data")
+            path = (folder / Path(values["path"]).expanduser()).resolve()
+            meta = values.get("meta_per_class", 10)
+            register_user_dataset(key, values["source"], str(path), meta, str(values.get("description", "")))
+            user[key] = (values["source"], str(path), meta, str(values.get("description", "")))
+        elif key not in protocols:
+            from gdw_bench.datasets import DATASETS
+
+            if key not in DATASETS:
+                raise UserInputError(f"datasets.{key}: not a dataset of this profile or a built-in one; add "
+                                     f"source = \"npz\" | \"imagefolder\" and a path for your own data (known: "
+                                     f"{', '.join(sorted(set(protocols) | set(DATASETS)))})")
+        protocols[key] = _protocol(f"datasets.{key}", protocols.get(key), values)
+
+    stand_ins = dict(parent.datasets)
+    given = tree.get("stand_ins", {})
+    _check_keys("stand_ins", given, PAPER_DATASETS)
+    for paper, value in given.items():
+        stand_ins[paper] = _stand_in(f"stand_ins.{paper}", value, protocols)
+    new = [k for k in protocols if k not in parent.protocols]
+    if new and not any(s is not None and s.dataset in new for s in stand_ins.values()):
+        raise UserInputError(f"datasets {', '.join(new)} stand in for no paper dataset; add e.g. [stand_ins] "
+                             f"cifar10 = \"{new[0]}\" (valid paper datasets: {', '.join(PAPER_DATASETS)})")
+
+    overrides = {k: dict(v) for k, v in parent.method_overrides.items()}
+    for method, values in tree.get("methods", {}).items():
+        cls = get_method(method)  # "unknown method 'x' (did you mean …)"
+        if not isinstance(values, dict):
+            raise UserInputError(f"methods.{method} = {values!r}: valid: a table of hyperparameters")
+        fields = {f.name: f for f in dataclasses.fields(cls.Hyperparameters)}
+        for name, value in values.items():
+            if name in fields and not _type_ok(value, fields[name].type):
+                raise UserInputError(f"methods.{method}.{name} = {value!r}: expected {fields[name].type}")
+        merged = {**overrides.get(method, {}), **values}
+        hyperparameters_of(cls, merged)  # unknown names and out-of-range values, e.g. prob_clamp ≥ 1
+        overrides[method] = merged
+
+    seeds = tree.get("seeds", parent.seeds)
+    if seeds is not None:
+        if not (isinstance(seeds, list | tuple) and seeds and all(isinstance(s, int) and not isinstance(s, bool)
+                                                                   and s >= 0 for s in seeds)):
+            raise UserInputError(f"seeds = {seeds!r}: valid: a list of non-negative integers, e.g. [1, 10, 100]")
+        seeds = tuple(seeds)
+    tables = tree.get("tables", list(parent.tables))
+    from gdw_bench.specs import get_table
+
+    if not isinstance(tables, list | tuple):
+        raise UserInputError(f"tables = {tables!r}: valid: a list such as [\"2\", \"3\"]")
+    tables = tuple(get_table(str(t)).key for t in tables)
+
+    name = tree.get("name") or (config.stem if config is not None else None)
+    if name is None:  # --set only: a name of its own, so the results never mix with the base profile's
+        name = f"{parent.name}+{hashlib.sha256(json.dumps(sorted(sets)).encode()).hexdigest()[:6]}"
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise UserInputError(f"name = {name!r}: valid: a folder name (no '/')")
+    source = " ".join(([str(config)] if config is not None else []) + [f"--set {s}" for s in sets])
+    estimates = dict(parent.base_epoch_seconds)
+    for key in user:
+        for device in ("cpu", "cuda"):
+            estimates.setdefault((key, device), 1.0)
+    description = tree.get("description") or (f"'{parent.name}' changed by {source}" if not new else
+                                              f"your data ({', '.join(new)}) from {source}")
+    return Profile(name, str(description),
+                   stand_ins, protocols, overrides, estimates, parent.needs_gpu, user, seeds, tables, source)
+
+
+def to_toml(profile: Profile) -> str:
+    """A profile as a config file, to copy and edit (``gdw-bench info <profile> --as-config``)."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"# {profile.description}", f"extends = {value(profile.name if profile.name in PROFILES else 'mini')}",
+             f"name = {value(profile.name + '-copy')}"]
+    if profile.seeds:
+        lines.append(f"seeds = {value(profile.seeds)}")
+    if profile.tables:
+        lines.append(f"tables = {value(profile.tables)}")
+    for key, protocol in profile.protocols.items():
+        lines += ["", f"[datasets.{json.dumps(key) if '-' in key else key}]"]
+        if key in profile.user_datasets:
+            kind, path, _, _ = profile.user_datasets[key]
+            lines += [f"source = {value(kind)}", f"path = {value(path)}"]
+        lines += [f"{k} = {value(v)}" for k, v in dataclasses.asdict(protocol).items() if v is not None]
+    lines += ["", "[stand_ins]"]
+    for paper, stand in profile.datasets.items():
+        if stand is None:
+            lines.append(f"{paper} = \"\"  # omitted")
+            continue
+        entry = {"dataset": stand.dataset}
+        if stand.corruption is not None:
+            entry.update(noise=stand.corruption.noise, rate=stand.corruption.rate, imbalance=stand.corruption.imbalance)
+        lines.append(f"{paper} = {{" + ", ".join(f"{k} = {value(v)}" for k, v in entry.items()) + "}")
+    for method, values in profile.method_overrides.items():
+        lines += ["", f"[methods.{json.dumps(method) if '-' in method else method}]"]
+        lines += [f"{k} = {value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"

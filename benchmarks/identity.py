@@ -1,0 +1,78 @@
+"""A cell's identity, its hash, and whether a record matches what a profile defines today.
+
+Torch-free and method-free, so that ``report`` can tell current records from stale ones by reading
+files only. The identity is everything that decides a cell's numbers: profile, dataset, corruption,
+method, the method's ``version`` and its *resolved* hyperparameters (defaults included, ``meta_mode``
+too), seed, protocol, diagnostics, the seed scheme, and the kind of the user's data source. ``run``
+builds it from the registered method (``engine.CellConfig.identity``) and stores it in the record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from gdw_bench import seeds
+
+
+def build_identity(profile: str, dataset: str, corruption: dict, method: str, method_version: int,
+                   hyperparameters: dict, seed: int, protocol: dict, diagnostics: bool,
+                   data_source: str | None = None) -> dict:
+    identity = {"profile": profile, "dataset": dataset, "corruption": corruption, "method": method,
+                "method_version": method_version, "hyperparameters": hyperparameters, "seed": seed,
+                "protocol": protocol, "diagnostics": diagnostics, "seed_scheme": seeds.SEED_SCHEME}
+    if data_source:
+        identity["data_source"] = data_source
+    return identity
+
+
+def config_hash(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def profile_protocol(record: dict, profile) -> dict | None:
+    """The protocol ``profile`` gives the record's dataset today, as the record stores it (None: none)."""
+    protocol = profile.protocols.get(record.get("dataset"))
+    if protocol is None:
+        return None
+    if record.get("from_scratch"):
+        protocol = dataclasses.replace(protocol, pretrained=False)
+    return dataclasses.asdict(protocol)
+
+
+def identity_for(record: dict, profile, hyperparameters: dict | None = None, method_version: int = 1) -> dict:
+    """The identity `run` would store for the cell ``record`` describes under ``profile`` today, given
+    the method's resolved hyperparameters (default: just the profile's overrides) and version."""
+    overrides = profile.method_overrides.get(record["method"], {})
+    user = profile.user_datasets.get(record["dataset"], ())
+    corruption = {k: v for k, v in record.get("corruption", {}).items() if k != "slug"}
+    return build_identity(profile.name, record["dataset"], corruption, record["method"], method_version,
+                          {**overrides, **(hyperparameters or {})}, record["seed"], profile_protocol(record, profile),
+                          bool(record.get("diagnostics")), user[0] if user else None)
+
+
+def record_is_current(record: dict, profile) -> bool:
+    """Whether ``record`` was trained under the configuration ``profile`` defines today: its stored
+    identity hashes to its config hash, and it has today's protocol, seed scheme, data source and the
+    profile's hyperparameter overrides. (Whether the method's code or defaults changed since is what
+    ``run --dry-run`` checks, with the methods imported.) Remembered on the record (``_current``):
+    a report asks once per table, format and figure."""
+    known = record.setdefault("_current", {})
+    if profile.name not in known:
+        known[profile.name] = _matches(record, profile)
+    return known[profile.name]
+
+
+def _matches(record: dict, profile) -> bool:
+    identity = record.get("identity")
+    if not isinstance(identity, dict) or config_hash(identity) != record.get("config_hash"):
+        return False  # written before identities were stored (all stale since), or altered
+    if record.get("profile") != profile.name or identity.get("profile") != profile.name:
+        return False
+    if identity.get("protocol") != profile_protocol(record, profile) or identity.get("seed_scheme") != seeds.SEED_SCHEME:
+        return False
+    user = profile.user_datasets.get(record.get("dataset"), ())
+    if identity.get("data_source") != (user[0] if user else None):
+        return False
+    resolved = identity.get("hyperparameters", {})
+    return all(resolved.get(k, object()) == v for k, v in profile.method_overrides.get(record.get("method"), {}).items())

@@ -1,0 +1,103 @@
+"""The record of a finished cell: the contract between `run`, which writes it, and `report`,
+`export` and ``gdw_bench.results``, which read it. Written (``write``) and read (``read``) here only.
+
+Schema 1. A field may be added without a new schema number when readers need not know it (older
+records then lack it); removing or changing the meaning of a field makes schema 2, and readers
+report a record of another schema as damaged rather than guessing. Torch-free.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypedDict
+
+SCHEMA_VERSION = 1
+
+
+class Record(TypedDict, total=False):
+    schema: int                  # SCHEMA_VERSION of the writer
+    profile: str                 # the profile (built-in or config name) = the results subfolder
+    dataset: str                 # the dataset that ran (a stand-in's, or the user's own key)
+    setting: str                 # the paper column's setting: uniform | flip | imbalance | mixed | real
+    level: str                   # the paper column's level as printed ("0.4", "0.01", …)
+    corruption: dict             # noise, rate, imbalance (canonical) and slug, e.g. "uniform-0.4"
+    method: str                  # registry key
+    method_title: str            # the row label (the paper's name)
+    hyperparameters: dict        # the method's hyperparameters as it ran (auto values resolved)
+    seed: int                    # the user-facing seed (1, 10, 100, …)
+    train_seed: int              # network 0's init / batch order seed derived from it
+    seeds: dict                  # every derived seed: scheme, data, train, networks, auxiliary
+    protocol: dict               # the Protocol: model, epochs, batch sizes, lr, subsets, augmentation, …
+    model: str                   # protocol.model, repeated for quick filtering
+    pretrained: bool             # an ImageNet-pretrained network
+    from_scratch: bool           # a pretrained protocol trained from random weights (--from-scratch)
+    diagnostics: bool            # class-level weight diagnostics were recorded (+diag cells)
+    config_hash: str             # identity.config_hash(identity): 12 hex digits
+    identity: dict               # everything that decides the numbers (gdw_bench.identity)
+    score: float                 # mean test accuracy (%) of the last 5 evaluations of the final phase
+    score_net2: float | None     # the same for a second network (Co-teaching), else None
+    score_epochs: list           # the global epochs averaged into score
+    phases: list                 # the method's phases: name, epochs, data, lr, schedule, eval_every
+    curve: list                  # per epoch: phase, epoch, global_epoch, lr, losses, test_acc, regime columns
+    diagnostics_per_epoch: list  # per epoch: the class-level weight summaries (+diag cells)
+    extras: dict                 # the method's own record (GLC's matrix, Co-teaching's forget rate, …)
+    wall_time_s: float           # seconds of training, over all resumed attempts
+    versions: dict               # gdw_bench, python, torch, numpy, platform
+    git_commit: str | None       # the checkout's commit, when there is one
+    device: str                  # "cpu: x86_64" or "cuda: <card>"
+    torch_threads: int           # CPU threads of the final attempt (numbers depend on it bit for bit)
+    execution_changes: list      # a resume under another device or thread count: before, after, from which epoch
+    notes: list                  # one-line notes, e.g. a damaged checkpoint so trained from scratch
+    data_hash: str               # hash of the prepared splits (labels, indices)
+    data_info: dict              # split sizes and the actual fraction of wrong labels
+    finished_at: str             # UTC, ISO 8601
+    argv: list                   # the command line that finished it
+    host: str                    # the machine
+    slurm_job_id: str | None     # the SLURM array task, when it ran in one
+
+
+# What a record must hold, with these types, for `report` to use it.
+REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "method": (str,), "seed": (int,),
+                   "config_hash": (str,), "score": (int, float), "curve": (list,), "corruption": (dict,)}
+
+
+def problem(record: Any) -> str | None:
+    """What makes ``record`` unusable by ``report`` (None: nothing)."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    if record.get("schema") != SCHEMA_VERSION and isinstance(record.get("schema"), int):
+        return f"schema {record['schema']}, this gdw-bench reads schema {SCHEMA_VERSION}"
+    for name, types in REQUIRED_FIELDS.items():
+        if name not in record:
+            return f"field '{name}' is missing"
+        if not isinstance(record[name], types) or isinstance(record[name], bool):
+            return f"field '{name}' is {type(record[name]).__name__}, not {'/'.join(t.__name__ for t in types)}"
+    return None
+
+
+def read(path: Path) -> tuple[Record | None, str | None]:
+    """(record, None) for a usable record; (None, what is wrong) for a damaged one; (None, None) when
+    there is none. A damaged record is never silently replaced: the cell shows as ``corrupt``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable ({type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc})"
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        return None, f"not valid JSON ({exc.msg} at line {exc.lineno}; truncated?)"
+    wrong = problem(record)
+    return (None, wrong) if wrong else (record, None)
+
+
+def write(path: Path, record: Record) -> None:
+    """Atomically (temporary file + rename): a record exists whole or not at all."""
+    from gdw_bench.store import atomic_write_json
+
+    wrong = problem(record)
+    if wrong:
+        raise ValueError(f"refusing to write an invalid record: {wrong}")
+    atomic_write_json(path, record)

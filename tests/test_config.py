@@ -1,0 +1,140 @@
+"""Config files and --set: the README's examples run as written; keys are validated; own data."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gdw_bench.config import load_profile, to_toml
+from gdw_bench.errors import UserInputError
+from gdw_bench.specs import PROFILES
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def readme_block(first_line: str) -> str:
+    """The fenced code block of the README that starts with ``first_line``."""
+    for block in re.findall(r"```\w*\n(.*?)```", README.read_text(), flags=re.S):
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"no README block starts with {first_line!r}")
+
+
+def gdw_bench(args, cwd):
+    return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_readme_table2_config_runs_20_epochs_with_outer_lr_50(tmp_path):
+    (tmp_path / "table2-20ep.toml").write_text(readme_block("# table2-20ep.toml"))
+    run = gdw_bench(["run", "--config", "table2-20ep.toml", "--methods", "basemodel,gdw", "--levels", "0.4",
+                     "--seeds", "1"], tmp_path)
+    assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
+    record = json.loads((tmp_path / "results/table2-20ep/digits/uniform-0.4/gdw/seed-1/record.json").read_text())
+    assert record["protocol"]["epochs"] == 20 and len(record["curve"]) == 20
+    assert record["hyperparameters"]["outer_lr"] == 50.0 and record["hyperparameters"]["meta_mode"] == "jvp"
+    dry = gdw_bench(["run", "--config", "table2-20ep.toml", "--dry-run"], tmp_path)
+    assert "90 cells: 88 missing, 2 done" in dry.stdout, dry.stdout  # 10 methods × 3 levels × 3 seeds
+    same = gdw_bench(["run", "--table", "2", "--set", "epochs=20", "--set", "gdw.outer_lr=50", "--methods", "gdw",
+                      "--levels", "0.4", "--seeds", "1", "--dry-run"], tmp_path)
+    assert same.returncode == 0 and "results/mini+" in same.stdout  # --set alone: a profile name of its own
+    report = gdw_bench(["report", "--config", "table2-20ep.toml", "--table", "2", "--seeds", "1"], tmp_path)
+    assert report.returncode == 0 and "**" in report.stdout, report.stderr
+
+
+def test_readme_own_data_config_runs_on_an_npz(tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = (digits.images * 16).clip(0, 255).astype(np.uint8), digits.target
+    np.savez(tmp_path / "mine.npz", x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
+    (tmp_path / "own-data.toml").write_text(readme_block("# own-data.toml").replace("epochs = 30", "epochs = 3"))
+    run = gdw_bench(["run", "--config", "own-data.toml", "--methods", "basemodel,mwnet", "--levels", "0.4",
+                     "--seeds", "1", "--jobs", "2"], tmp_path)  # pool workers register the dataset themselves
+    assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
+    record = json.loads((tmp_path / "results/my-data/mine/uniform-0.4/mwnet/seed-1/record.json").read_text())
+    assert (record["data_info"]["train_size"], record["data_info"]["meta_size"], record["data_info"]["test_size"]) == (1100, 100, 597)
+    assert 0.3 < record["data_info"]["actual_noise_fraction"] < 0.5
+    info = gdw_bench(["info", "--config", "own-data.toml"], tmp_path)
+    assert 'source = "npz"' in info.stdout and "[datasets.mine]" in info.stdout
+
+
+def test_an_image_folder_tree_is_a_dataset(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 30), ("test", 6)):
+        for c in ("cat", "dog", "owl"):
+            (tmp_path / "imgs" / split / c).mkdir(parents=True)
+            for i in range(count):
+                pixels = (rng.random((10, 12, 3)) * 80 + 60 * ("cat", "dog", "owl").index(c)).astype(np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "imgs" / split / c / f"{i}.png")
+    profile = load_profile(None, ("datasets.pets.source=imagefolder", f"datasets.pets.path={tmp_path / 'imgs'}",
+                                  "datasets.pets.model=mlp128", "datasets.pets.epochs=2", "datasets.pets.meta_per_class=3",
+                                  "stand_ins.cifar10=pets"))
+    from gdw_bench.datasets import DATASETS, prepare
+    from gdw_bench.datasets.corruption import Corruption
+
+    assert DATASETS["pets"].image_shape == (3, 10, 12) and DATASETS["pets"].num_classes == 3
+    data = prepare("pets", Corruption("uniform", 0.4), 1, meta_per_class=3)
+    assert (len(data.train), len(data.meta), len(data.test)) == (81, 9, 18)
+    from gdw_bench import grid
+    from gdw_bench.engine import run_cell
+    from gdw_bench.specs import get_table
+
+    cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
+    record = run_cell(cell, tmp_path / "results")
+    assert record["dataset"] == "pets" and cell.identity()["data_source"] == "imagefolder"
+
+
+@pytest.mark.parametrize("sets,needle", [
+    (("epochz=3",), "unknown key in the config 'epochz'"),
+    (("datasets.digits.epochs=-1",), "must be positive"),
+    (("datasets.digits.model=resnet99",), "unknown model in datasets.digits 'resnet99'"),
+    (("gdw.prob_clamp=1.0",), "prob_clamp 1.0 must lie in (0, 1)"),
+    (("gdw.meta_mode=finite_differences",), "unknown meta_mode 'finite_differences'"),
+    (("gdw.outer_lrr=50",), "did you mean 'outer_lr'"),
+    (("methods.gdww.outer_lr=50",), "did you mean 'gdw'"),
+    (("stand_ins.cifar11=digits",), "did you mean 'cifar10'"),
+    (("seeds=1,x",), "bad seed 'x'"),
+    (("tables=[9]",), "unknown table '9'"),
+    (("datasets.mine.source=npz",), "needs a path"),
+    (("datasets.mine.source=csv", "datasets.mine.path=x"), "unknown source of datasets.mine 'csv'"),
+    (("extends=tiny",), "unknown profile in extends 'tiny'"),
+    (("nokey",), "bad --set 'nokey'"),
+])
+def test_bad_config_keys_and_values_are_one_line_errors(sets, needle):
+    with pytest.raises(UserInputError) as error:
+        load_profile(None, sets)
+    assert needle in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_a_builtin_profile_printed_as_config_reads_back_as_the_same_cells(tmp_path, name):
+    from gdw_bench import grid
+    from gdw_bench.specs import get_table
+
+    (tmp_path / "copy.toml").write_text(to_toml(PROFILES[name]).replace(f'name = "{name}-copy"', f'name = "{name}"'))
+    copy = load_profile(tmp_path / "copy.toml")
+    assert copy.protocols == PROFILES[name].protocols and copy.method_overrides == PROFILES[name].method_overrides
+    for key in ("2", "5", "7"):
+        a = grid.table_cells(get_table(key), PROFILES[name], (1,))
+        b = grid.table_cells(get_table(key), copy, (1,))
+        assert [c.config_hash for c in a] == [c.config_hash for c in b]  # same identity: records stay current
+
+
+def test_a_new_method_version_or_default_makes_old_records_stale(tmp_path, monkeypatch):
+    from gdw_bench import grid, store
+    from gdw_bench.engine import run_cell
+    from gdw_bench.methods import get_method
+    from gdw_bench.specs import get_table
+
+    profile = load_profile(None, ("epochs=2",))
+    cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
+    run_cell(cell, tmp_path)
+    assert store.cell_status(cell.folder(tmp_path), cell.config_hash) == "done"
+    monkeypatch.setattr(get_method("basemodel"), "version", 2)
+    fresh = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
+    assert store.cell_status(fresh.folder(tmp_path), fresh.config_hash) == "stale"

@@ -1,0 +1,142 @@
+"""The method registry: discovery, row order, origins, plugins by entry point, method versions."""
+import ast
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gdw_bench.methods import Method, get_method, list_methods, register_method
+
+PINS = Path(__file__).with_name("method_versions.json")
+METHODS_DIR = Path(get_method("gdw").origin).parent
+
+
+def code_hash(path: Path) -> str:
+    """A file's code without docstrings and comments (ast drops comments; docstrings removed here)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def code_of(key: str) -> dict:
+    """The code a method's numbers depend on: its own file, its parents' files, the shared modules."""
+    cls = get_method(key)
+    files = {Path(c.__module__.replace("gdw_bench.methods.", "") + ".py").name
+             for c in cls.__mro__ if c.__module__.startswith("gdw_bench.methods.")}
+    files |= {p.name for p in METHODS_DIR.glob("_*.py") if p.name != "__init__.py"}
+    return {name: code_hash(METHODS_DIR / name) for name in sorted(files)}
+
+
+def test_each_method_version_changes_with_its_code():
+    """Change a method (or the shared code) and its version must change: old records turn stale.
+    After bumping ``version``, run ``python tests/test_registry.py`` to re-pin."""
+    pins = json.loads(PINS.read_text())
+    for key in list_methods():
+        cls = get_method(key)
+        if Path(cls.origin).parent != METHODS_DIR:
+            continue
+        pinned = pins[key]
+        if code_of(key) != pinned["code"]:
+            assert cls.version != pinned["version"], (
+                f"the code of '{key}' changed but its version is still {cls.version}: bump {cls.__name__}.version "
+                f"(old records become stale) and re-pin with `python tests/test_registry.py`")
+
+
+def test_rows_follow_each_methods_order_not_import_order():
+    assert list_methods() == ["basemodel", "finetune", "coteaching", "glc", "l2rw", "insw", "mwnet", "softlabel",
+                              "genlabel", "gdw", "gdw-nozm", "focal", "cb"]
+    assert all(Path(get_method(k).origin).parent == METHODS_DIR for k in list_methods())
+
+
+def test_the_registry_refuses_a_class_that_is_not_a_method():
+    with pytest.raises(TypeError, match="subclass of gdw_bench.methods.Method"):
+        register_method("not-a-method")(dict)
+    with pytest.raises(ValueError, match="already registered"):
+        register_method("gdw")(type("Other", (Method,), {}))
+
+
+PLUGIN = '''
+"""Symmetric CE (Wang et al., ICCV 2019): L = α·CE(p, y) + β·RCE(p, y). Deviations: none."""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from gdw_bench.methods import Method, register_method
+
+
+@dataclass(frozen=True)
+class SCEHyperparameters:
+    alpha: float = 0.1
+    beta: float = 1.0
+
+
+@register_method("sce")
+class SymmetricCE(Method):
+    title = "SCE"
+    paper = "Wang et al., ICCV 2019"
+    order = 15  # between BaseModel and Fine-tuning in tables
+    Hyperparameters = SCEHyperparameters
+
+    def train_step(self, batch, meta_batch=None):
+        logits = self.model(batch.x)
+        p = torch.softmax(logits, 1).clamp(min=1e-7)
+        onehot = F.one_hot(batch.y, p.shape[1]).float().clamp(min=1e-4)
+        loss = self.hp.alpha * F.cross_entropy(logits, batch.y) - self.hp.beta * (p * onehot.log()).sum(1).mean()
+        self.minimise(loss)
+        return {"loss": loss.detach()}
+'''
+
+
+def install_plugin(site: Path) -> None:
+    """An installed distribution as importlib.metadata sees it: the package and its dist-info with
+    the entry point (what `pip install` of a plugin with this pyproject table writes):
+        [project.entry-points."gdw_bench.methods"]
+        sce = "sce_plugin.sce"
+    """
+    (site / "sce_plugin").mkdir(parents=True)
+    (site / "sce_plugin" / "__init__.py").write_text("")
+    (site / "sce_plugin" / "sce.py").write_text(PLUGIN)
+    info = site / "sce_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sce-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[gdw_bench.methods]\nsce = sce_plugin.sce\n")
+
+
+def test_a_method_from_another_installed_package_runs_in_a_grid_and_its_table(tmp_path):
+    import os
+
+    site = tmp_path / "site"
+    install_plugin(site)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def gdw_bench(*args):
+        return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+
+    listed = gdw_bench("list", "methods")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert rows[:3] == ["basemodel", "sce", "finetune"]  # its `order`, not when it was loaded
+    assert "(from sce-plugin (entry point 'sce'))" in listed.stdout
+    run = gdw_bench("run", "--table", "2", "--methods", "basemodel,sce", "--seeds", "1", "--levels", "0.4",
+                    "--jobs", "2", "--set", "epochs=3", "--set", "sce.beta=0.5")
+    assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
+    record = json.loads(next((tmp_path / "results").rglob("sce/seed-1/record.json")).read_text())
+    assert record["hyperparameters"] == {"alpha": 0.1, "beta": 0.5} and len(record["curve"]) == 3
+    table = gdw_bench("report", "--table", "2", "--methods", "basemodel,sce", "--set", "epochs=3",
+                      "--set", "sce.beta=0.5")
+    assert table.returncode == 0 and "| SCE " in table.stdout, table.stderr
+
+
+if __name__ == "__main__":  # re-pin after bumping a method's version
+    PINS.write_text(json.dumps({k: {"version": get_method(k).version, "code": code_of(k)} for k in list_methods()
+                                if Path(get_method(k).origin).parent == METHODS_DIR}, indent=1) + "\n")
+    print(f"pinned {PINS}")
