@@ -14,13 +14,24 @@ from gdw_bench.specs import Profile, TableSpec
 
 
 def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
-    """'0,0.4' → the matching columns' level strings; one-line errors for bad or absent levels."""
+    """'0,0.4' → the matching columns' level strings; one-line errors for bad or absent levels.
+
+    A level is a number (the noise rate or μ of Tables 2–4), a column's level exactly as `list
+    tables` prints it (Table 8: 'noise=0.4;imb=0.1'), or one part of it ('noise=0.4', 'imb=0.01': every
+    Table 8 column with that part). Tables 5 and 7 have a single column and no level."""
     if text is None:
         return None
     valid = sorted({c.level for c in table.columns})
+    if valid == [""]:
+        raise UserInputError(f"--levels {text}: table {table.key} has a single column and no levels; valid: leave "
+                             f"--levels out")
     chosen = set()
     for item in text.split(","):
         item = item.strip()
+        parts = [lv for lv in valid if item == lv or item in lv.split(";")]
+        if parts:
+            chosen.update(parts)
+            continue
         try:
             value = float(item)
         except ValueError:

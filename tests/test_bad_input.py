@@ -61,6 +61,8 @@ CASES = [
     (RUN + ["--levels", "0.5"], "level 0.5 is not in table 2"),
     (RUN + ["--levels", "high"], "bad level 'high'"),
     (RUN + ["--levels", "-0.1"], "outside [0, 1]"),
+    (RUN[:1] + ["--table", "5", "--levels", "0.4"], "table 5 has a single column and no levels"),
+    (RUN[:1] + ["--table", "8", "--levels", "noise=0.5"], "bad level 'noise=0.5'"),
     (RUN + ["--profile", "tiny"], "unknown profile 'tiny'"),
     (RUN + ["--profile", "fmnit"], "did you mean 'fmnist'"),
     # run: execution options

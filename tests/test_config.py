@@ -138,3 +138,14 @@ def test_a_new_method_version_or_default_makes_old_records_stale(tmp_path, monke
     monkeypatch.setattr(get_method("basemodel"), "version", 2)
     fresh = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
     assert store.cell_status(fresh.folder(tmp_path), fresh.config_hash) == "stale"
+
+
+def test_levels_select_the_columns_of_every_table():
+    from gdw_bench.grid import parse_levels
+    from gdw_bench.specs import get_table
+
+    assert parse_levels("0,0.4", get_table("2")) == {"0", "0.4"}
+    assert parse_levels("noise=0.4", get_table("8")) == {"noise=0.4;imb=0.1", "noise=0.4;imb=0.01"}
+    assert parse_levels("noise=0.6;imb=0.01", get_table("8")) == {"noise=0.6;imb=0.01"}
+    assert parse_levels("imb=0.1", get_table("8")) == {"noise=0.4;imb=0.1", "noise=0.6;imb=0.1"}
+    assert parse_levels("0.01", get_table("4")) == {"0.01"}
