@@ -104,8 +104,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     tables = [get_table(table_key)] if table_key is not None else [get_table(t) for t in prof.tables]
     table = tables[0]
     results_dir = _results_root(results_dir, must_write=not dry_run)
-    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
-        raise UserInputError(f"--data-dir {Path(data_dir).resolve()} is a file; valid: a folder (or one to be created)")
+    data_dir = _data_dir(data_dir)
     seed_list = parse_seeds(seeds) if seeds is not None else prof.seeds or table.seeds
     if jobs is not None and jobs < 1:
         raise UserInputError(f"--jobs {jobs} must be at least 1")
@@ -124,13 +123,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                 from None
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
     dev = resolve_device(device, here=executor == "local")
-    cells, seen = [], set()
-    for each in tables:  # a config may name several tables; cells they share are trained once
-        for cell in grid.table_cells(each, prof, seed_list, grid.resolve_methods(methods, each),
-                                     grid.parse_levels(levels, each), from_scratch):
-            if (cell.folder(Path(".")), cell.config_hash) not in seen:
-                seen.add((cell.folder(Path(".")), cell.config_hash))
-                cells.append(cell)
+    cells = grid.plan(tables, prof, seed_list, methods, levels, from_scratch)  # shared cells once
     if not cells:
         raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{prof.name}' for "
                              f"these options")
@@ -191,6 +184,19 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         sys.exit(1)
 
 
+def _nearest_existing(path: Path) -> Path | None:
+    """``path`` itself or its nearest ancestor that exists (None: none does): where writing under
+    ``path`` would start, and a file there blocks it."""
+    return next((p for p in (path, *path.parents) if p.exists()), None)
+
+
+def _data_dir(path: Path | None) -> Path | None:
+    """--data-dir: one line when it is a file (a folder, or one to be created, is fine)."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise UserInputError(f"--data-dir {Path(path).resolve()} is a file; valid: a folder (or one to be created)")
+    return path
+
+
 def _results_root(path: Path, must_write: bool) -> Path:
     """The results root as an absolute path (every message names it so); one-line errors when it is
     a file, or when training must write there and cannot."""
@@ -200,7 +206,7 @@ def _results_root(path: Path, must_write: bool) -> Path:
     if root.exists() and not root.is_dir():
         raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")
     if must_write:
-        existing = next((p for p in (root, *root.parents) if p.exists()), None)
+        existing = _nearest_existing(root)
         if existing is not None and not existing.is_dir():
             raise UserInputError(f"--results-dir {root} lies inside the file {existing}; valid: a folder (or one to "
                                  f"be created)")
@@ -213,7 +219,7 @@ def _results_root(path: Path, must_write: bool) -> Path:
 def _output_folder(path: Path) -> Path:
     """--out of `report` as an absolute folder; one line when it (or a parent) is a file."""
     out = Path(path).expanduser().resolve()
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    existing = _nearest_existing(out)
     if existing is not None and not existing.is_dir():
         raise UserInputError(f"--out {out}: {existing} is a file; valid: a folder (or one to be created)")
     return out
@@ -238,10 +244,10 @@ def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus,
 
 def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:
     """Say why cells that are not done are not trained now."""
-    for status, why in (("stale", "hold a record of another configuration (left as is; --rerun-stale retrains them)"),
-                        ("corrupt", "hold a damaged record (left as is; --rerun-corrupt retrains them)"),
-                        ("running", "are being trained by another process (their lock is held)"),
-                        ("queued", "are queued or running as SLURM jobs")):
+    from gdw_bench.grid import NOT_TRAINED_BECAUSE
+
+    for status in ("stale", "corrupt", "running", "queued"):
+        why = NOT_TRAINED_BECAUSE[status]
         hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]
         if hit:
             click.echo(f"{len(hit)} cells {why}, e.g. {hit[0].folder(results_dir)}", err=True)
@@ -462,7 +468,7 @@ def export(results_dir, out, fmt, curves):
     out = out.expanduser().resolve()
     if out.exists() and out.is_dir():
         raise UserInputError(f"--out {out} is a folder; valid: a file path")
-    parent = next((p for p in out.parents if p.exists()), None)
+    parent = _nearest_existing(out.parent)
     if parent is not None and not parent.is_dir():
         raise UserInputError(f"--out {out}: {parent} is a file; valid: a file path in a folder")
     problems: list[str] = []
@@ -511,8 +517,7 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
     resolve_device(device)
     grid.resolve_methods(methods, get_table("2"))
     get_profile(profile)
-    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
-        raise UserInputError(f"--data-dir {Path(data_dir).resolve()} is a file; valid: a folder")
+    data_dir = _data_dir(data_dir)
     if show_phases:
         shape = {"small_cnn": (1, 8, 8), "mlp128": (1, 8, 8), "small_cnn28": (1, 28, 28),
                  "conv_fc128": (1, 28, 28), "mlp512": (1, 28, 28)}.get(model, (3, 32, 32))

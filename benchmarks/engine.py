@@ -262,7 +262,7 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
     ``checkpoint_every``: seconds of training between checkpoints (default ``CHECKPOINT_INTERVAL_S``).
     """
     folder = cell.folder(root)
-    existing, _ = store.read_record(folder / store.RECORD)
+    existing, _ = record_schema.read(folder / store.RECORD)
     if existing is not None and existing.get("config_hash") == cell.config_hash:
         if skip_done:
             raise CellSkipped("done", str(folder))
@@ -308,7 +308,7 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
 
 def _set_aside_or_skip(cell: CellConfig, folder: Path, rerun: frozenset, on_note) -> None:
     """Under the lock: skip a cell another process finished, or whose record must not be touched."""
-    record, problem = store.read_record(folder / store.RECORD)
+    record, problem = record_schema.read(folder / store.RECORD)
     if record is not None and record.get("config_hash") == cell.config_hash:
         raise CellSkipped("done", str(folder))
     kind = "corrupt" if problem else "stale" if record is not None else None
@@ -422,16 +422,15 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
                    if method.needs_meta_set else None)
     totals: dict[str, torch.Tensor] = {}
     weight_sums = None  # [Σ w on correct labels, their count, Σ w on wrong labels, their count]
-    finite_steps = []  # per step: were all its logged losses finite (kept on the device, read once)
+    step_values = []  # per step: its logged values (on the device; read only when the epoch diverged)
     steps = 0
     for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch, p.augment):
         meta_batch = next(meta_stream) if meta_stream is not None else None
         logs = method.train_step(batch, meta_batch)
-        for key, value in logs.items():  # summed on the device: no per-step synchronisation
-            value = value.detach().double()
+        values = [value.detach().double() for value in logs.values()]
+        for key, value in zip(logs, values):  # summed on the device: no per-step synchronisation
             totals[key] = totals[key] + value if key in totals else value
-        if logs:
-            finite_steps.append(torch.stack([v.detach().double().reshape(()) for v in logs.values()]).isfinite().all())
+        step_values.append(values)
         weights = method.last_sample_weights
         if cell.noisy and weights is not None and batch.true_y is not None:
             wrong = batch.y != batch.true_y
@@ -441,7 +440,8 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
         steps += 1
     means = {key: float(value.cpu()) / steps for key, value in totals.items()}
     if not all(math.isfinite(v) for v in means.values()):
-        first_bad = int((~torch.stack(finite_steps).cpu()).nonzero()[0, 0]) if finite_steps else 0
+        first_bad = next((i for i, values in enumerate(step_values) if not all(math.isfinite(float(v)) for v in values)),
+                         steps - 1)  # no single step: the finite values' sum overflowed by the last one
         raise Diverged(f"non-finite training loss at epoch {global_epoch + 1} (of all phases, from 1), step "
                        f"{first_bad + 1} of {steps}: epoch means {means}", global_epoch + 1, first_bad + 1)
     logs = {key: round(v, 6) for key, v in means.items()}

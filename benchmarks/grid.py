@@ -69,14 +69,26 @@ def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
     return keys
 
 
+def plan(tables: list[TableSpec], profile: Profile, seeds, methods: str | None = None, levels: str | None = None,
+         from_scratch: bool = False) -> list[CellConfig]:
+    """The cells of ``tables`` (the --methods and --levels texts parsed for each), each once: tables
+    share cells (Table 4's clean column is Table 2's)."""
+    cells, seen = [], set()
+    for table in tables:
+        cells += table_cells(table, profile, seeds, resolve_methods(methods, table), parse_levels(levels, table),
+                             from_scratch, seen)
+    return cells
+
+
 def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=None,
-                from_scratch: bool = False) -> list[CellConfig]:
+                from_scratch: bool = False, seen: set | None = None) -> list[CellConfig]:
     """Every cell of ``table`` here, deduplicated (stand-in columns may coincide).
 
     ``from_scratch`` turns the ImageNet-pretrained networks of the real-world protocols into
     randomly initialised ones (offline machines); those cells live in ``<method>+scratch`` folders
-    so they never mix with pretrained results. Protocols that are not pretrained are unaffected."""
-    cells, seen = [], set()
+    so they never mix with pretrained results. Protocols that are not pretrained are unaffected.
+    ``seen``: cells already planned (by folder and hash), shared across tables by ``plan``."""
+    cells, seen = [], set() if seen is None else seen
     for column in table.columns:
         if levels is not None and column.level not in levels:
             continue
@@ -129,12 +141,20 @@ class GridOutcome:
     def skipped_lines(self, root: Path) -> list[str]:
         """One line per reason cells were left to others or to the user, e.g. "3 cells were being
         trained by another process"."""
-        why = {"busy": "were being trained by another process",
-               "done": "were finished by another process meanwhile",
-               "corrupt": "hold a damaged record (left as is; --rerun-corrupt sets it aside and retrains)",
-               "stale": "hold a record of another configuration (left as is; --rerun-stale retrains)"}
-        return [f"{len(cells)} cells {why.get(reason, reason)}, e.g. {cells[0].folder(root)}"
+        return [f"{len(cells)} cells {NOT_TRAINED_BECAUSE.get(reason, reason)}, e.g. {cells[0].folder(root)}"
                 for reason, cells in self.skipped.items()]
+
+
+# Why cells are not trained: by their status before a run (`run` says so up front), or by the reason
+# the engine skipped them during it (said at the end).
+NOT_TRAINED_BECAUSE = {
+    "stale": "hold a record of another configuration (left as is; --rerun-stale retrains them)",
+    "corrupt": "hold a damaged record (left as is; --rerun-corrupt retrains them)",
+    "running": "are being trained by another process (their lock is held)",
+    "queued": "are queued or running as SLURM jobs",
+    "busy": "were being trained by another process",
+    "done": "were finished by another process meanwhile",
+}
 
 
 def _live_line(label: str, epoch: int, epochs: int, loss, test_acc) -> str:

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from gdw_bench import record as record_schema
+
 RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
     "queued.json"
 LOCK = ".lock"
@@ -82,13 +84,6 @@ def read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def read_record(path: Path):
-    """``gdw_bench.record.read``: (record, None), (None, what is wrong) or (None, None) when absent."""
-    from gdw_bench import record
-
-    return record.read(path)
-
-
 def checkpoint_problem(path: Path) -> str | None:
     """What is wrong with a checkpoint file, read cheaply (torch.save writes a zip archive; a truncated
     one has no central directory). None: it looks whole (loading can still fail; the engine says so)."""
@@ -111,13 +106,10 @@ def set_aside(path: Path, reason: str) -> Path:
     return target
 
 
-def remove_temp_files(folder: Path) -> list[Path]:
+def remove_temp_files(folder: Path) -> None:
     """Delete the temporary files a killed writer left in ``folder`` (call only while holding its lock)."""
-    removed = []
     for path in Path(folder).glob(f".*{TEMP_SUFFIX}"):
         path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
 
 
 class CellBusy(Exception):
@@ -234,7 +226,7 @@ def cell_status(folder: Path, config_hash: str | None = None, active_jobs: set[s
     if folder.exists() and not folder.is_dir():
         say(f"{folder} is a file, not a cell folder; the cell cannot be trained until it is moved away")
         return "missing"
-    record, problem = read_record(folder / RECORD)
+    record, problem = record_schema.read(folder / RECORD)
     if problem:
         say(f"{folder / RECORD}: {problem}; left as is (--rerun-corrupt sets it aside and retrains the cell)")
         return "corrupt"
@@ -284,7 +276,7 @@ def iter_records(root: Path, problems: list[str] | None = None) -> Iterator[dict
     if not root.exists():
         return
     for path in sorted(root.rglob(RECORD)):
-        record, problem = read_record(path)
+        record, problem = record_schema.read(path)
         if record is not None:
             record["_folder"] = str(path.parent)
             yield record

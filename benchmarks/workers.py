@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Callable
 
@@ -70,7 +70,6 @@ class _Worker:
     process: multiprocessing.Process
     conn: object
     cell: object = None
-    deaths: list = field(default_factory=list)
 
 
 class WorkerPool:

@@ -38,21 +38,17 @@ def _load_plugins() -> None:
         try:
             loaded = entry.load()
             if isinstance(loaded, type):  # a class: register it under the entry point's name
-                if getattr(loaded, "key", "") and loaded.key in _registry_keys() and get_method(loaded.key) is loaded:
+                if getattr(loaded, "key", "") and loaded.key in list_methods() and get_method(loaded.key) is loaded:
                     loaded.origin = source
                 else:
                     register_method(entry.name, origin=source)(loaded)
             else:  # a module: its @register_method decorators ran on import
-                for key in _registry_keys():
+                for key in list_methods():
                     cls = get_method(key)
                     if cls.__module__ == loaded.__name__:
                         cls.origin = source
         except Exception as exc:  # a broken plugin must not break the suite: say which and why
             _PLUGIN_ERRORS.append(f"plugin {source}: {type(exc).__name__}: {exc}")
-
-
-def _registry_keys() -> list[str]:
-    return list_methods()
 
 
 def plugin_errors() -> list[str]:

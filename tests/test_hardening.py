@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gdw_bench import record as record_schema
 from gdw_bench import store
 from gdw_bench.datasets import Corruption
 from gdw_bench.engine import CellConfig, CellFailed, run_cell
@@ -36,7 +37,7 @@ def records(root):
     """{cell folder relative to root: usable record without its timings and provenance}."""
     out = {}
     for path in Path(root).rglob(store.RECORD):
-        record, _ = store.read_record(path)
+        record, _ = record_schema.read(path)
         if record is None:
             continue
         for key in ("wall_time_s", "finished_at", "argv", "versions", "git_commit", "notes", "execution_changes",
