@@ -87,10 +87,12 @@ def cli():
               help="retrain cells whose record is damaged (the damaged file is kept beside it)")
 @click.option("--checkpoint-every", "checkpoint_every", type=float, default=None,
               help="seconds of training between checkpoints (default 10; 0: after every epoch)")
+@click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=True, show_default=True,
+              help="on a GPU, replay each step of the methods that allow it as one CUDA graph")
 @_config_options
 def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, threads, dry_run, download,
-        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, config, sets,
-        **slurm_args):
+        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, cuda_graphs, config,
+        sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench import grid
     from gdw_bench.engine import resolve_device
@@ -172,7 +174,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                        f"--dry-run shows their progress, and run again collects what failed")
     else:
         outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads, statuses=statuses,
-                                tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every)
+                                tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every,
+                                cuda_graphs=cuda_graphs)
         failed = outcome.failed
         for line in outcome.skipped_lines(results_dir):
             click.echo(line, err=True)
@@ -494,13 +497,16 @@ def export(results_dir, out, fmt, curves):
 @click.option("--methods", default="all", show_default=True)
 @click.option("--model", default="resnet32", show_default=True)
 @click.option("--pack", default=None,
-              help="instead: cells packed on one device, e.g. 1,2,4,8 worker processes (steady-state throughput)")
+              help="instead: cells packed on one device, e.g. 1,2,4,8 worker processes (steady-state throughput) "
+                   "of one method (--methods, default basemodel)")
 @click.option("--profile", default="fmnist-paper", show_default=True, help="with --pack: the profile whose cells run")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="with --pack / --engine")
 @click.option("--phases", "show_phases", is_flag=True, help="instead: the per-phase cost of one meta step")
 @click.option("--engine", "engine", is_flag=True,
               help="instead: an epoch of `run` against a bare PyTorch loop (BaseModel, --profile, default fmnist)")
-def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine):
+@click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=True, show_default=True,
+              help="on a GPU: also time the steps replayed as CUDA graphs (with --pack: the cells use them)")
+def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine, cuda_graphs):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
     from gdw_bench import grid
     from gdw_bench import speed as speed_module
@@ -533,9 +539,12 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
             if not item.strip().isdigit() or int(item) < 1:
                 raise UserInputError(f"bad --pack '{pack}'; valid: comma-separated process counts ≥ 1, e.g. 1,2,4,8")
             counts.append(int(item))
-        speed_module.pack(device, tuple(counts), profile, data_dir=data_dir)
+        keys = grid.resolve_methods(methods, get_table("2")) if methods != "all" else ("basemodel",)
+        if len(keys) != 1:
+            raise UserInputError(f"--pack times one method; --methods '{methods}' names {len(keys)}")
+        speed_module.pack(device, tuple(counts), profile, keys[0], data_dir=data_dir, cuda_graphs=cuda_graphs)
         return
-    speed_module.main(device, steps, rounds, methods, model)
+    speed_module.main(device, steps, rounds, methods, model, graphs=cuda_graphs)
 
 
 def main(argv=None):

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from gdw_bench import identity, provenance, seeds, store
+from gdw_bench import cpu_tuning, identity, provenance, seeds, store
 from gdw_bench import record as record_schema
 from gdw_bench.datasets import Corruption, PreparedData, expected_wrong_fraction, prepare
 from gdw_bench.models import build_model
@@ -127,18 +127,19 @@ def evaluate(net: torch.nn.Module, split, batch_size: int, true_labels: bool = F
     split's true labels, returned as (against its labels, against its true labels)."""
     was_training = net.training
     net.eval()
-    correct = torch.zeros((), dtype=torch.long)
-    correct_true = torch.zeros((), dtype=torch.long)
+    correct = correct_true = None  # counted on the device: no synchronisation per batch
     total = 0
     for batch in split.ordered(batch_size):
         predicted = net(batch.x).argmax(1)
-        correct = correct + (predicted == batch.y).sum().cpu()
+        hits = (predicted == batch.y).sum()
+        correct = hits if correct is None else correct + hits
         if true_labels:
-            correct_true = correct_true + (predicted == batch.true_y).sum().cpu()
+            hits_true = (predicted == batch.true_y).sum()
+            correct_true = hits_true if correct_true is None else correct_true + hits_true
         total += len(batch)
     net.train(was_training)
-    accuracy = 100.0 * int(correct) / max(total, 1)
-    return (accuracy, 100.0 * int(correct_true) / max(total, 1)) if true_labels else accuracy
+    accuracy = 100.0 * int(correct or 0) / max(total, 1)
+    return (accuracy, 100.0 * int(correct_true or 0) / max(total, 1)) if true_labels else accuracy
 
 
 def resolve_device(device: str, here: bool = True) -> torch.device:
@@ -243,7 +244,7 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
              on_epoch: Callable[[dict], None] | None = None, stop_after_epochs: int | None = None,
              tensorboard: bool = False, rerun: frozenset = frozenset(),
              on_note: Callable[[str], None] = _stderr_note, checkpoint_every: float | None = None,
-             skip_done: bool = False) -> dict | None:
+             skip_done: bool = False, cuda_graphs: bool = True) -> dict | None:
     """Train ``cell`` to its record, resuming from its checkpoint; return the record (a done cell's
     existing record, or ``CellSkipped("done")`` with ``skip_done``: a grid counts what it trained).
 
@@ -260,6 +261,8 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
     ``stop_after_epochs`` stops (as if killed) after that many epochs of *this call*, leaving the
     checkpoint: used by tests and for time-boxed runs. Returns None when stopped early.
     ``checkpoint_every``: seconds of training between checkpoints (default ``CHECKPOINT_INTERVAL_S``).
+    ``cuda_graphs``: on a CUDA device, replay the step of a ``graph_safe`` method as a CUDA graph
+    (``gdw_bench.cuda_graphs``; the record's ``execution`` says whether it did).
     """
     folder = cell.folder(root)
     existing, _ = record_schema.read(folder / store.RECORD)
@@ -284,7 +287,7 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
             if tensorboard:
                 on_epoch = _with_tensorboard(folder, on_epoch)
             record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note,
-                            CHECKPOINT_INTERVAL_S if checkpoint_every is None else checkpoint_every)
+                            CHECKPOINT_INTERVAL_S if checkpoint_every is None else checkpoint_every, cuda_graphs)
         except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
             details = {"epoch": exc.epoch, "step": exc.step} if isinstance(exc, Diverged) else {}
             message = f"{type(exc).__name__}: {exc}"
@@ -321,13 +324,16 @@ def _set_aside_or_skip(cell: CellConfig, folder: Path, rerun: frozenset, on_note
             f"retraining the cell")
 
 
-def _execution(dev: torch.device) -> dict:
-    """Where this call trains: a resumed cell compares it with where its first epochs ran."""
-    return {"device": str(dev), "torch_threads": torch.get_num_threads()}
+def _execution(dev: torch.device, cuda_graphs: bool = False) -> dict:
+    """Where and how this call trains (applying the CPU settings of ``cpu_tuning``): a resumed cell
+    compares it with where its first epochs ran."""
+    tuning = cpu_tuning.apply()
+    return {"device": str(dev), "torch_threads": torch.get_num_threads(),
+            **(tuning if dev.type == "cpu" else {"cuda_graphs": cuda_graphs})}
 
 
 def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note=_stderr_note,
-           checkpoint_every: float = CHECKPOINT_INTERVAL_S):
+           checkpoint_every: float = CHECKPOINT_INTERVAL_S, cuda_graphs: bool = True):
     from gdw_bench.methods import PhaseContext
 
     data = prepared_data(cell, dev, data_dir)
@@ -336,7 +342,10 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     p = cell.protocol
     position = {"phase": 0, "epoch": 0, "global_epoch": 0}
     curve, diagnostics, elapsed_before, notes = [], [], 0.0, []
-    execution, execution_changes = _execution(dev), []
+    # CUDA graphs for the step where the method allows it (gdw_bench.cuda_graphs); diagnostics keep
+    # per-step Python state, so +diag cells step eagerly
+    graphed = cuda_graphs and dev.type == "cuda" and method.graph_safe and not cell.diagnostics
+    execution, execution_changes = _execution(dev, graphed), []
     checkpoint_path = folder / store.CHECKPOINT
     if checkpoint_path.exists():
         try:
@@ -358,6 +367,15 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
             method = build_method(cell, data, dev)
             position, curve, diagnostics, elapsed_before = {"phase": 0, "epoch": 0, "global_epoch": 0}, [], [], 0.0
     splits = {"train": data.train, "meta": data.meta}
+    step = method.train_step
+    if graphed:
+        from gdw_bench.cuda_graphs import GraphedSteps
+
+        def note(message: str) -> None:
+            notes.append(message)
+            on_note(message)
+
+        step = GraphedSteps(method, note)
     epochs_this_call, last_saved = 0, time.perf_counter()
     for phase_index in range(position["phase"], len(phases)):
         phase = phases[phase_index]
@@ -376,7 +394,9 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
             method.on_epoch_start(epoch, phase)
             torch.manual_seed(cell.train_seed + 7919 * (global_epoch + 1))  # any stray global draw
             epoch_start = time.perf_counter()
-            logs = _train_epoch(method, split, data, cell, global_epoch)
+            if graphed:
+                step.new_epoch()
+            logs = _train_epoch(method, step, split, data, cell, global_epoch)
             entry = {"phase": phase.name, "epoch": epoch, "global_epoch": global_epoch, "lr": lr, **logs}
             last_five = epoch >= phase.epochs - SCORE_EPOCHS
             if last_five or epoch % phase.eval_every == 0:
@@ -409,14 +429,15 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
                           "epochs": sum(ph.epochs for ph in phases)})
     record = _record(cell, method, phases, curve, diagnostics, data, dev,
                      elapsed_before + time.perf_counter() - started)
-    record["execution_changes"], record["notes"] = execution_changes, notes
+    record["execution"], record["execution_changes"], record["notes"] = execution, execution_changes, notes
     record_schema.write(folder / store.RECORD, record)
     checkpoint_path.unlink(missing_ok=True)
     (folder / store.FAILED).unlink(missing_ok=True)
     return record
 
 
-def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epoch: int) -> dict:
+def _train_epoch(method, step, split, data: PreparedData, cell: CellConfig, global_epoch: int) -> dict:
+    """One epoch of ``step`` (the method's ``train_step``, or its CUDA-graphed form) over ``split``."""
     p = cell.protocol
     meta_stream = (data.meta.cycle(p.meta_batch_size, cell.train_seed, global_epoch, p.augment)
                    if method.needs_meta_set else None)
@@ -426,16 +447,18 @@ def _train_epoch(method, split, data: PreparedData, cell: CellConfig, global_epo
     steps = 0
     for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch, p.augment):
         meta_batch = next(meta_stream) if meta_stream is not None else None
-        logs = method.train_step(batch, meta_batch)
-        values = [value.detach().double() for value in logs.values()]
+        logs = step(batch, meta_batch)
+        # copies: a graph-replayed step returns the same output tensors every step
+        values = [value.detach().to(torch.float64, copy=True) for value in logs.values()]
         for key, value in zip(logs, values):  # summed on the device: no per-step synchronisation
             totals[key] = totals[key] + value if key in totals else value
         step_values.append(values)
         weights = method.last_sample_weights
         if cell.noisy and weights is not None and batch.true_y is not None:
-            wrong = batch.y != batch.true_y
+            wrong = (batch.y != batch.true_y).double()  # masks, not boolean indexing: no device sync
+            right = 1.0 - wrong
             w = weights.detach().double().flatten()
-            step_sums = torch.stack([w[~wrong].sum(), (~wrong).sum().double(), w[wrong].sum(), wrong.sum().double()])
+            step_sums = torch.stack([(w * right).sum(), right.sum(), (w * wrong).sum(), wrong.sum()])
             weight_sums = step_sums if weight_sums is None else weight_sums + step_sums
         steps += 1
     means = {key: float(value.cpu()) / steps for key, value in totals.items()}

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The GPU check of issues 9 and 10, in one short script for a lent CUDA machine (no network there):
+# The GPU check of issue 10, in one short script for a lent CUDA machine (no network there):
 #   bash benchmarks/gpu_check.sh DATA_DIR OUT_DIR SECONDS [PHASES]
 # DATA_DIR holds fashion-mnist/ (the four IDX files); OUT_DIR receives every figure as text/JSON.
-# PHASES (default "speed pack cells"):
-#   speed  one step of every method on ResNet-32, batch 100 / meta 100, ratios to BaseModel (CUDA)
-#   pack   N = 1, 2, 4, 8 worker processes sharing the GPU, steady-state cell-epochs per hour
+# PHASES (default "tests speed pack"):
+#   tests  the CUDA tests: graphed steps = eager steps, replayed JVP = double backward, every method runs
+#   speed  one step of every meta method on ResNet-32, batch 100 / meta 100, eager and CUDA-graphed,
+#          ratios to BaseModel
+#   pack   N = 1, 2, 4, 8 worker processes sharing the GPU (BaseModel, fmnist-paper, CUDA graphs), N = 1
+#          without graphs, and GDW at N = 1, 4: steady-state epoch times and cell-epochs per hour
 #   cells  the fmnist-paper profile's BaseModel and GDW cells at 40 % uniform noise, seed 1, side by
 #          side, until SECONDS have passed since the start; re-running resumes them from their
 #          checkpoints in /tmp/gpu-results (kept while the machine stays warm)
 set -u
-DATA=${1:?data dir}; OUT=${2:?out dir}; BUDGET=${3:-540}; PHASES=${4:-speed pack cells}
+DATA=${1:?data dir}; OUT=${2:?out dir}; BUDGET=${3:-540}; PHASES=${4:-tests speed pack}
 START=$(date +%s)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -21,8 +24,18 @@ fi
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } | tee "$OUT/device.txt"
 for phase in $PHASES; do
   case $phase in
-    speed) gdw-bench speed --device cuda --steps 20 --rounds 3 2>&1 | tee "$OUT/speed_cuda.txt" ;;
-    pack) gdw-bench speed --device cuda --pack 1,2,4,8 --data-dir "$DATA" 2>&1 | tee "$OUT/pack_cuda.txt" ;;
+    tests) timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/test_cuda.py \
+             tests/test_engine.py::test_every_method_runs_on_cuda 2>&1 | tail -n 25 | tee "$OUT/tests_cuda.txt" ;;
+    speed) timeout 200 gdw-bench speed --device cuda --steps 20 --rounds 3 \
+             --methods l2rw,insw,mwnet,softlabel,genlabel,gdw,focal,cb 2>&1 | grep --line-buffered -v Warn \
+             | tee "$OUT/speed_cuda.txt" ;;
+    # each measurement to its own file, line by line: a run stopped at its time limit keeps what it printed
+    pack) timeout 300 gdw-bench speed --device cuda --pack 1,2,4,8 --data-dir "$DATA" 2>&1 \
+            | grep --line-buffered -v Warn | tee "$OUT/pack_cuda.txt"
+          timeout 100 gdw-bench speed --device cuda --pack 1 --no-cuda-graphs --data-dir "$DATA" 2>&1 \
+            | grep --line-buffered -v Warn | tee "$OUT/pack_cuda_eager.txt"
+          timeout 200 gdw-bench speed --device cuda --pack 1,4 --methods gdw --data-dir "$DATA" 2>&1 \
+            | grep --line-buffered -v Warn | tee "$OUT/pack_cuda_gdw.txt" ;;
     cells)
       left=$(( BUDGET - ($(date +%s) - START) ))
       echo "cells: $left s left"

@@ -200,14 +200,15 @@ def to_train(status: str, rerun: frozenset = frozenset()) -> bool:
 def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
              progress: bool = True, threads: int | None = None, statuses: list[str] | None = None,
              tensorboard: bool = False, rerun: frozenset = frozenset(),
-             checkpoint_every: float | None = None) -> GridOutcome:
+             checkpoint_every: float | None = None, cuda_graphs: bool = True) -> GridOutcome:
     """Train the cells not done yet. ``threads``: CPU threads per cell (default: the cores shared
     out among ``jobs``; torch's own default for one job). CPU results are bit-identical for the same
     seed and thread count; another thread count can change the last digits. ``statuses``: the
     cells' ``cell_statuses`` when the caller has just read them (each read opens every record).
     ``rerun``: "stale" and/or "corrupt", to retrain cells whose record is of that kind (the old
     record is kept beside it). A cell another process is training is skipped (its lock is held).
-    ``checkpoint_every``: seconds of training between checkpoints (None: the engine's default)."""
+    ``checkpoint_every``: seconds of training between checkpoints (None: the engine's default).
+    ``cuda_graphs``: replay graph-safe methods' steps as CUDA graphs on a GPU (``gdw_bench.cuda_graphs``)."""
     from tqdm import tqdm
 
     statuses = statuses if statuses is not None else cell_statuses(cells, root)
@@ -246,7 +247,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
 
             try:
                 run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard, rerun=rerun,
-                         on_note=say, checkpoint_every=checkpoint_every, skip_done=True)
+                         on_note=say, checkpoint_every=checkpoint_every, skip_done=True, cuda_graphs=cuda_graphs)
                 settle(cell, None)
             except CellFailed as exc:
                 settle(cell, ("failed", str(exc)))
@@ -257,7 +258,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
 
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
         pool = WorkerPool(jobs, threads, str(root), device, str(data_dir) if data_dir else None, tensorboard, rerun,
-                          checkpoint_every)
+                          checkpoint_every, cuda_graphs)
         pool.run(todo, settle, on_epoch=(lambda m: bar.set_postfix_str(_live_line(*m))) if progress else None,
                  on_note=say)
     bar.close()

@@ -46,6 +46,7 @@ class Record(TypedDict, total=False):
     git_commit: str | None       # the checkout's commit, when there is one
     device: str                  # "cpu: x86_64" or "cuda: <card>"
     torch_threads: int           # CPU threads of the final attempt (numbers depend on it bit for bit)
+    execution: dict              # how the final attempt ran: device, threads, CPU settings, CUDA graphs
     execution_changes: list      # a resume under another device or thread count: before, after, from which epoch
     notes: list                  # one-line notes, e.g. a damaged checkpoint so trained from scratch
     data_hash: str               # hash of the prepared splits (labels, indices)

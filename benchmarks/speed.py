@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from gdw_bench import cpu_tuning
 from gdw_bench.datasets import Batch
 from gdw_bench.engine import resolve_device
 from gdw_bench.models import build_model
@@ -22,13 +23,28 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+def _time_steps(step, train, meta, steps: int, dev) -> float:
+    """Seconds per step over ``steps`` consecutive steps (one device sync at each end: the GPU may run
+    ahead of the CPU between steps, as in training)."""
+    _sync(dev)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(train, meta)
+    _sync(dev)
+    return (time.perf_counter() - start) / steps
+
+
 def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = "all", model: str = "resnet32",
-         batch: int = 100, classes: int = 10) -> dict[str, float]:
+         batch: int = 100, classes: int = 10, graphs: bool = False) -> dict[str, float]:
+    """ms per step of each method and its ratio to BaseModel. ``graphs`` (CUDA): also each graph-safe
+    method's step replayed as a CUDA graph (``gdw_bench.cuda_graphs``, as ``run`` trains it)."""
     from gdw_bench.grid import resolve_methods
     from gdw_bench.methods import create_method, get_method
     from gdw_bench.specs import get_table
 
     dev = resolve_device(device)
+    cpu_tuning.apply()  # as run_cell does
+    graphs = graphs and dev.type == "cuda"
     keys = resolve_methods(methods, get_table("2"))
     if "basemodel" not in keys:
         keys = ("basemodel", *keys)
@@ -47,27 +63,48 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
         method.on_epoch_start(phase.epochs - 1, phase)  # past warm-ups: time the steady-state step
         for _ in range(2):
             method.train_step(train, meta)
-        runners[key] = method
-    times = {key: [] for key in keys}
+        runners[key] = [("eager", method.train_step)]
+        if graphs and method.graph_safe:
+            from gdw_bench.cuda_graphs import WARMUP_STEPS, GraphedSteps
+
+            graphed = GraphedSteps(method)
+            for _ in range(WARMUP_STEPS + 2):  # eager warm-up, capture, one replay
+                graphed(train, meta)
+            runners[key].append(("graph", graphed))
+    times = {(key, kind): [] for key, steps_of in runners.items() for kind, _ in steps_of}
     for _ in range(rounds):
-        for key, method in runners.items():
-            for _ in range(steps):
-                _sync(dev)
-                start = time.perf_counter()
-                method.train_step(train, meta)
-                _sync(dev)
-                times[key].append(time.perf_counter() - start)
+        for key, steps_of in runners.items():
+            for kind, step in steps_of:
+                times[key, kind].append(_time_steps(step, train, meta, steps, dev))
     medians = {key: statistics.median(t) * 1000 for key, t in times.items()}
-    base = medians["basemodel"]
+    base = medians["basemodel", "eager"]
     print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), torch "
           f"{torch.__version__}, threads {torch.get_num_threads()}, {model}, batch {batch}/{batch}, "
           f"{rounds}×{steps} steps per method")
-    print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s}")
-    for key, ms in medians.items():
-        print(f"{key:12s} {ms:9.1f} {ms / base:12.2f}")
-    if "gdw" in medians and "mwnet" in medians:
-        print(f"GDW / MWNet = {medians['gdw'] / medians['mwnet']:.3f}")
-    return medians
+    if graphs:
+        graph_base = medians["basemodel", "graph"]
+        print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s} {'graphed ms':>11s} {'× graphed base':>15s} "
+              f"{'graph speed-up':>15s}")
+        for key in runners:
+            ms = medians[key, "eager"]
+            line = f"{key:12s} {ms:9.1f} {ms / base:12.2f}"
+            if (key, "graph") in medians:
+                g = medians[key, "graph"]
+                line += f" {g:11.2f} {g / graph_base:15.2f} {ms / g:15.2f}"
+            else:
+                line += f" {'(eager: not graph-safe)':>43s}"
+            print(line)
+    else:
+        print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s}")
+        for key in runners:
+            ms = medians[key, "eager"]
+            print(f"{key:12s} {ms:9.1f} {ms / base:12.2f}")
+    if "gdw" in runners and "mwnet" in runners:
+        line = f"GDW / MWNet = {medians['gdw', 'eager'] / medians['mwnet', 'eager']:.3f}"
+        if graphs:
+            line += f" (graphed {medians['gdw', 'graph'] / medians['mwnet', 'graph']:.3f})"
+        print(line)
+    return {f"{key}" if kind == "eager" else f"{key}+graph": ms for (key, kind), ms in medians.items()}
 
 
 if __name__ == "__main__":
@@ -75,7 +112,7 @@ if __name__ == "__main__":
 
 
 def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper", method: str = "basemodel",
-         epochs: int = 2, data_dir=None) -> list[dict]:
+         epochs: int = 2, data_dir=None, cuda_graphs: bool = True) -> list[dict]:
     """Several cells sharing one device: for each N in ``counts``, N cells (seeds 1..N) of ``method``
     on the profile's Table 2 40 % column, ``epochs`` long, trained by N worker processes at once
     (what ``run --jobs N`` does). Throughput is measured in steady state, from the per-epoch times of
@@ -91,6 +128,10 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
 
     prof = get_profile(profile)
     dev = resolve_device(device)
+    print(f"packing on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}): {method}, "
+          f"profile {profile}, {epochs} epochs per cell" + (", CUDA graphs" if cuda_graphs and dev.type == "cuda" else ""),
+          flush=True)
+    print(f"{'N':>3s} {'wall s':>8s} {'s/epoch':>8s} {'cell-epochs/h':>14s} {'× N=1':>7s}", flush=True)
     rows = []
     for n in counts:
         cells = grid.table_cells(get_table("2"), prof, tuple(range(1, n + 1)), (method,), {"0.4"})
@@ -98,7 +139,7 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
             outcome = grid.run_grid(cells, Path(root), str(dev), data_dir, jobs=n, progress=False,
-                                    threads=max(1, (os.cpu_count() or 1) // n))
+                                    threads=max(1, (os.cpu_count() or 1) // n), cuda_graphs=cuda_graphs)
             wall = time.perf_counter() - start
             if outcome.failed:
                 raise RuntimeError(f"packing run N={n} failed: {outcome.failed[0][1]}")
@@ -106,14 +147,11 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
 
             times = [e["epoch_time_s"] for r in iter_records(Path(root)) for e in r["curve"][1:]]
         epoch_s = statistics.median(times)
-        rows.append({"n": n, "wall_s": wall, "epoch_s": epoch_s, "epochs_per_hour": n * 3600.0 / epoch_s})
-    base = rows[0]["epochs_per_hour"]
-    print(f"packing on {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}): {method}, "
-          f"profile {profile}, {epochs} epochs per cell")
-    print(f"{'N':>3s} {'wall s':>8s} {'s/epoch':>8s} {'cell-epochs/h':>14s} {'× N=1':>7s}")
-    for row in rows:
+        row = {"n": n, "wall_s": wall, "epoch_s": epoch_s, "epochs_per_hour": n * 3600.0 / epoch_s}
+        rows.append(row)
+        # each row as soon as it is measured: a run stopped at a time limit keeps the rows it has
         print(f"{row['n']:3d} {row['wall_s']:8.1f} {row['epoch_s']:8.2f} {row['epochs_per_hour']:14.0f} "
-              f"{row['epochs_per_hour'] / base:7.2f}")
+              f"{row['epochs_per_hour'] / rows[0]['epochs_per_hour']:7.2f}", flush=True)
     return rows
 
 
@@ -128,6 +166,7 @@ def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, clas
     from gdw_bench.methods._weighting import build_weighting
 
     dev = resolve_device(device)
+    cpu_tuning.apply()  # as run_cell does
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *image_shape, generator=gen).to(dev)
     y = torch.randint(0, classes, (batch,), generator=gen).to(dev)
@@ -214,6 +253,7 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
 
     prof = get_profile(profile)
     dev = resolve_device(device)
+    cpu_tuning.apply()  # before the bare loop too, so both run under the same settings
     cell = grid.table_cells(get_table("2"), prof, (1,), ("basemodel",), {"0.4"})[0]
     epochs = epochs or cell.protocol.epochs
     cell = dataclasses.replace(cell, protocol=dataclasses.replace(cell.protocol, epochs=epochs))

@@ -21,7 +21,7 @@ from typing import Callable
 
 
 def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | None, tensorboard: bool,
-                 rerun: frozenset, checkpoint_every: float | None) -> None:
+                 rerun: frozenset, checkpoint_every: float | None, cuda_graphs: bool = True) -> None:
     from pathlib import Path
 
     import torch
@@ -43,7 +43,7 @@ def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | Non
 
         try:
             run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, on_epoch=on_epoch,
-                     tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every,
+                     tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs,
                      on_note=lambda line: conn.send(("note", line)), skip_done=True)
             outcome = None
         except CellFailed as exc:
@@ -76,9 +76,10 @@ class WorkerPool:
     """Up to ``jobs`` worker processes training ``cells``; callbacks report each cell's outcome."""
 
     def __init__(self, jobs: int, threads: int, root: str, device: str, data_dir: str | None,
-                 tensorboard: bool = False, rerun: frozenset = frozenset(), checkpoint_every: float | None = None):
+                 tensorboard: bool = False, rerun: frozenset = frozenset(), checkpoint_every: float | None = None,
+                 cuda_graphs: bool = True):
         self.jobs = jobs
-        self.args = (threads, root, device, data_dir, tensorboard, rerun, checkpoint_every)
+        self.args = (threads, root, device, data_dir, tensorboard, rerun, checkpoint_every, cuda_graphs)
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
 

@@ -51,22 +51,41 @@ def cycle_batches(split, batch_size: int, seed: int, epoch: int, augment: bool =
         passes += 1
 
 
-def augment_batch(images: torch.Tensor, augment: Augment, gen: torch.Generator) -> torch.Tensor:
+def draw_augmentation(sizes, augment: Augment, gen: torch.Generator, device) -> torch.Tensor:
+    """The random crop offsets and flips of consecutive batches of ``sizes`` samples, as rows
+    (dy, dx, flip) on ``device``. Drawn on the CPU batch by batch in the order ``augment_batch`` draws
+    them (so the numbers are those of drawing per batch), then moved in one copy: a copy from the CPU
+    to a GPU waits for the GPU's queue, and one per batch kept the GPU from running ahead."""
+    pad = augment.pad
+    rows = []
+    for n in sizes:
+        zeros = torch.zeros(n, dtype=torch.long)
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen) if pad else zeros
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen) if pad else zeros
+        flip = (torch.rand(n, generator=gen) < 0.5).long() if augment.flip else zeros
+        rows.append(torch.stack([dy, dx, flip], 1))
+    return torch.cat(rows).to(device)
+
+
+def augment_batch(images: torch.Tensor, augment: Augment, gen: torch.Generator | None = None,
+                  draws: torch.Tensor | None = None) -> torch.Tensor:
     """Reflect-pad by ``augment.pad``, take a random crop of the original size per sample, and flip
-    each sample horizontally with probability 1/2 when ``augment.flip``."""
+    each sample horizontally with probability 1/2 when ``augment.flip``. The randomness: ``draws``
+    (this batch's rows of ``draw_augmentation``), or drawn from ``gen`` now."""
     n, _, height, width = images.shape
+    if draws is None:
+        draws = draw_augmentation([n], augment, gen, images.device)
     if augment.pad:
         pad = augment.pad
         padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(images.device)
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(images.device)
+        dy, dx = draws[:, 0], draws[:, 1]
         rows = (torch.arange(height, device=images.device)[None, :] + dy[:, None])[:, None, :, None]
         cols = (torch.arange(width, device=images.device)[None, :] + dx[:, None])[:, None, None, :]
         samples = torch.arange(n, device=images.device)[:, None, None, None]
         channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
         images = padded[samples, channels, rows, cols]
     if augment.flip:
-        flip = (torch.rand(n, generator=gen) < 0.5).to(images.device)[:, None, None, None]
+        flip = draws[:, 2].bool()[:, None, None, None]
         images = torch.where(flip, images.flip(3), images)
     return images
 
@@ -97,10 +116,10 @@ class TensorBatches:
     def _normalised(self, idx: torch.Tensor) -> torch.Tensor:
         return self.images[idx]
 
-    def _batch(self, idx: torch.Tensor, gen: torch.Generator | None) -> Batch:
+    def _batch(self, idx: torch.Tensor, draws: torch.Tensor | None) -> Batch:
         x = self._normalised(idx)
-        if gen is not None:
-            x = augment_batch(x, self.augment, gen)
+        if draws is not None:
+            x = augment_batch(x, self.augment, draws=draws)
         return Batch(x, self.labels[idx], idx,
                      None if self.true_labels is None else self.true_labels[idx],
                      None if self.trusted is None else self.trusted[idx])
@@ -109,9 +128,11 @@ class TensorBatches:
         """Shuffled batches covering the split once; the last batch may be smaller (the authors'
         DataLoader keeps it)."""
         order = torch.randperm(len(self), generator=epoch_generator(seed, epoch, 0)).to(self.device)
-        aug_gen = epoch_generator(seed, epoch, 1) if augment else None
-        for start in range(0, len(self), batch_size):
-            yield self._batch(order[start:start + batch_size], aug_gen)
+        starts = range(0, len(self), batch_size)
+        draws = (draw_augmentation([min(batch_size, len(self) - s) for s in starts], self.augment,
+                                   epoch_generator(seed, epoch, 1), self.device) if augment else None)
+        for start in starts:
+            yield self._batch(order[start:start + batch_size], None if draws is None else draws[start:start + batch_size])
 
     def cycle(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
         return cycle_batches(self, batch_size, seed, epoch, augment)

@@ -20,7 +20,9 @@ class WeightingNet(nn.Module):
 def build_weighting(model: nn.Module, lr: float, weight_decay: float, hidden: int = 100):
     p = next(model.parameters())
     vnet = WeightingNet(hidden).to(device=p.device, dtype=p.dtype)
-    return vnet, torch.optim.Adam(vnet.parameters(), lr=lr, weight_decay=weight_decay)
+    # capturable on a GPU: its step counter lives on the device, so the step can be in a CUDA graph
+    return vnet, torch.optim.Adam(vnet.parameters(), lr=lr, weight_decay=weight_decay,
+                                  capturable=p.device.type == "cuda")
 
 
 LOSS_GRID = [round(0.1 * i, 1) for i in range(161)]  # CE losses 0..16 at which the learned mapping is recorded
@@ -41,8 +43,19 @@ class WeightingNetMixin:
         wrong = (batch.y != batch.true_y) if batch.true_y is not None else torch.zeros_like(batch.y, dtype=torch.bool)
         block = torch.stack([losses.detach().float(), weights.detach().flatten().float(), wrong.float()], 1)
         self._recent.append(block)
+        self._latest_block = block
+        self._trim_recent()
+
+    def _trim_recent(self) -> None:
         while sum(len(b) for b in self._recent) - len(self._recent[0]) >= KEPT_SAMPLES:
             self._recent.pop(0)
+
+    def graph_replayed(self) -> None:
+        """A replay overwrote the block the captured step kept: keep a copy of this replay's instead."""
+        captured = self._latest_block
+        self._recent = [block for block in self._recent if block is not captured]
+        self._recent.append(captured.clone())
+        self._trim_recent()
 
     def record_extras(self):
         grid = torch.tensor(LOSS_GRID, dtype=next(self.vnet.parameters()).dtype,

@@ -79,6 +79,10 @@ class Method:
     # (its code without docstrings and comments) to its version and fails when one changes alone.
     version: ClassVar[int] = 1
     origin: ClassVar[str] = ""  # where the registry found it: a file, or "<distribution> (entry point)"
+    # The step may be recorded once as a CUDA graph and replayed (gdw_bench.cuda_graphs): it never reads
+    # a value back to the CPU and changes no Python state per step beyond rebinding attributes to tensors
+    # it computed (per-step bookkeeping goes in ``graph_replayed``). A replay runs kernels, not Python.
+    graph_safe: ClassVar[bool] = False
 
     @classmethod
     def describe(cls) -> str:
@@ -164,6 +168,10 @@ class Method:
     def train_step(self, batch: Batch, meta_batch: Batch | None) -> dict[str, torch.Tensor]:
         """One training step on ``batch``; returns scalar tensors to log (at least ``loss``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement train_step")
+
+    def graph_replayed(self) -> None:
+        """Called after each replay of the step's CUDA graph, for the Python-side bookkeeping that an
+        eager ``train_step`` does itself (the attributes it set at capture hold the replay's tensors)."""
 
     def extra_state(self) -> dict[str, Any]:
         """Method state beyond networks and optimizers (weighting nets, per-instance tensors)."""

@@ -14,6 +14,7 @@ from .base import Method, register_method
 @register_method("basemodel")
 class BaseModel(Method):
     order = 10  # row position: the paper's order
+    graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "BaseModel"
     paper = "Chen et al. 2021, baseline: ResNet trained on the noisy training set"
 

@@ -32,6 +32,7 @@ class CBHyperparameters:
 @register_method("cb")
 class ClassBalanced(Method):
     order = 130  # row position: the paper's order
+    graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "Balanced"
     paper = "Cui et al., CVPR 2019"
     Hyperparameters = CBHyperparameters

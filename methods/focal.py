@@ -29,6 +29,7 @@ class FocalHyperparameters:
 @register_method("focal")
 class Focal(Method):
     order = 120  # row position: the paper's order
+    graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "Focal"
     paper = "Lin et al., ICCV 2017"
     Hyperparameters = FocalHyperparameters

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gdw_bench import cpu_tuning
 from gdw_bench import record as record_schema
 from gdw_bench import store
 from gdw_bench.datasets import Corruption
@@ -287,7 +288,8 @@ def test_a_cell_resumed_under_another_thread_count_says_so_in_its_record(tmp_pat
         record = run_cell(cell(), tmp_path)
     finally:
         torch.set_num_threads(threads)
+    kept = cpu_tuning.apply()["host_memory_kept"]  # True on glibc
     assert record["execution_changes"] == [{"from_global_epoch": 2,
-                                            "before": {"device": "cpu", "torch_threads": 1},
-                                            "after": {"device": "cpu", "torch_threads": 2}}]
+                                            "before": {"device": "cpu", "torch_threads": 1, "host_memory_kept": kept},
+                                            "after": {"device": "cpu", "torch_threads": 2, "host_memory_kept": kept}}]
     assert record["torch_threads"] == 2

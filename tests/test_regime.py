@@ -108,7 +108,8 @@ def test_engine_averages_sample_weights_over_correct_and_wrong_labels():
     cell = digits_cell("basemodel")
     data = prepared_data(cell, torch.device("cpu"), None)
     task = TaskInfo(10, data.num_train, data.noisy_class_counts, 0.36)
-    logs = _train_epoch(_TruthWeights(torch.nn.Linear(2, 2), task), data.train, data, cell, 0)
+    method = _TruthWeights(torch.nn.Linear(2, 2), task)
+    logs = _train_epoch(method, method.train_step, data.train, data, cell, 0)
     assert logs["weight_correct"] == pytest.approx(1.0) and logs["weight_wrong"] == pytest.approx(0.25)
 
 
@@ -132,7 +133,7 @@ def test_two_methods_with_one_seed_start_from_the_same_weights_and_batches():
         built = build_method(cell, data, torch.device("cpu"))
         seen = []
         built.train_step = lambda batch, meta_batch=None, seen=seen: seen.append(batch.index.clone()) or {}
-        _train_epoch(built, data.train, data, cell, 0)
+        _train_epoch(built, built.train_step, data.train, data, cell, 0)
         first[method] = ([p.detach().clone() for p in built.model.parameters()], seen[0], built)
     weights, batch, _ = first["basemodel"]
     for method in ("gdw", "coteaching"):

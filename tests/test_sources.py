@@ -94,6 +94,24 @@ def test_augmentation_is_a_crop_of_the_reflect_padded_image_and_a_flip():
         assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(2)) for c in crops)
 
 
+def test_an_epochs_augmentation_drawn_up_front_equals_drawing_it_batch_by_batch():
+    """TensorBatches draws an epoch's crops and flips in one go (one copy to a GPU); the batches must
+    be those of drawing per batch from the same generator, as before (same numbers, resumes too)."""
+    from gdw_bench.datasets import TensorBatches
+    from gdw_bench.datasets.batches import epoch_generator
+
+    images = torch.rand(23, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    split = TensorBatches(images, torch.arange(23) % 4, 1.0, (0.0,) * 3, (1.0,) * 3, Augment(2, True), "cpu")
+    order = torch.randperm(23, generator=epoch_generator(7, 4, 0))
+    gen = epoch_generator(7, 4, 1)
+    batches = list(split.epoch(5, seed=7, epoch=4))
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+    for start, batch in zip(range(0, 23, 5), batches):
+        idx = order[start:start + 5]
+        assert torch.equal(batch.index, idx)
+        assert torch.equal(batch.x, augment_batch(images[idx], Augment(2, True), gen))
+
+
 def test_file_backed_union_keeps_the_trusted_flag_for_glc(tmp_path):
     """GLC's corrected phase needs to know which images are the clean meta set, on file-backed data too."""
     write_clothing1m_tree(tmp_path / "clothing1m")
