@@ -50,18 +50,21 @@ def batch_statistics_only(model: nn.Module):
 
 
 class ActivationRecorder:
-    """Keeps the outputs of the model's Conv2d and Linear layers from its last training forward, so
-    that the JVP can replay them instead of recomputing them (docs/protocol.md §6).
+    """Keeps the outputs of the model's Conv2d, Linear and BatchNorm layers from its last training
+    forward, so that the JVP can replay them instead of recomputing them (docs/protocol.md §6).
 
     Forward-mode AD through a layer computes its primal output again besides the tangent; for a
     convolution that is one of the three convolutions it costs. The JVP is taken at the same
     parameters, batch and batch statistics as the step's first forward, so those primal outputs are
-    the ones that forward produced: the recorder keeps them (detached views of tensors the autograd
-    graph holds anyway, so no extra memory) and the replayed layers compute only the tangent,
-    tangent_out = layer(tangent_in; W) + layer(primal_in; tangent_W). Used only when the input given
-    to the JVP is the very tensor of the recorded forward; otherwise the JVP runs in full."""
+    the ones that forward produced: the recorder keeps them (detached views; the convolutions' are
+    held by the autograd graph anyway, BatchNorm's cost one activation each until the step ends) and
+    the replayed layers compute only the tangent, tangent_out = layer(tangent_in; W) +
+    layer(primal_in; tangent_W) for convolutions and linear layers, ``_replay_batch_norm`` for
+    BatchNorm. Measured on ResNet-32 (CPU, batch 100): the JVP's work besides its 61 convolutions
+    went from 184 to 107 ms with BatchNorm replayed. Used only when the input given to the JVP is the
+    very tensor of the recorded forward; otherwise the JVP runs in full."""
 
-    LAYERS = (nn.Conv2d, nn.Linear)
+    LAYERS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
 
     def __init__(self, model: nn.Module):
         self.layers = [m for m in model.modules() if type(m) in self.LAYERS]
@@ -74,7 +77,19 @@ class ActivationRecorder:
 
     def _keep(self, module, inputs, output):
         if self.recording and torch.is_grad_enabled():
-            self.pending[module] = output.detach()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                self.pending[module] = (output.detach(), self._batch_statistics(output))
+            else:
+                self.pending[module] = output.detach()
+
+    @staticmethod
+    def _batch_statistics(output):
+        """(μ, s) of a train-mode BatchNorm's batch, as its autograd node saved them (native kernel:
+        mean and 1/√(σ²+ε)); None where another kernel (cuDNN) ran, whose saved values mean otherwise."""
+        node = output.grad_fn
+        if node is not None and type(node).__name__ == "NativeBatchNormBackward0" and node._saved_training:
+            return node._saved_result1.detach(), node._saved_result2.detach()
+        return None
 
     def _commit(self, model, inputs, output):
         if self.recording and torch.is_grad_enabled() and len(self.pending) == len(self.layers):
@@ -105,6 +120,8 @@ class ActivationRecorder:
 
     def _replay_forward(self, module):
         saved = self.outputs[module]
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            return self._replay_batch_norm(module, *saved)
 
         def forward(x):
             x_primal, x_tangent = fwAD.unpack_dual(x)
@@ -120,6 +137,46 @@ class ActivationRecorder:
                 tangent = F.linear(x_primal, w_tangent, b_tangent)
                 if x_tangent is not None:
                     tangent = tangent + F.linear(x_tangent, w_primal)
+            return fwAD.make_dual(saved, tangent)
+
+        return forward
+
+    @staticmethod
+    def _replay_batch_norm(module, saved, statistics):
+        """Train-mode BatchNorm, y = γ·x̂ + β with x̂ = (x − μ)·s, s = (σ² + ε)^(−1/2) over the batch (and
+        positions): its output is the recorded one, and its tangent, written per channel as
+        ẏ = A·ẋ + B·x + C with A = γs, B = s·(γ̇ − γ·s·m), C = β̇ − γ·s·mean(ẋ) − B·μ and
+        m = s·(mean(ẋ·x) − μ·mean(ẋ)) = mean(ẋ·x̂), is a few passes over the activation instead of
+        recomputing the normalisation and then differentiating it (the same function, regrouped).
+        μ and s are those the recorded forward saved for its backward, where its kernel says so."""
+
+        def forward(x):
+            if not module.training:  # running statistics: the layer's own (dual-aware) forward
+                return type(module).forward(module, x)
+            x_primal, x_tangent = fwAD.unpack_dual(x)
+            dims = [0, *range(2, x_primal.dim())]  # all but the channel dimension
+            shape = [1, -1] + [1] * (x_primal.dim() - 2)
+            if statistics is not None:  # the recorded forward's (no pass over the activation)
+                mean, s = statistics
+            else:
+                var, mean = torch.var_mean(x_primal, dim=dims, unbiased=False)
+                s = torch.rsqrt(var + module.eps)
+            gamma = fwAD.unpack_dual(module.weight).primal if module.affine else torch.ones_like(s)
+            gamma_t = fwAD.unpack_dual(module.weight).tangent if module.affine else None
+            beta_t = fwAD.unpack_dual(module.bias).tangent if module.affine else None
+            a, b, c = gamma * s, torch.zeros_like(s), torch.zeros_like(s)
+            if gamma_t is not None:
+                b = b + s * gamma_t
+            if beta_t is not None:
+                c = c + beta_t
+            if x_tangent is not None:
+                mean_t = x_tangent.mean(dims)
+                m = s * ((x_tangent * x_primal).mean(dims) - mean * mean_t)
+                b = b - a * s * m
+                c = c - a * mean_t
+            c = c - b * mean
+            tangent = torch.addcmul(c.view(shape) + b.view(shape) * x_primal, a.view(shape), x_tangent) \
+                if x_tangent is not None else c.view(shape) + b.view(shape) * x_primal
             return fwAD.make_dual(saved, tangent)
 
         return forward
