@@ -89,7 +89,7 @@ class GraphedSteps:
             self.graph.replay()
             self.replays += 1
             self.method.graph_replayed()
-            return self.outputs
+            return self._copied_outputs()
         if not self.active or self.eager_before_capture > 0:
             self.eager_before_capture -= 1
             return self._eager(batch, meta_batch, side_stream=self.active)
@@ -126,7 +126,11 @@ class GraphedSteps:
         graph.replay()  # recording ran nothing: this trains on the batch
         self.replays += 1
         self.method.graph_replayed()
-        return outputs
+        return self._copied_outputs()
+
+    def _copied_outputs(self) -> dict:
+        """The step's logged values, copied: the next replay overwrites the graph's own."""
+        return {key: value.clone() for key, value in self.outputs.items()}
 
     def summary(self) -> dict:
         return {"captures": self.captures, "replays": self.replays, "eager_steps": self.eager_steps,

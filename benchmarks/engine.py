@@ -441,18 +441,14 @@ def _train_epoch(method, step, split, data: PreparedData, cell: CellConfig, glob
     p = cell.protocol
     meta_stream = (data.meta.cycle(p.meta_batch_size, cell.train_seed, global_epoch, p.augment)
                    if method.needs_meta_set else None)
-    totals: dict[str, torch.Tensor] = {}
     weight_sums = None  # [Σ w on correct labels, their count, Σ w on wrong labels, their count]
-    step_values = []  # per step: its logged values (on the device; read only when the epoch diverged)
+    # per step: its logged tensors, kept on the device and summed once at the epoch's end (no device
+    # sync and no extra op per step)
+    step_logs: list[dict[str, torch.Tensor]] = []
     steps = 0
     for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch, p.augment):
         meta_batch = next(meta_stream) if meta_stream is not None else None
-        logs = step(batch, meta_batch)
-        # copies: a graph-replayed step returns the same output tensors every step
-        values = [value.detach().to(torch.float64, copy=True) for value in logs.values()]
-        for key, value in zip(logs, values):  # summed on the device: no per-step synchronisation
-            totals[key] = totals[key] + value if key in totals else value
-        step_values.append(values)
+        step_logs.append({key: value.detach() for key, value in step(batch, meta_batch).items()})
         weights = method.last_sample_weights
         if cell.noisy and weights is not None and batch.true_y is not None:
             wrong = (batch.y != batch.true_y).double()  # masks, not boolean indexing: no device sync
@@ -461,9 +457,11 @@ def _train_epoch(method, step, split, data: PreparedData, cell: CellConfig, glob
             step_sums = torch.stack([(w * right).sum(), right.sum(), (w * wrong).sum(), wrong.sum()])
             weight_sums = step_sums if weight_sums is None else weight_sums + step_sums
         steps += 1
-    means = {key: float(value.cpu()) / steps for key, value in totals.items()}
+    keys = list(dict.fromkeys(key for logs in step_logs for key in logs))
+    means = {key: float(torch.stack([logs[key] for logs in step_logs if key in logs]).double().sum()) / steps
+             for key in keys}
     if not all(math.isfinite(v) for v in means.values()):
-        first_bad = next((i for i, values in enumerate(step_values) if not all(math.isfinite(float(v)) for v in values)),
+        first_bad = next((i for i, logs in enumerate(step_logs) if not all(math.isfinite(float(v)) for v in logs.values())),
                          steps - 1)  # no single step: the finite values' sum overflowed by the last one
         raise Diverged(f"non-finite training loss at epoch {global_epoch + 1} (of all phases, from 1), step "
                        f"{first_bad + 1} of {steps}: epoch means {means}", global_epoch + 1, first_bad + 1)

@@ -1,7 +1,8 @@
 """Step-cost benchmark: one training step of every method on ResNet-32, batch 100 / meta batch 100.
 
-Methods are timed in interleaved rounds (every method once per round, so drift in machine speed
-hits all alike); the median ms per step and the ratio to BaseModel are printed. Targets from the
+Methods are timed in interleaved rounds (every method once per round, every other round in reverse
+order, so drift in machine speed hits all alike); the median ms per step and the median of the
+per-round ratios to BaseModel are printed. Targets from the
 issue: every meta method ≤ 3.5× BaseModel; GDW ≤ 1.02× MWNet. This is a script, never a timed test.
 """
 from __future__ import annotations
@@ -72,25 +73,33 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
                 graphed(train, meta)
             runners[key].append(("graph", graphed))
     times = {(key, kind): [] for key, steps_of in runners.items() for kind, _ in steps_of}
-    for _ in range(rounds):
-        for key, steps_of in runners.items():
+    for round_index in range(rounds):
+        # every other round in reverse order (A B … B A): a drift of the machine's speed within a round
+        # then weighs on every method alike instead of on the last ones
+        order = list(runners.items())
+        for key, steps_of in order if round_index % 2 == 0 else reversed(order):
             for kind, step in steps_of:
                 times[key, kind].append(_time_steps(step, train, meta, steps, dev))
     medians = {key: statistics.median(t) * 1000 for key, t in times.items()}
-    base = medians["basemodel", "eager"]
+
+    def ratio(key, to) -> float:
+        """Median over rounds of the per-round ratio: paired, so the machine's drift between rounds
+        (±10 % here) cancels; the medians of the times alone would not."""
+        return statistics.median(a / b for a, b in zip(times[key], times[to]))
+
     print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), torch "
           f"{torch.__version__}, threads {torch.get_num_threads()}, {model}, batch {batch}/{batch}, "
           f"{rounds}×{steps} steps per method")
     if graphs:
-        graph_base = medians["basemodel", "graph"]
         print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s} {'graphed ms':>11s} {'× graphed base':>15s} "
               f"{'graph speed-up':>15s}")
         for key in runners:
             ms = medians[key, "eager"]
-            line = f"{key:12s} {ms:9.1f} {ms / base:12.2f}"
+            line = f"{key:12s} {ms:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f}"
             if (key, "graph") in medians:
                 g = medians[key, "graph"]
-                line += f" {g:11.2f} {g / graph_base:15.2f} {ms / g:15.2f}"
+                line += (f" {g:11.2f} {ratio((key, 'graph'), ('basemodel', 'graph')):15.2f} "
+                         f"{ratio((key, 'eager'), (key, 'graph')):15.2f}")
             else:
                 line += f" {'(eager: not graph-safe)':>43s}"
             print(line)
@@ -98,12 +107,13 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
         print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s}")
         for key in runners:
             ms = medians[key, "eager"]
-            print(f"{key:12s} {ms:9.1f} {ms / base:12.2f}")
+            print(f"{key:12s} {ms:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f}")
     if "gdw" in runners and "mwnet" in runners:
-        line = f"GDW / MWNet = {medians['gdw', 'eager'] / medians['mwnet', 'eager']:.3f}"
+        line = f"GDW / MWNet = {ratio(('gdw', 'eager'), ('mwnet', 'eager')):.3f}"
         if graphs:
-            line += f" (graphed {medians['gdw', 'graph'] / medians['mwnet', 'graph']:.3f})"
+            line += f" (graphed {ratio(('gdw', 'graph'), ('mwnet', 'graph')):.3f})"
         print(line)
+    print("(ratios: the median over rounds of each round's ratio)")
     return {f"{key}" if kind == "eager" else f"{key}+graph": ms for (key, kind), ms in medians.items()}
 
 
