@@ -121,6 +121,7 @@ CASES = [
     (["speed", "--methods", "gdw,nope"], "unknown method 'nope'"),
     (["speed", "--engine", "--profile", "nope"], "unknown profile 'nope'"),
     (["speed", "--pack", "0"], "bad --pack '0'"),
+    (["speed", "--pack", "1,2", "--methods", "gdw,mwnet"], "--pack times one method; --methods 'gdw,mwnet' names 2"),
 ]
 
 
