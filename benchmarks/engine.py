@@ -138,8 +138,10 @@ def evaluate(net: torch.nn.Module, split, batch_size: int, true_labels: bool = F
             correct_true = hits_true if correct_true is None else correct_true + hits_true
         total += len(batch)
     net.train(was_training)
-    accuracy = 100.0 * int(correct or 0) / max(total, 1)
-    return (accuracy, 100.0 * int(correct_true or 0) / max(total, 1)) if true_labels else accuracy
+    accuracy = 100.0 * (0 if correct is None else int(correct)) / max(total, 1)
+    if not true_labels:
+        return accuracy
+    return accuracy, 100.0 * (0 if correct_true is None else int(correct_true)) / max(total, 1)
 
 
 def resolve_device(device: str, here: bool = True) -> torch.device:

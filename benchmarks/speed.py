@@ -90,24 +90,16 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), torch "
           f"{torch.__version__}, threads {torch.get_num_threads()}, {model}, batch {batch}/{batch}, "
           f"{rounds}×{steps} steps per method")
-    if graphs:
-        print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s} {'graphed ms':>11s} {'× graphed base':>15s} "
-              f"{'graph speed-up':>15s}")
-        for key in runners:
-            ms = medians[key, "eager"]
-            line = f"{key:12s} {ms:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f}"
-            if (key, "graph") in medians:
-                g = medians[key, "graph"]
-                line += (f" {g:11.2f} {ratio((key, 'graph'), ('basemodel', 'graph')):15.2f} "
-                         f"{ratio((key, 'eager'), (key, 'graph')):15.2f}")
-            else:
-                line += f" {'(eager: not graph-safe)':>43s}"
-            print(line)
-    else:
-        print(f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s}")
-        for key in runners:
-            ms = medians[key, "eager"]
-            print(f"{key:12s} {ms:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f}")
+    header = f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s}"
+    print(header + (f" {'graphed ms':>11s} {'× graphed base':>15s} {'graph speed-up':>15s}" if graphs else ""))
+    for key in runners:
+        line = f"{key:12s} {medians[key, 'eager']:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f}"
+        if graphs and (key, "graph") in medians:
+            line += (f" {medians[key, 'graph']:11.2f} {ratio((key, 'graph'), ('basemodel', 'graph')):15.2f} "
+                     f"{ratio((key, 'eager'), (key, 'graph')):15.2f}")
+        elif graphs:
+            line += f" {'(eager: not graph-safe)':>43s}"
+        print(line)
     if "gdw" in runners and "mwnet" in runners:
         line = f"GDW / MWNet = {ratio(('gdw', 'eager'), ('mwnet', 'eager')):.3f}"
         if graphs:

@@ -161,8 +161,7 @@ class ActivationRecorder:
             else:
                 var, mean = torch.var_mean(x_primal, dim=dims, unbiased=False)
                 s = torch.rsqrt(var + module.eps)
-            gamma = fwAD.unpack_dual(module.weight).primal if module.affine else torch.ones_like(s)
-            gamma_t = fwAD.unpack_dual(module.weight).tangent if module.affine else None
+            gamma, gamma_t = fwAD.unpack_dual(module.weight) if module.affine else (torch.ones_like(s), None)
             beta_t = fwAD.unpack_dual(module.bias).tangent if module.affine else None
             a, b, c = gamma * s, torch.zeros_like(s), torch.zeros_like(s)
             if gamma_t is not None:
@@ -175,8 +174,9 @@ class ActivationRecorder:
                 b = b - a * s * m
                 c = c - a * mean_t
             c = c - b * mean
-            tangent = torch.addcmul(c.view(shape) + b.view(shape) * x_primal, a.view(shape), x_tangent) \
-                if x_tangent is not None else c.view(shape) + b.view(shape) * x_primal
+            tangent = c.view(shape) + b.view(shape) * x_primal
+            if x_tangent is not None:
+                tangent = torch.addcmul(tangent, a.view(shape), x_tangent)
             return fwAD.make_dual(saved, tangent)
 
         return forward
