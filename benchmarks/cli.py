@@ -506,13 +506,17 @@ def export(results_dir, out, fmt, curves):
               help="instead: an epoch of `run` against a bare PyTorch loop (BaseModel, --profile, default fmnist)")
 @click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=True, show_default=True,
               help="on a GPU: also time the steps replayed as CUDA graphs (with --pack: the cells use them)")
-def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine, cuda_graphs):
+@click.option("--memory-format", "memory_format", default="auto", show_default=True,
+              help="the models' layout: auto (as `run`: channels_last for conv models on CPU), contiguous or "
+                   "channels_last")
+def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine, cuda_graphs,
+          memory_format):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
     from gdw_bench import grid
     from gdw_bench import speed as speed_module
     from gdw_bench.engine import resolve_device
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.models import MODELS
+    from gdw_bench.models import MEMORY_FORMATS, MODELS
     from gdw_bench.specs import get_profile, get_table
 
     for name, value in (("--steps", steps), ("--rounds", rounds)):  # everything checked before any timing
@@ -520,6 +524,9 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
             raise UserInputError(f"{name} {value} must be at least 1")
     if model not in MODELS:
         raise unknown_choice("model", model, MODELS)
+    if memory_format != "auto" and memory_format not in MEMORY_FORMATS:
+        raise unknown_choice("--memory-format", memory_format, ("auto", *MEMORY_FORMATS))
+    layout = None if memory_format == "auto" else memory_format
     resolve_device(device)
     grid.resolve_methods(methods, get_table("2"))
     get_profile(profile)
@@ -527,7 +534,7 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
     if show_phases:
         shape = {"small_cnn": (1, 8, 8), "mlp128": (1, 8, 8), "small_cnn28": (1, 28, 28),
                  "conv_fc128": (1, 28, 28), "mlp512": (1, 28, 28)}.get(model, (3, 32, 32))
-        speed_module.phases(device, model, steps=steps, image_shape=shape)
+        speed_module.phases(device, model, steps=steps, image_shape=shape, memory_format=layout)
         return
     if engine:
         speed_module.engine_overhead("fmnist" if profile == "fmnist-paper" else profile,
@@ -544,7 +551,7 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
             raise UserInputError(f"--pack times one method; --methods '{methods}' names {len(keys)}")
         speed_module.pack(device, tuple(counts), profile, keys[0], data_dir=data_dir, cuda_graphs=cuda_graphs)
         return
-    speed_module.main(device, steps, rounds, methods, model, graphs=cuda_graphs)
+    speed_module.main(device, steps, rounds, methods, model, graphs=cuda_graphs, memory_format=layout)
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ import torch
 from gdw_bench import cpu_tuning, identity, provenance, seeds, store
 from gdw_bench import record as record_schema
 from gdw_bench.datasets import Corruption, PreparedData, expected_wrong_fraction, prepare
-from gdw_bench.models import build_model
+from gdw_bench.models import build_model, place_model, preferred_memory_format
 from gdw_bench.specs import Protocol
 
 SCORE_EPOCHS = 5
@@ -191,7 +191,8 @@ def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
     nets = []
     for i in range(cls.num_networks):  # network i's init depends on (data key, i), never on the method
         torch.manual_seed(cell.network_seed(i))
-        nets.append(build_model(p.model, data.num_classes, image_shape[0], p.pretrained, image_shape).to(device))
+        nets.append(place_model(build_model(p.model, data.num_classes, image_shape[0], p.pretrained, image_shape),
+                                device))  # channels-last on CPU for conv models (models.place_model)
     torch.manual_seed(cell.network_seed(seeds.AUXILIARY_NETWORK))  # a weighting net, if the method builds one
     method = cls(nets, task, hyperparameters_of(cls, dict(cell.hyperparameters)))
     if cell.diagnostics and cls.records_weights:
@@ -326,11 +327,11 @@ def _set_aside_or_skip(cell: CellConfig, folder: Path, rerun: frozenset, on_note
             f"retraining the cell")
 
 
-def _execution(dev: torch.device, cuda_graphs: bool = False) -> dict:
+def _execution(dev: torch.device, cuda_graphs: bool = False, memory_format: str = "contiguous") -> dict:
     """Where and how this call trains (applying the CPU settings of ``cpu_tuning``): a resumed cell
     compares it with where its first epochs ran."""
     tuning = cpu_tuning.apply()
-    return {"device": str(dev), "torch_threads": torch.get_num_threads(),
+    return {"device": str(dev), "torch_threads": torch.get_num_threads(), "memory_format": memory_format,
             **(tuning if dev.type == "cpu" else {"cuda_graphs": cuda_graphs})}
 
 
@@ -347,7 +348,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     # CUDA graphs for the step where the method allows it (gdw_bench.cuda_graphs); diagnostics keep
     # per-step Python state, so +diag cells step eagerly
     graphed = cuda_graphs and dev.type == "cuda" and method.graph_safe and not cell.diagnostics
-    execution, execution_changes = _execution(dev, graphed), []
+    execution, execution_changes = _execution(dev, graphed, preferred_memory_format(method.networks[0], dev)), []
     checkpoint_path = folder / store.CHECKPOINT
     if checkpoint_path.exists():
         try:

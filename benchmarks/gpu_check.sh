@@ -8,6 +8,8 @@
 #          ratios to BaseModel
 #   pack   N = 1, 2, 4, 8 worker processes sharing the GPU (BaseModel, fmnist-paper, CUDA graphs), N = 1
 #          without graphs, and GDW at N = 1, 4: steady-state epoch times and cell-epochs per hour
+#   layout one step of BaseModel, MWNet and GDW with the models contiguous and channels-last (eager and
+#          graphed): whether channels-last, faster on CPU, is faster on this GPU too
 #   cells  the fmnist-paper profile's BaseModel and GDW cells at 40 % uniform noise, seed 1, side by
 #          side, until SECONDS have passed since the start; re-running resumes them from their
 #          checkpoints in /tmp/gpu-results (kept while the machine stays warm)
@@ -29,12 +31,14 @@ for phase in $PHASES; do
     speed) timeout 200 gdw-bench speed --device cuda --steps 20 --rounds 3 \
              --methods l2rw,insw,mwnet,softlabel,genlabel,gdw,focal,cb 2>&1 | grep --line-buffered -v Warn \
              | tee "$OUT/speed_cuda.txt" ;;
+    layout) for format in contiguous channels_last; do
+              timeout 50 gdw-bench speed --device cuda --steps 20 --rounds 3 --methods mwnet,gdw \
+                --memory-format $format 2>&1 | grep --line-buffered -v Warn | tee "$OUT/layout_$format.txt"
+            done ;;
     # each measurement to its own file, line by line: a run stopped at its time limit keeps what it printed
-    pack) timeout 300 gdw-bench speed --device cuda --pack 1,2,4,8 --data-dir "$DATA" 2>&1 \
+    pack) timeout 220 gdw-bench speed --device cuda --pack 1,2,4,8 --data-dir "$DATA" 2>&1 \
             | grep --line-buffered -v Warn | tee "$OUT/pack_cuda.txt"
-          timeout 100 gdw-bench speed --device cuda --pack 1 --no-cuda-graphs --data-dir "$DATA" 2>&1 \
-            | grep --line-buffered -v Warn | tee "$OUT/pack_cuda_eager.txt"
-          timeout 200 gdw-bench speed --device cuda --pack 1,4 --methods gdw --data-dir "$DATA" 2>&1 \
+          timeout 70 gdw-bench speed --device cuda --pack 1 --methods gdw --data-dir "$DATA" 2>&1 \
             | grep --line-buffered -v Warn | tee "$OUT/pack_cuda_gdw.txt" ;;
     cells)
       left=$(( BUDGET - ($(date +%s) - START) ))

@@ -16,7 +16,28 @@ import torch
 from gdw_bench import cpu_tuning
 from gdw_bench.datasets import Batch
 from gdw_bench.engine import resolve_device
-from gdw_bench.models import build_model
+from gdw_bench.models import build_model, place_model, preferred_memory_format
+
+
+META_TARGET_METHODS = ("l2rw", "insw", "mwnet", "softlabel", "genlabel", "gdw")  # the issue's speed targets
+META_STEP_TARGET = 3.5  # × a plain step
+GDW_OVER_MWNET_TARGET = 1.02
+
+
+def median_interval(values, confidence: float = 0.95):
+    """A distribution-free confidence interval of the median of ``values``: the order statistics
+    x_(k) and x_(n+1−k) with the largest k for which P(Binomial(n, ½) < k) ≤ (1 − confidence)/2. It
+    assumes only independent rounds; (None, None) when n is too small (n < 6 at 95 %)."""
+    from math import comb
+
+    data, n = sorted(values), len(values)
+    tail, k, cumulative = (1 - confidence) / 2, 0, 0.0
+    while k < n and cumulative + comb(n, k) / 2 ** n <= tail:
+        cumulative += comb(n, k) / 2 ** n
+        k += 1
+    if k == 0:
+        return None, None
+    return data[k - 1], data[n - k]
 
 
 def _sync(device):
@@ -36,9 +57,10 @@ def _time_steps(step, train, meta, steps: int, dev) -> float:
 
 
 def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = "all", model: str = "resnet32",
-         batch: int = 100, classes: int = 10, graphs: bool = False) -> dict[str, float]:
+         batch: int = 100, classes: int = 10, graphs: bool = False, memory_format: str | None = None) -> dict[str, float]:
     """ms per step of each method and its ratio to BaseModel. ``graphs`` (CUDA): also each graph-safe
-    method's step replayed as a CUDA graph (``gdw_bench.cuda_graphs``, as ``run`` trains it)."""
+    method's step replayed as a CUDA graph (``gdw_bench.cuda_graphs``, as ``run`` trains it).
+    ``memory_format``: the models' layout (None: the one ``run`` uses, ``models.place_model``)."""
     from gdw_bench.grid import resolve_methods
     from gdw_bench.methods import create_method, get_method
     from gdw_bench.specs import get_table
@@ -49,6 +71,9 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     keys = resolve_methods(methods, get_table("2"))
     if "basemodel" not in keys:
         keys = ("basemodel", *keys)
+    if "gdw" in keys and "mwnet" in keys:  # GDW right after MWNet: the pair compared to 2 % is timed back to back
+        keys = tuple(k for k in keys if k != "gdw")
+        keys = keys[:keys.index("mwnet") + 1] + ("gdw",) + keys[keys.index("mwnet") + 1:]
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 32, 32, generator=gen).to(dev)
     y = torch.randint(0, classes, (batch,), generator=gen).to(dev)
@@ -57,7 +82,8 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     runners = {}
     for key in keys:
         torch.manual_seed(0)
-        nets = [build_model(model, classes).to(dev) for _ in range(get_method(key).num_networks)]
+        nets = [place_model(build_model(model, classes), dev, memory_format)
+                for _ in range(get_method(key).num_networks)]
         method = create_method(key, nets if len(nets) > 1 else nets[0], num_classes=classes, num_train=batch,
                                wrong_label_fraction=0.36, epochs=80, meta_size=1000)
         phase = method.phases()[-1]
@@ -87,25 +113,44 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
         (±10 % here) cancels; the medians of the times alone would not."""
         return statistics.median(a / b for a, b in zip(times[key], times[to]))
 
+    def interval(key, to) -> str:
+        low, high = median_interval([a / b for a, b in zip(times[key], times[to])])
+        return f"[{low:.2f}, {high:.2f}]" if low is not None else "[n/a]"
+
+    layout = memory_format or preferred_memory_format(build_model(model, classes), dev)
     print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), torch "
-          f"{torch.__version__}, threads {torch.get_num_threads()}, {model}, batch {batch}/{batch}, "
+          f"{torch.__version__}, threads {torch.get_num_threads()}, {model} ({layout}), batch {batch}/{batch}, "
           f"{rounds}×{steps} steps per method")
-    header = f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s}"
+    header = f"{'method':12s} {'ms/step':>9s} {'× basemodel':>12s} {'95 % CI':>14s}"
     print(header + (f" {'graphed ms':>11s} {'× graphed base':>15s} {'graph speed-up':>15s}" if graphs else ""))
     for key in runners:
-        line = f"{key:12s} {medians[key, 'eager']:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f}"
+        line = (f"{key:12s} {medians[key, 'eager']:9.1f} {ratio((key, 'eager'), ('basemodel', 'eager')):12.2f} "
+                f"{interval((key, 'eager'), ('basemodel', 'eager')):>14s}")
         if graphs and (key, "graph") in medians:
             line += (f" {medians[key, 'graph']:11.2f} {ratio((key, 'graph'), ('basemodel', 'graph')):15.2f} "
                      f"{ratio((key, 'eager'), (key, 'graph')):15.2f}")
         elif graphs:
             line += f" {'(eager: not graph-safe)':>43s}"
         print(line)
+    gdw_over_mwnet = None
     if "gdw" in runners and "mwnet" in runners:
-        line = f"GDW / MWNet = {ratio(('gdw', 'eager'), ('mwnet', 'eager')):.3f}"
+        gdw_over_mwnet = ratio(("gdw", "eager"), ("mwnet", "eager"))
+        low, high = median_interval([a / b for a, b in zip(times["gdw", "eager"], times["mwnet", "eager"])])
+        line = f"GDW / MWNet = {gdw_over_mwnet:.3f}" + (f" (95 % CI {low:.3f}–{high:.3f})" if low is not None else "")
         if graphs:
             line += f" (graphed {ratio(('gdw', 'graph'), ('mwnet', 'graph')):.3f})"
         print(line)
-    print("(ratios: the median over rounds of each round's ratio)")
+    print(f"(ratios: the median over rounds of each round's ratio; CI: distribution-free, of that median)")
+    meta = [key for key in runners if key in META_TARGET_METHODS]
+    if meta:
+        worst = max(meta, key=lambda key: ratio((key, "eager"), ("basemodel", "eager")))
+        worst_ratio = ratio((worst, "eager"), ("basemodel", "eager"))
+        verdict = (f"targets: meta step ≤ {META_STEP_TARGET}× plain: "
+                   f"{'met' if worst_ratio <= META_STEP_TARGET else 'NOT met'} (highest: {worst} {worst_ratio:.2f})")
+        if gdw_over_mwnet is not None:
+            verdict += (f"; GDW / MWNet ≤ {GDW_OVER_MWNET_TARGET}: "
+                        f"{'met' if gdw_over_mwnet <= GDW_OVER_MWNET_TARGET else 'NOT met'} ({gdw_over_mwnet:.3f})")
+        print(verdict)
     return {f"{key}" if kind == "eager" else f"{key}+graph": ms for (key, kind), ms in medians.items()}
 
 
@@ -158,7 +203,7 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
 
 
 def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, classes: int = 10, steps: int = 10,
-           image_shape=(3, 32, 32)) -> dict[str, float]:
+           image_shape=(3, 32, 32), memory_format: str | None = None) -> dict[str, float]:
     """Per-phase cost of one GDW/MWNet-style meta step (median ms over ``steps``), beside a plain
     step: the same primitives ``_bilevel`` uses, timed one by one (with a device sync around each)."""
     import torch.nn.functional as F
@@ -174,7 +219,7 @@ def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, clas
     y = torch.randint(0, classes, (batch,), generator=gen).to(dev)
     xm = torch.randn(batch, *image_shape, generator=gen).to(dev)
     torch.manual_seed(0)
-    net = build_model(model, classes, image_shape[0], image_shape=image_shape).to(dev)
+    net = place_model(build_model(model, classes, image_shape[0], image_shape=image_shape), dev, memory_format)
     vnet, vopt = build_weighting(net, 1e-3, 1e-4)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     names = [n for n, _ in net.named_parameters()]
@@ -227,7 +272,8 @@ def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, clas
     medians = {name: statistics.median(t[2:]) * 1000 for name, t in times.items()}
     plain_ms = medians["plain step"]
     meta_total = sum(ms for name, ms in medians.items() if name not in ("plain step", "JVP, recomputed"))
-    print(f"phases of one meta step on {dev}, {model}, batch {batch}/{batch}, threads {torch.get_num_threads()}, "
+    print(f"phases of one meta step on {dev}, {model} ({memory_format or preferred_memory_format(net, dev)}), "
+          f"batch {batch}/{batch}, threads {torch.get_num_threads()}, "
           f"median of {steps} steps")
     print(f"{'phase':22s} {'ms':>9s} {'× plain':>8s}")
     for name, ms in medians.items():
@@ -265,7 +311,7 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
     def bare() -> float:
         torch.manual_seed(cell.train_seed)
         shape = tuple(data.train.images.shape[1:])
-        net = build_model(p.model, data.num_classes, shape[0], image_shape=shape).to(dev)
+        net = place_model(build_model(p.model, data.num_classes, shape[0], image_shape=shape), dev)  # as the engine
         opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
         images, labels = data.train.images, data.train.labels
         start = time.perf_counter()

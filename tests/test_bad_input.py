@@ -122,6 +122,7 @@ CASES = [
     (["speed", "--engine", "--profile", "nope"], "unknown profile 'nope'"),
     (["speed", "--pack", "0"], "bad --pack '0'"),
     (["speed", "--pack", "1,2", "--methods", "gdw,mwnet"], "--pack times one method; --methods 'gdw,mwnet' names 2"),
+    (["speed", "--memory-format", "nhwc"], "unknown --memory-format 'nhwc'"),
 ]
 
 

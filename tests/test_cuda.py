@@ -9,14 +9,18 @@ import torch
 from conftest import tiny_net
 from gdw_bench.cuda_graphs import GraphedSteps
 from gdw_bench.methods import create_method, get_method, list_methods
+from gdw_bench.models import place_model
 from test_methods import META
 
 pytestmark = pytest.mark.cuda
 GRAPH_SAFE = [key for key in list_methods() if get_method(key).graph_safe]
 
 
-def make_on_cuda(key, k, dtype=torch.float64):
-    net = tiny_net(k, seed=0).to("cuda", dtype)
+LAYOUTS = ["contiguous", "channels_last"]
+
+
+def make_on_cuda(key, k, dtype=torch.float64, layout="contiguous"):
+    net = place_model(tiny_net(k, seed=0).to(dtype), torch.device("cuda"), layout)
     method = create_method(key, net, num_classes=k, num_train=64, wrong_label_fraction=0.3, epochs=4, lr=0.1,
                            meta_size=32)
     phase = method.phases()[0]
@@ -38,12 +42,13 @@ def test_every_graph_safe_method_is_declared():
     assert set(GRAPH_SAFE) >= {"basemodel", "focal", "cb", "insw", "mwnet", "softlabel", "gdw"}
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("key", GRAPH_SAFE)
-def test_a_graphed_step_trains_exactly_like_the_eager_step(key, separable_problem):
+def test_a_graphed_step_trains_exactly_like_the_eager_step(key, layout, separable_problem):
     """Two epochs of 16-sample batches (another lr each, so a fresh capture each) and a last 8-sample
     batch (eager): parameters, buffers, per-instance state, logs and kept samples agree."""
     batch, meta, k = on_cuda(separable_problem[0]), on_cuda(separable_problem[1]), separable_problem[2]
-    eager, graphed = make_on_cuda(key, k), make_on_cuda(key, k)
+    eager, graphed = make_on_cuda(key, k, layout=layout), make_on_cuda(key, k, layout=layout)
     steps = GraphedSteps(graphed)
     gen = torch.Generator().manual_seed(0)
     for epoch in range(2):
@@ -69,10 +74,11 @@ def test_a_graphed_step_trains_exactly_like_the_eager_step(key, separable_proble
         assert torch.allclose(torch.cat(eager._recent), torch.cat(graphed._recent), rtol=1e-7, atol=1e-10)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("key", META)
-def test_replayed_jvp_equals_double_backward_on_cuda(key, separable_problem):
+def test_replayed_jvp_equals_double_backward_on_cuda(key, layout, separable_problem):
     batch, meta, k = on_cuda(separable_problem[0]), on_cuda(separable_problem[1]), separable_problem[2]
-    fast, reference = make_on_cuda(key, k), make_on_cuda(key, k)
+    fast, reference = make_on_cuda(key, k, layout=layout), make_on_cuda(key, k)  # reference: contiguous
     reference.meta_mode = "double_backward"
     for step in range(2):
         fast.train_step(batch, meta)

@@ -290,6 +290,8 @@ def test_a_cell_resumed_under_another_thread_count_says_so_in_its_record(tmp_pat
         torch.set_num_threads(threads)
     kept = cpu_tuning.apply()["host_memory_kept"]  # True on glibc
     assert record["execution_changes"] == [{"from_global_epoch": 2,
-                                            "before": {"device": "cpu", "torch_threads": 1, "host_memory_kept": kept},
-                                            "after": {"device": "cpu", "torch_threads": 2, "host_memory_kept": kept}}]
+                                            "before": {"device": "cpu", "torch_threads": 1, "memory_format": "contiguous",
+                                                       "host_memory_kept": kept},
+                                            "after": {"device": "cpu", "torch_threads": 2, "memory_format": "contiguous",
+                                                      "host_memory_kept": kept}}]
     assert record["torch_threads"] == 2

@@ -39,3 +39,26 @@ def test_replay_is_used_only_for_the_recorded_input(separable_problem):
         replayed = logits_jvp(net, names, params, tangents, batch.x, recorder)
     assert torch.allclose(full, replayed, rtol=1e-10, atol=1e-12)
     assert all("forward" not in vars(m) for m in recorder.layers)  # the layers' own forward is back
+
+
+@pytest.mark.parametrize("key", META)
+def test_a_channels_last_model_gives_the_contiguous_models_meta_gradients(key, separable_problem):
+    """The layout ``run`` gives conv models (``models.place_model``) changes float rounding only: the
+    replayed JVP of a channels-last net equals the contiguous net's double-backward reference."""
+    from gdw_bench.models import place_model
+
+    batch, meta, k = separable_problem
+    fast, reference = make(key, k), make(key, k)
+    for net in fast.networks:
+        place_model(net, torch.device("cpu"), "channels_last")
+    assert fast.model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not fast.model[0].weight.is_contiguous()
+    reference.meta_mode = "double_backward"
+    for step in range(3):
+        fast.train_step(batch, meta)
+        reference.train_step(batch, meta)
+        for name, ref in reference.last_meta_grads.items():
+            got = fast.last_meta_grads[name]
+            assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (key, step, name)
+    for a, b in zip(fast.model.parameters(), reference.model.parameters()):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12), key
