@@ -140,7 +140,7 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
         if graphs:
             line += f" (graphed {ratio(('gdw', 'graph'), ('mwnet', 'graph')):.3f})"
         print(line)
-    print(f"(ratios: the median over rounds of each round's ratio; CI: distribution-free, of that median)")
+    print("(ratios: the median over rounds of each round's ratio; CI: distribution-free, of that median)")
     meta = [key for key in runners if key in META_TARGET_METHODS]
     if meta:
         worst = max(meta, key=lambda key: ratio((key, "eager"), ("basemodel", "eager")))

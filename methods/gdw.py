@@ -81,7 +81,7 @@ class GDWHyperparameters(MetaHyperparameters):
 @register_method("gdw")
 class GDW(WeightingNetMixin, MetaMethodMixin, Method):
     order = 100  # row position: the paper's order
-    version = 2  # 2: the JVP replays BatchNorm too (the same function, other float rounding)
+    version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "GDW"
     paper = "Chen et al., NeurIPS 2021"

@@ -46,7 +46,7 @@ class GenLabelHyperparameters(MetaHyperparameters):
 @register_method("genlabel")
 class GenLabel(MetaMethodMixin, Method):
     order = 90  # row position: the paper's order
-    version = 2  # 2: the JVP replays BatchNorm too (the same function, other float rounding)
+    version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     title = "Gen-label"
     paper = "Algan & Ulusoy, ICPR 2020"
     per_instance_state = True

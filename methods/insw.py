@@ -35,7 +35,7 @@ class INSWHyperparameters(MetaHyperparameters):
 @register_method("insw")
 class INSW(MetaMethodMixin, Method):
     order = 60  # row position: the paper's order
-    version = 2  # 2: the JVP replays BatchNorm too (the same function, other float rounding)
+    version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "INSW"
     paper = "Hu et al., NeurIPS 2019"

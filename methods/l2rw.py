@@ -22,7 +22,7 @@ from .base import Method, register_method
 @register_method("l2rw")
 class L2RW(MetaMethodMixin, Method):
     order = 50  # row position: the paper's order
-    version = 2  # 2: the JVP replays BatchNorm too (the same function, other float rounding)
+    version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     title = "L2RW"
     paper = "Ren et al., ICML 2018"
     relative_cost = 3.0

@@ -38,7 +38,7 @@ class SoftLabelHyperparameters(MetaHyperparameters):
 @register_method("softlabel")
 class SoftLabel(MetaMethodMixin, Method):
     order = 80  # row position: the paper's order
-    version = 2  # 2: the JVP replays BatchNorm too (the same function, other float rounding)
+    version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "Soft-label"
     paper = "Vyas et al., 2020 (arXiv 2009.09496)"

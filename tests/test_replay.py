@@ -22,11 +22,14 @@ def test_replayed_jvp_equals_double_backward_over_several_steps(key, separable_p
             assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (key, step, name)
 
 
-def test_replay_is_used_only_for_the_recorded_input(separable_problem):
+@pytest.mark.parametrize("model", ["tiny_net", "mlp128bn"])
+def test_replay_is_used_only_for_the_recorded_input(model, separable_problem):
+    """The replayed JVP equals full forward-mode AD, through BatchNorm2d (tiny_net) and BatchNorm1d."""
     from conftest import tiny_net
+    from gdw_bench.models import build_model
 
     batch, meta, k = separable_problem
-    net = tiny_net(k)
+    net = tiny_net(k) if model == "tiny_net" else build_model(model, k, image_shape=(2, 4, 4)).double()
     recorder = ActivationRecorder(net)
     net(batch.x).sum()
     assert recorder.can_replay(batch.x) and not recorder.can_replay(batch.x.clone())
