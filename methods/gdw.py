@@ -31,22 +31,32 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
 from ._weighting import WeightingNetMixin
 from .base import Method, register_method
 from gdw_bench.errors import UserInputError
 
 
+class ZeroMeanTarget:
+    """Eq. 4 for one batch: replace each row's target weight by Σ_{j≠y} W_ij p_ij / (1 − p_iy), out of
+    place, so that Σ_j W_ij (p_ij − y_ij) = 0. ``probs`` must be detached; the result stays
+    differentiable in ``weights``. What depends only on (p, y) is computed once per step, since the
+    constraint is applied twice (first stage and final weights): on the CPU profiles' small MLP a step
+    is bound by the count of small operations, not by arithmetic."""
+
+    def __init__(self, probs: torch.Tensor, labels: torch.Tensor):
+        self.mask = F.one_hot(labels, probs.shape[1]).bool()  # the target column
+        self.off_target = probs.masked_fill(self.mask, 0.0)  # p_ij for j ≠ y_i, 0 at the target
+        self.denominator = (1.0 - probs.gather(1, labels[:, None]))  # 1 − p_iy, (B, 1)
+
+    def __call__(self, weights: torch.Tensor) -> torch.Tensor:
+        target = (weights * self.off_target).sum(1, keepdim=True) / self.denominator
+        return torch.where(self.mask, target, weights)
+
+
 def zero_mean_target(weights: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Eq. 4: replace each row's target weight by Σ_{j≠y} W_ij p_ij / (1 − p_iy), out of place, so
-    that Σ_j W_ij (p_ij − y_ij) = 0. ``probs`` must be detached; the result stays differentiable
-    in ``weights``."""
-    rows = torch.arange(len(labels), device=labels.device)
-    p_target = probs[rows, labels]
-    others = (weights * probs).sum(1) - weights[rows, labels] * p_target
-    target = others / (1.0 - p_target)
-    mask = F.one_hot(labels, weights.shape[1]).bool()
-    return torch.where(mask, target[:, None], weights)
+    """Eq. 4 once (``ZeroMeanTarget`` for a batch's two uses)."""
+    return ZeroMeanTarget(probs, labels)(weights)
 
 
 def check_prob_clamp(value: float) -> None:
@@ -81,7 +91,7 @@ class GDWHyperparameters(MetaHyperparameters):
 @register_method("gdw")
 class GDW(WeightingNetMixin, MetaMethodMixin, Method):
     order = 100  # row position: the paper's order
-    version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
+    version = 3  # 3: fused BatchNorm tangent, Eq. 4 with per-step constants; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "GDW"
     paper = "Chen et al., NeurIPS 2021"
@@ -97,16 +107,15 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
         self.hp = dataclasses.replace(self.hp, outer_lr=self.outer_lr)  # records show the value used
         self.last_meta_grads = {}
 
-    def _constrain(self, weights, probs, labels):
-        return zero_mean_target(weights, probs, labels) if self.hp.zero_mean else weights
-
     def train_step(self, batch, meta_batch):
         logits = self.model(batch.x)
         losses = F.cross_entropy(logits.detach(), batch.y, reduction="none")
-        residual = softmax_residual(logits, batch.y, self.hp.prob_clamp)
-        probs = residual + F.one_hot(batch.y, residual.shape[1]).to(residual.dtype)  # p̃, detached
-        n, k = residual.shape
-        first_stage = self._constrain(self.vnet(losses).expand(n, k), probs, batch.y)  # W, graph to φ
+        n, k = logits.shape
+        probs = torch.softmax(logits.detach(), dim=1).clamp(max=self.hp.prob_clamp)  # p̃, detached
+        onehot = F.one_hot(batch.y, k).to(probs.dtype)
+        residual = probs - onehot  # E, as softmax_residual computes it
+        constrain = ZeroMeanTarget(probs, batch.y) if self.hp.zero_mean else (lambda weights: weights)
+        first_stage = constrain(self.vnet(losses).expand(n, k))  # W, graph to φ
         logit_grad = first_stage * residual / n
         dmeta, meta_loss = self.meta_gradient(batch.x, logits, logit_grad, meta_batch, self.lr)
         vnet_params = list(self.vnet.parameters())
@@ -118,11 +127,10 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
             step = (self.outer_lr * class_grad / class_grad.abs().sum()).clamp(-self.hp.clip, self.hp.clip)
             before = first_stage.detach()
             final = (before - step).clamp(self.hp.min_weight, self.hp.max_weight)
-            final = self._constrain(final, probs, batch.y)
+            final = constrain(final)
         if self.diagnostics is not None:
             self.diagnostics.observe(batch.y, batch.true_y, batch.index, before, final)
         self.apply_logit_gradient(logits, final * residual / n)
-        rows = torch.arange(n, device=batch.y.device)
-        self.last_sample_weights = final[rows, batch.y]
+        self.last_sample_weights = (final * onehot).sum(1)  # the target entries (exact: the rest adds 0)
         self._keep_samples(losses, self.last_sample_weights, batch)
-        return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_target_weight": final[rows, batch.y].mean()}
+        return {"loss": losses.mean(), "meta_loss": meta_loss, "mean_target_weight": self.last_sample_weights.mean()}
