@@ -192,7 +192,7 @@ def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
     for i in range(cls.num_networks):  # network i's init depends on (data key, i), never on the method
         torch.manual_seed(cell.network_seed(i))
         nets.append(place_model(build_model(p.model, data.num_classes, image_shape[0], p.pretrained, image_shape),
-                                device))  # channels-last on CPU for conv models (models.place_model)
+                                device))  # channels-last for conv models (models.place_model)
     torch.manual_seed(cell.network_seed(seeds.AUXILIARY_NETWORK))  # a weighting net, if the method builds one
     method = cls(nets, task, hyperparameters_of(cls, dict(cell.hyperparameters)))
     if cell.diagnostics and cls.records_weights:
