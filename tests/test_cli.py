@@ -140,3 +140,12 @@ def test_report_says_when_a_results_root_has_no_records_and_warns_about_stand_in
     assert f"no records of profile 'mini' under {tmp_path}/results" in out.stderr
     assert "runs stand-ins" in out.stderr
     assert "40 % uniform Δ (stand-in)" in out.stdout and "40 % uniform paper" in out.stdout
+
+
+def test_speed_confidence_interval_of_a_median_uses_the_binomial_order_statistics():
+    from gdw_bench.speed import median_interval
+
+    assert median_interval(range(1, 31)) == (10, 21)  # n = 30: the 10th and 21st of the sorted ratios
+    assert median_interval(range(1, 101)) == (40, 61)
+    assert median_interval([6, 1, 5, 2, 4, 3]) == (1, 6)  # n = 6: P(all on one side) = 1/32 ≤ 5 %
+    assert median_interval(range(5)) == (None, None)  # n = 5 cannot reach 95 %
