@@ -507,7 +507,7 @@ def export(results_dir, out, fmt, curves):
 @click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=True, show_default=True,
               help="on a GPU: also time the steps replayed as CUDA graphs (with --pack: the cells use them)")
 @click.option("--memory-format", "memory_format", default="auto", show_default=True,
-              help="the models' layout: auto (as `run`: channels_last for conv models on CPU), contiguous or "
+              help="the models' layout: auto (as `run`: channels_last for conv models), contiguous or "
                    "channels_last")
 def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine, cuda_graphs,
           memory_format):

@@ -84,6 +84,7 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
         torch.manual_seed(0)
         nets = [place_model(build_model(model, classes), dev, memory_format)
                 for _ in range(get_method(key).num_networks)]
+        layout = memory_format or preferred_memory_format(nets[0], dev)
         method = create_method(key, nets if len(nets) > 1 else nets[0], num_classes=classes, num_train=batch,
                                wrong_label_fraction=0.36, epochs=80, meta_size=1000)
         phase = method.phases()[-1]
@@ -108,16 +109,18 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
                 times[key, kind].append(_time_steps(step, train, meta, steps, dev))
     medians = {key: statistics.median(t) * 1000 for key, t in times.items()}
 
+    def paired(key, to) -> list[float]:
+        """Each round's ratio: paired, so the machine's drift between rounds (±10 % here) cancels; the
+        medians of the times alone would not."""
+        return [a / b for a, b in zip(times[key], times[to])]
+
     def ratio(key, to) -> float:
-        """Median over rounds of the per-round ratio: paired, so the machine's drift between rounds
-        (±10 % here) cancels; the medians of the times alone would not."""
-        return statistics.median(a / b for a, b in zip(times[key], times[to]))
+        return statistics.median(paired(key, to))
 
     def interval(key, to) -> str:
-        low, high = median_interval([a / b for a, b in zip(times[key], times[to])])
+        low, high = median_interval(paired(key, to))
         return f"[{low:.2f}, {high:.2f}]" if low is not None else "[n/a]"
 
-    layout = memory_format or preferred_memory_format(build_model(model, classes), dev)
     print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), torch "
           f"{torch.__version__}, threads {torch.get_num_threads()}, {model} ({layout}), batch {batch}/{batch}, "
           f"{rounds}×{steps} steps per method")
@@ -135,7 +138,7 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     gdw_over_mwnet = None
     if "gdw" in runners and "mwnet" in runners:
         gdw_over_mwnet = ratio(("gdw", "eager"), ("mwnet", "eager"))
-        low, high = median_interval([a / b for a, b in zip(times["gdw", "eager"], times["mwnet", "eager"])])
+        low, high = median_interval(paired(("gdw", "eager"), ("mwnet", "eager")))
         line = f"GDW / MWNet = {gdw_over_mwnet:.3f}" + (f" (95 % CI {low:.3f}–{high:.3f})" if low is not None else "")
         if graphs:
             line += f" (graphed {ratio(('gdw', 'graph'), ('mwnet', 'graph')):.3f})"

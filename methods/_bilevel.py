@@ -243,12 +243,16 @@ def pull_back(logit_grad: torch.Tensor, inputs, dmeta_dgrad: torch.Tensor, retai
     return torch.autograd.grad(logit_grad, list(inputs), grad_outputs=dmeta_dgrad, retain_graph=retain_graph)
 
 
-def softmax_residual(logits: torch.Tensor, labels: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
-    """E = p − onehot(y), detached: ∂CE/∂z per sample. ``clamp`` caps p (the authors' 0.999 for
-    MWNet/GDW, so that 1 − p_y ≥ 1e-3)."""
+def clamped_softmax(logits: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
+    """p̃ = softmax(z), detached; ``clamp`` caps it (the authors' 0.999 for MWNet/GDW, so that
+    1 − p_y ≥ 1e-3)."""
     p = torch.softmax(logits.detach(), dim=1)
-    if clamp is not None:
-        p = p.clamp(max=clamp)
+    return p.clamp(max=clamp) if clamp is not None else p
+
+
+def softmax_residual(logits: torch.Tensor, labels: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
+    """E = p̃ − onehot(y), detached: ∂CE/∂z per sample (``clamped_softmax``)."""
+    p = clamped_softmax(logits, clamp)
     return p - F.one_hot(labels, logits.shape[1]).to(p.dtype)
 
 

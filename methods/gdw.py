@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
+from ._bilevel import MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
 from ._weighting import WeightingNetMixin
 from .base import Method, register_method
 from gdw_bench.errors import UserInputError
@@ -111,9 +111,9 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
         logits = self.model(batch.x)
         losses = F.cross_entropy(logits.detach(), batch.y, reduction="none")
         n, k = logits.shape
-        probs = torch.softmax(logits.detach(), dim=1).clamp(max=self.hp.prob_clamp)  # p̃, detached
+        probs = clamped_softmax(logits, self.hp.prob_clamp)  # p̃, detached
         onehot = F.one_hot(batch.y, k).to(probs.dtype)
-        residual = probs - onehot  # E, as softmax_residual computes it
+        residual = probs - onehot  # E, as softmax_residual computes it (p̃ and the one-hot are needed too)
         constrain = ZeroMeanTarget(probs, batch.y) if self.hp.zero_mean else (lambda weights: weights)
         first_stage = constrain(self.vnet(losses).expand(n, k))  # W, graph to φ
         logit_grad = first_stage * residual / n

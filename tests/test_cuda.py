@@ -11,6 +11,7 @@ from gdw_bench.cuda_graphs import GraphedSteps
 from gdw_bench.methods import create_method, get_method, list_methods
 from gdw_bench.models import place_model
 from test_methods import META
+from test_replay import step_both_and_compare_meta_grads
 
 pytestmark = pytest.mark.cuda
 GRAPH_SAFE = [key for key in list_methods() if get_method(key).graph_safe]
@@ -81,11 +82,7 @@ def test_replayed_jvp_equals_double_backward_on_cuda(key, layout, separable_prob
     fast, reference = make_on_cuda(key, k, layout=layout), make_on_cuda(key, k)  # reference: contiguous
     reference.meta_mode = "double_backward"
     for step in range(2):
-        fast.train_step(batch, meta)
-        reference.train_step(batch, meta)
-        for name, ref in reference.last_meta_grads.items():
-            got = fast.last_meta_grads[name]
-            assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (key, step, name)
+        step_both_and_compare_meta_grads(fast, reference, batch, meta, (key, layout, step))
 
 
 @pytest.mark.parametrize("method", ["basemodel", "gdw"])

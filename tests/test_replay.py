@@ -7,19 +7,25 @@ from gdw_bench.methods._bilevel import ActivationRecorder, logits_jvp
 from test_methods import META, make
 
 
+def step_both_and_compare_meta_grads(fast, reference, batch, meta, label) -> None:
+    """One step of each; every meta-gradient of ``fast`` equals the double-backward ``reference``'s
+    (rtol 1e-6, absolute floor 1e-9 of the largest entry). Also used by the CUDA tests."""
+    fast.train_step(batch, meta)
+    reference.train_step(batch, meta)
+    for name, ref in reference.last_meta_grads.items():
+        got = fast.last_meta_grads[name]
+        assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (*label, name)
+
+
 @pytest.mark.parametrize("key", META)
 def test_replayed_jvp_equals_double_backward_over_several_steps(key, separable_problem):
     batch, meta, k = separable_problem
     fast, reference = make(key, k), make(key, k)
     reference.meta_mode = "double_backward"
     for step in range(3):
-        fast.train_step(batch, meta)
-        reference.train_step(batch, meta)
+        step_both_and_compare_meta_grads(fast, reference, batch, meta, (key, step))
         recorder = fast._activation_recorder  # installed with the method: it replays from the first step
         assert recorder is not None and recorder.can_replay(batch.x), key
-        for name, ref in reference.last_meta_grads.items():
-            got = fast.last_meta_grads[name]
-            assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (key, step, name)
 
 
 @pytest.mark.parametrize("model", ["tiny_net", "mlp128bn"])
@@ -58,10 +64,6 @@ def test_a_channels_last_model_gives_the_contiguous_models_meta_gradients(key, s
     assert not fast.model[0].weight.is_contiguous()
     reference.meta_mode = "double_backward"
     for step in range(3):
-        fast.train_step(batch, meta)
-        reference.train_step(batch, meta)
-        for name, ref in reference.last_meta_grads.items():
-            got = fast.last_meta_grads[name]
-            assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (key, step, name)
+        step_both_and_compare_meta_grads(fast, reference, batch, meta, (key, step))
     for a, b in zip(fast.model.parameters(), reference.model.parameters()):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12), key
