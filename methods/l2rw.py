@@ -4,6 +4,8 @@ Per step: per-example weights ε = 0 (differentiable); θ' = θ − α·∇θ Σ
 since ε = 0); g = ∂L_meta(θ')/∂ε = −α·⟨∇θ L_meta(θ), ∇θ ℓ_i(θ)⟩; w̃ = max(−g, 0); w = w̃ / Σ w̃;
 real step on Σ_i w_i ℓ_i with w detached (weights sum to 1: a weighted sum, not a mean).
 If Σ w̃ = 0 the step is skipped (the official code then gives every example weight 0).
+Logged per step: ``effective_sample_fraction`` = (Σw)² / (B·Σw²) = 1 / (B·Σw²), the share of the batch
+that carries the step (1: uniform weights; 1/B: one example; 0 for a skipped step). Logging only.
 
 Deviations from the official TF code (docs/baselines.md §7): the meta loss is the clean CE without the
 weight-decay term (as the PyTorch ports); BN in train mode with protected buffers; the gradient
@@ -47,9 +49,11 @@ class L2RW(MetaMethodMixin, Method):
         if total.item() == 0.0:  # every example would get weight 0: skip the step
             self.last_weights = torch.zeros_like(raw)
             self.last_sample_weights = self.last_weights
-            return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(1.0)}
+            return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(1.0),
+                    "effective_sample_fraction": torch.zeros((), device=loss.device)}
         weights = raw / total
         self.last_weights = weights.detach()
         self.last_sample_weights = self.last_weights
         self.apply_logit_gradient(logits, weights[:, None] * residual)
-        return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(0.0)}
+        return {"loss": loss, "meta_loss": meta_loss, "skipped": torch.tensor(0.0),
+                "effective_sample_fraction": 1.0 / (n * self.last_weights.square().sum())}

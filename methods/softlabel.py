@@ -12,6 +12,11 @@ Update rule (no official code exists; docs/baselines.md §9): the raw gradient c
 has no calibrated step size, so we use the scale-free rule GDW uses for its class-level weights:
 an L1-normalised step whose mean size is ``step_size`` (0.1) before clipping at ±0.2. It needs no
 per-dataset tuning of η_a, which a raw step would. A batch whose ‖g‖₁ is 0 keeps its a unchanged.
+
+Diagnostics (logging only, no effect on the step): each sample's weight on its given label is the
+target mass t_i[ỹ_i] = 1 − a_i·(K−1)/K (``last_sample_weights``, so records carry its mean on correct
+and on wrong labels like the weighting methods'), and ``target_entropy`` is the batch's mean entropy
+of t_i in nats (0 for one-hot, log K for uniform).
 """
 from __future__ import annotations
 
@@ -67,9 +72,10 @@ class SoftLabel(MetaMethodMixin, Method):
             updated = (smoothing - step).clamp(0.0, 1.0)
             self.smoothing[batch.index] = updated
             targets = smoothed_targets(batch.y, updated, k)
+            self.last_sample_weights = 1.0 - updated * (k - 1) / k
         self.apply_logit_gradient(logits, (probs - targets) / n)
         return {"loss": -(targets * F.log_softmax(logits.detach(), 1)).sum(1).mean(), "meta_loss": meta_loss,
-                "mean_smoothing": updated.mean()}
+                "mean_smoothing": updated.mean(), "target_entropy": -torch.special.xlogy(targets, targets).sum(1).mean()}
 
     def extra_state(self):
         return {"smoothing": self.smoothing}
