@@ -359,7 +359,7 @@ def _report_rows(methods: str | None, records: list[dict]):
 @cli.command("list")
 @click.argument("what", default="methods")
 def list_(what):
-    """List methods, tables, datasets or profiles."""
+    """List methods, models, tables, datasets or profiles."""
     from gdw_bench.errors import unknown_choice
 
     if what == "methods":
@@ -392,9 +392,21 @@ def list_(what):
         from gdw_bench.specs import PROFILES
 
         for p in PROFILES.values():
-            click.echo(f"{p.name:7s} {p.description}")
+            click.echo(f"{p.name:12s} {p.description}")
+    elif what == "models":
+        from gdw_bench.models import MODELS, build_model, model_plugin_errors, parameter_count
+
+        errors = model_plugin_errors()  # registers the entry points' models first
+        click.echo(f"{'model':12s} {'params 1×28×28':>14s} {'params 3×32×32':>14s}  (10 classes)")
+        for name, entry in MODELS.items():
+            counts = [parameter_count(build_model(name, 10, pretrained=False, image_shape=shape))
+                      for shape in ((1, 28, 28), (3, 32, 32))]
+            origin = "" if entry.origin == "built-in" else f"  (from {entry.origin})"
+            click.echo(f"{name:12s} {counts[0]:14,d} {counts[1]:14,d}  {entry.description}{origin}")
+        for line in errors:
+            click.echo(f"warning: {line}", err=True)
     else:
-        raise unknown_choice("list", what, ["methods", "tables", "datasets", "profiles"])
+        raise unknown_choice("list", what, ["methods", "models", "tables", "datasets", "profiles"])
 
 
 @cli.command()
@@ -516,14 +528,13 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
     from gdw_bench import speed as speed_module
     from gdw_bench.engine import resolve_device
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.models import MEMORY_FORMATS, MODELS
+    from gdw_bench.models import MEMORY_FORMATS, resolve_model
     from gdw_bench.specs import get_profile, get_table
 
     for name, value in (("--steps", steps), ("--rounds", rounds)):  # everything checked before any timing
         if value < 1:
             raise UserInputError(f"{name} {value} must be at least 1")
-    if model not in MODELS:
-        raise unknown_choice("model", model, MODELS)
+    resolve_model(model)
     if memory_format != "auto" and memory_format not in MEMORY_FORMATS:
         raise unknown_choice("--memory-format", memory_format, ("auto", *MEMORY_FORMATS))
     layout = None if memory_format == "auto" else memory_format

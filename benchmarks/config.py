@@ -104,8 +104,18 @@ def _type_ok(value, annotation) -> bool:
     return False
 
 
+def _model_reference(value, folder: Path):
+    """A model named by a file ('nets/my.py:Net') is resolved against the config's folder, so the
+    cells' worker processes and SLURM tasks find the same file."""
+    if isinstance(value, str) and ":" in value:
+        module, _, attribute = value.rpartition(":")
+        if module.endswith(".py"):
+            return f"{(folder / Path(module).expanduser()).resolve()}:{attribute}"
+    return value
+
+
 def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
-    from gdw_bench.models import MODELS
+    from gdw_bench.models import resolve_model
 
     fields = {k: v for k, v in values.items() if k in PROTOCOL_FIELDS}
     for key, value in fields.items():
@@ -116,8 +126,11 @@ def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
             raise UserInputError(f"{where}.{key} = {value!r} must be positive")
         if key in ("momentum", "weight_decay") and value < 0:
             raise UserInputError(f"{where}.{key} = {value!r} must be 0 or more")
-    if "model" in fields and fields["model"] not in MODELS:
-        raise unknown_choice(f"model in {where}", fields["model"], MODELS)
+    if "model" in fields:
+        try:
+            resolve_model(fields["model"])
+        except UserInputError as exc:
+            raise UserInputError(f"{where}: {exc}") from None
     if base is None:
         missing = [k for k in ("model", "epochs") if k not in fields]
         if missing:
@@ -205,6 +218,8 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         if not isinstance(values, dict):
             raise UserInputError(f"datasets.{key} = {values!r}: valid: a table of protocol keys")
         values = {**all_datasets, **values}
+        if "model" in values:
+            values["model"] = _model_reference(values["model"], folder)
         _check_keys(f"datasets.{key}", values, (*PROTOCOL_FIELDS, *DATASET_KEYS))
         if "source" in values:
             from gdw_bench.datasets import USER_SOURCES, register_user_dataset

@@ -129,6 +129,35 @@ def check_data(cells: list[CellConfig], data_dir: Path | None, download: bool = 
         cell.ensure_dataset()
     for dataset in sorted({c.dataset for c in cells}):
         load_source(dataset, data_dir, download)
+    for dataset, model, pad_to in sorted({(c.dataset, c.protocol.model, c.protocol.pad_to) for c in cells}):
+        check_model_fits(dataset, model, pad_to)
+
+
+def check_model_fits(dataset: str, model: str, pad_to: int | None) -> None:
+    """Build ``model`` (untrained) for ``dataset``'s images and classes and run a forward pass on two
+    blank images: a model that cannot take the input, or returns the wrong shape, is a one-line
+    error before any cell starts, not a failed cell per seed."""
+    import torch
+
+    from gdw_bench.datasets import dataset_spec
+    from gdw_bench.models import build_model
+
+    spec = dataset_spec(dataset)
+    channels, height, width = spec.image_shape
+    shape = (channels, pad_to, pad_to) if pad_to else (channels, height, width)
+    where = f"model '{model}' on {dataset} ({'×'.join(map(str, shape))}, {spec.num_classes} classes)"
+    try:
+        net = build_model(model, spec.num_classes, channels, pretrained=False, image_shape=shape).eval()
+        with torch.no_grad():
+            out = net(torch.zeros(2, *shape))
+    except UserInputError as exc:
+        raise UserInputError(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the model's own error, in one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserInputError(f"{where} does not run: {type(exc).__name__}: {first}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, spec.num_classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise UserInputError(f"{where} returns {got} for a batch of 2; expected (2, {spec.num_classes}) logits")
 
 
 @dataclass

@@ -1,12 +1,36 @@
-"""Classifiers: the authors' ResNet-32, a small CNN for 8×8 / 28×28 inputs, torchvision's ResNet-18.
+"""The model registry: the authors' ResNet-32, small CNNs and MLPs for CPU profiles, torchvision's
+ResNet-18 — and models users bring.
 
 All are plain ``nn.Module``s: the meta methods run them functionally with
 ``torch.func.functional_call``, so no layer needs rewriting (unlike the authors' MetaModule).
+
+A model is named in a profile's protocol (``model = "…"``) in one of three ways:
+
+- a built-in or plugin name (``gdw-bench list models``);
+- ``"package.module:Factory"``: an importable class or function;
+- ``"path/to/file.py:Factory"``: a file (a config resolves the path against its own folder).
+
+A plugin package declares its models under the entry-point group ``gdw_bench.models``::
+
+    [project.entry-points."gdw_bench.models"]
+    wide_mlp = "my_package.nets:WideMLP"
+
+Whatever its origin, a factory is called as ``factory(num_classes=K, image_shape=(C, H, W))`` and must
+return an ``nn.Module`` mapping a (B, C, H, W) batch to (B, K) logits. The engine then treats it like a
+built-in: Kaiming init is the model's own business, the memory layout (channels-last for models with
+convolutions), the device and the checkpoints are the engine's. The model string is part of each
+cell's identity; editing a model file does not make its records stale, so name a changed model anew.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -139,6 +163,34 @@ class ConvFC(nn.Module):
         return self.linear(F.relu(self.hidden(self.features(x).flatten(1))))
 
 
+class CNNBN(nn.Module):
+    """A standard small CNN with BatchNorm on every layer: two [conv3×3 → BN → ReLU → max-pool 2×2]
+    stages (32, 64 channels), then a 128-unit dense layer → BN → ReLU, and the linear head.
+
+    Unlike ``conv_fc128`` (16/32 channels, no BN on the dense layer), it memorises wrong labels on
+    a few thousand Fashion-MNIST images within CPU minutes, like the MLP-128-BN of the CPU profiles.
+    """
+
+    def __init__(self, num_classes: int, image_shape: tuple[int, int, int], widths: tuple[int, int] = (32, 64),
+                 hidden: int = 128):
+        super().__init__()
+        c, h, w = image_shape
+        layers, channels = [], c
+        for width in widths:
+            layers += [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        shrink = 2 ** len(widths)
+        self.hidden = nn.Linear(channels * (h // shrink) * (w // shrink), hidden, bias=False)
+        self.norm = nn.BatchNorm1d(hidden)
+        self.linear = nn.Linear(hidden, num_classes)
+        self.apply(_kaiming_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(F.relu(self.norm(self.hidden(self.features(x).flatten(1)))))
+
+
 def imagenet_resnet18_state() -> dict:
     """torchvision's ImageNet-1k ResNet-18 weights (IMAGENET1K_V1), from torch hub's cache
     ($TORCH_HOME/hub/checkpoints), downloaded there when missing unless GDW_BENCH_OFFLINE=1."""
@@ -173,25 +225,145 @@ def check_pretrained(model_names) -> None:
         imagenet_resnet18_state()
 
 
-MODELS = {
-    "resnet32": lambda k, c, **_: ResNetCifar(k, 5, c),
-    "small_cnn": lambda k, c, **_: SmallCNN(k, c, (16, 32)),
-    "small_cnn28": lambda k, c, **_: SmallCNN(k, c, (16, 32, 64)),
-    "mlp128": lambda k, c, image_shape, **_: MLP(k, image_shape, 128),
-    "mlp512": lambda k, c, image_shape, **_: MLP(k, image_shape, 512),
-    "mlp128bn": lambda k, c, image_shape, **_: MLP(k, image_shape, 128, batch_norm=True),
-    "conv_fc128": lambda k, c, image_shape, **_: ConvFC(k, image_shape, 128),
-    "resnet18": lambda k, c, pretrained=True, **_: resnet18(k, pretrained),
-}
+Builder = Callable[[int, tuple, bool], nn.Module]  # (num_classes, image_shape (C, H, W), pretrained)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model: how to build it, a line for `list models`, where it came from."""
+
+    name: str
+    build: Builder
+    description: str
+    origin: str = "built-in"
+
+
+MODELS: dict[str, ModelEntry] = {}
+ENTRY_POINT_GROUP = "gdw_bench.models"
+_PLUGIN_ERRORS: list[str] = []
+_PLUGINS_LOADED = False
+
+
+def register_model(name: str, build: Builder, description: str, origin: str = "built-in") -> ModelEntry:
+    """Add a model under ``name``; a second model under a taken name is refused, naming both origins."""
+    if name in MODELS:
+        raise UserInputError(f"model '{name}' from {origin} is already registered by {MODELS[name].origin}")
+    MODELS[name] = ModelEntry(name, build, description, origin)
+    return MODELS[name]
+
+
+for _name, _build, _description in [
+    ("resnet32", lambda k, shape, pretrained: ResNetCifar(k, 5, shape[0]),
+     "the authors' ResNet-32 (16/32/64 channels, option-A shortcuts), for 32×32 inputs"),
+    ("small_cnn", lambda k, shape, pretrained: SmallCNN(k, shape[0], (16, 32)),
+     "2 × [conv-BN-ReLU-pool] (16, 32), global average pool, linear head; for 8×8 digits"),
+    ("small_cnn28", lambda k, shape, pretrained: SmallCNN(k, shape[0], (16, 32, 64)),
+     "3 × [conv-BN-ReLU-pool] (16, 32, 64), global average pool, linear head; for 28×28"),
+    ("cnn_bn", lambda k, shape, pretrained: CNNBN(k, shape),
+     "2 × [conv-BN-ReLU-pool] (32, 64), dense 128 → BN → ReLU, linear head: BN on every layer"),
+    ("conv_fc128", lambda k, shape, pretrained: ConvFC(k, shape, 128),
+     "2 × [conv-BN-ReLU-pool] (16, 32), dense 128 (no BN), linear head"),
+    ("mlp128", lambda k, shape, pretrained: MLP(k, shape, 128), "one hidden layer of 128 ReLU units"),
+    ("mlp512", lambda k, shape, pretrained: MLP(k, shape, 512), "one hidden layer of 512 ReLU units"),
+    ("mlp128bn", lambda k, shape, pretrained: MLP(k, shape, 128, batch_norm=True),
+     "one hidden layer of 128 batch-normalised ReLU units (the CPU profiles' model)"),
+    ("resnet18", lambda k, shape, pretrained: resnet18(k, pretrained),
+     "torchvision's ResNet-18, ImageNet-pretrained unless --from-scratch (Clothing1M, Places-LT)"),
+]:
+    register_model(_name, _build, _description)
+
+
+def _factory_builder(factory) -> Builder:
+    def build(num_classes: int, image_shape: tuple, pretrained: bool) -> nn.Module:
+        net = factory(num_classes=num_classes, image_shape=tuple(image_shape))
+        if not isinstance(net, nn.Module):
+            raise UserInputError(f"model factory {getattr(factory, '__qualname__', factory)!r} returned "
+                                 f"{type(net).__name__}, not a torch.nn.Module")
+        return net
+    return build
+
+
+def load_model_plugins() -> None:
+    """Register the models of every installed ``gdw_bench.models`` entry point (once). A plugin that
+    fails is named by ``model_plugin_errors()`` (and `list models`) instead of breaking the suite."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        source = f"{entry.dist.name if entry.dist else entry.value} (entry point '{entry.name}')"
+        try:
+            factory = entry.load()
+            if not callable(factory):
+                raise TypeError(f"{entry.value} is a {type(factory).__name__}, not a class or function")
+            doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+            register_model(entry.name, _factory_builder(factory), doc[0] if doc else entry.value, source)
+        except Exception as exc:  # noqa: BLE001 - any failure of foreign code is reported, not raised
+            _PLUGIN_ERRORS.append(f"model plugin {source}: {type(exc).__name__}: {exc}")
+
+
+def model_plugin_errors() -> list[str]:
+    load_model_plugins()
+    return list(_PLUGIN_ERRORS)
+
+
+def _import_reference(reference: str):
+    """'pkg.mod:Name' or 'path/file.py:Name' → the object (one-line error naming what failed)."""
+    module_part, _, attribute = reference.rpartition(":")
+    if not module_part or not attribute.isidentifier():
+        raise UserInputError(f"model '{reference}': valid: a name from `gdw-bench list models`, "
+                             f"'package.module:Factory' or 'path/to/file.py:Factory'")
+    try:
+        if module_part.endswith(".py"):
+            path = Path(module_part).expanduser().resolve()
+            if not path.is_file():
+                raise UserInputError(f"model '{reference}': no such file {path}")
+            name = f"gdw_bench_user_model_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+            module = sys.modules.get(name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(name, None)
+                    raise
+        else:
+            module = importlib.import_module(module_part)
+    except UserInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's module: say what failed in one line
+        raise UserInputError(f"model '{reference}': importing {module_part} failed "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    factory = getattr(module, attribute, None)
+    if factory is None or not callable(factory):
+        raise UserInputError(f"model '{reference}': {module_part} has no class or function '{attribute}'")
+    return factory
+
+
+def resolve_model(name: str) -> ModelEntry:
+    """The registry entry for a built-in or plugin name, or one made for a 'module:Factory' reference."""
+    load_model_plugins()
+    if name in MODELS:
+        return MODELS[name]
+    if not isinstance(name, str) or ":" not in name:
+        raise unknown_choice("model", name, [*MODELS, "package.module:Factory", "file.py:Factory"])
+    factory = _import_reference(name)
+    return ModelEntry(name, _factory_builder(factory), (getattr(factory, "__doc__", None) or "").strip(), name)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = True,
                 image_shape: tuple[int, int, int] | None = None) -> nn.Module:
     """``image_shape`` (C, H, W) sizes the fully connected models; default: 32×32 with ``in_channels``."""
-    if name not in MODELS:
-        raise unknown_choice("model", name, MODELS)
     shape = tuple(image_shape) if image_shape is not None else (in_channels, 32, 32)
-    return MODELS[name](num_classes, in_channels, pretrained=pretrained, image_shape=shape)
+    return resolve_model(name).build(num_classes, shape, pretrained)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 # Memory layout of convolutional models. channels-last (NHWC) is the layout oneDNN (CPU) and cuDNN's

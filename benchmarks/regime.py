@@ -1,20 +1,22 @@
-"""Is a noisy column in the paper's regime? Two verdicts read from the records (never from methods).
+"""Is a noisy column in the paper's regime? Two separate verdicts read from the records (never from methods).
 
 The paper (and MW-Net before it) studies networks that *memorise* wrong labels when trained on
-them plainly, and weighting methods that *separate* wrong-label samples from correct ones. A table
-whose plain baseline never memorises cannot show what reweighting is for, so each noisy column of
-a report states both verdicts, per seed:
+them plainly, and weighting methods that *separate* wrong-label samples from correct ones. The two
+are different claims and each is printed on its own; neither ever stands in for the other:
 
 - *memorised* (BaseModel): its score (mean test accuracy of the score epochs) lies at least
   ``MEMORISATION_DROP`` points below its best evaluated epoch, or at its last evaluation its training
-  accuracy against the noisy labels exceeds that against the true labels (it fits wrong labels);
+  accuracy against the noisy labels exceeds that against the true labels (it fits wrong labels).
+  **This alone decides whether a column is in the paper's regime**: a plain network that never
+  memorises leaves nothing for reweighting to fix, however well the weights separate.
 - *weights separate* (MWNet or GDW): in its last epoch, the mean weight a weighting method gives to
   wrongly labelled samples is at most ``SEPARATION_RATIO`` times the mean weight it gives to correct
   ones (GDW: its target-class entry). It holds when one of the two does so on every seed; the line
-  shows both, so a weaker MWNet stays visible.
+  shows both, so a weaker MWNet stays visible. It says whether the methods work as designed here.
 
-A verdict holds for a column when it holds on every seed with a record. A noisy column meeting
-neither is "not in the paper's regime", and the report says so loudly.
+A verdict holds for a column when it holds on every seed with a record. A column whose BaseModel
+does not memorise is "NOT IN THE PAPER'S REGIME", loudly; one without BaseModel records cannot be
+judged, and the line says which command trains them.
 """
 from __future__ import annotations
 
@@ -83,34 +85,40 @@ class ColumnRegime:
 
     @property
     def judged(self) -> bool:
-        return self.memorisation_seeds > 0 or bool(self.separation)
+        """Whether memorisation, the verdict that decides the regime, could be judged."""
+        return self.memorisation_seeds > 0
 
     @property
     def in_regime(self) -> bool:
-        """False only when a verdict was judged and neither holds."""
-        return not self.judged or self.memorisation_holds or self.separation_holds
+        """BaseModel memorises on every seed; False when it does not, or could not be judged."""
+        return self.memorisation_holds
 
-    def line(self, label: str, method_names: dict[str, str] | None = None) -> str:
+    def line(self, label: str, method_names: dict[str, str] | None = None, how_to_judge: str = "") -> str:
+        """Both verdicts of the column, each stated on its own. ``how_to_judge``: the command that
+        trains the BaseModel cells this column lacks (said when there are none)."""
         names = method_names or {}
-        parts = []
         if self.memorisation_seeds:
-            parts.append(f"memorised {self.memorised}/{self.memorisation_seeds} seeds (BaseModel: {self.mean_drop:.1f} "
+            verdict = "in the paper's regime"
+            memorised = (f"BaseModel memorised on {self.memorised}/{self.memorisation_seeds} seeds ({self.mean_drop:.1f} "
                          f"points below its best epoch, fits wrong labels on {self.fits_wrong}/"
-                         f"{self.memorisation_seeds})")
+                         f"{self.memorisation_seeds}; needs ≥ {MEMORISATION_DROP:g} points or fitting wrong labels "
+                         f"on every seed)")
         else:
-            parts.append("memorised: no BaseModel record")
+            verdict = "regime not judged"
+            memorised = "no BaseModel record, so memorisation cannot be judged" + (
+                f" (train it: {how_to_judge})" if how_to_judge else "")
         if self.separation:
             each = ", ".join(f"{names.get(m, m)} {s.separates}/{s.seeds} seeds (wrong/correct mean weight "
                              f"{s.mean_ratio:.2f})" for m, s in self.separation.items())
-            parts.append(f"weights separate {'yes' if self.separation_holds else 'no'}: {each}; needs ≤ "
-                         f"{SEPARATION_RATIO:g} on every seed")
+            separate = (f"weights separate: {'yes' if self.separation_holds else 'no'} — {each}; needs ≤ "
+                        f"{SEPARATION_RATIO:g} on every seed")
         else:
-            parts.append("weights separate: no MWNet or GDW record")
-        text = f"Regime, {label}: " + "; ".join(parts) + "."
-        if not self.in_regime:
-            text = f"NOT IN THE PAPER'S REGIME — {text} Neither verdict holds: this column cannot show what " \
-                   f"reweighting is for (train longer, or with a model that can memorise)."
-        return text
+            separate = "weights separate: not judged (no MWNet or GDW record)"
+        if self.memorisation_seeds and not self.in_regime:
+            return (f"NOT IN THE PAPER'S REGIME — Regime, {label}: {memorised}. Separately, {separate}. A plain "
+                    f"network that does not memorise leaves nothing for reweighting to fix, so this column cannot "
+                    f"show what it is for.")
+        return f"Regime, {label}: {verdict} — {memorised}. Separately, {separate}."
 
 
 def column_regime(records_by_method: dict[str, list[dict]]) -> ColumnRegime:

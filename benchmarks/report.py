@@ -263,7 +263,60 @@ def regime_lines(records, table: TableSpec, profile: Profile, seeds, from_scratc
         picked = frame[frame["column"] == i]
         by_method = {m: list(group["record"]) for m, group in picked.groupby("method")}
         verdict = regime.column_regime(by_method)
-        lines.append(verdict.line(_column_title(column, profile), PAPER_METHOD_NAMES))
+        level = f"'{column.level}'" if ";" in column.level else column.level  # Table 8: quoted for the shell
+        where = f"--profile {profile.name}" if not profile.source else \
+            profile.source if profile.source.startswith("--") else f"--config {profile.source}"
+        how = f"gdw-bench run --table {table.key} {where} --methods basemodel --levels {level}"
+        lines.append(verdict.line(_column_title(column, profile), PAPER_METHOD_NAMES, how))
+    return lines
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def ordering_lines(records, table: TableSpec, profile: Profile, seeds, from_scratch: bool = False,
+                   methods=None, moved_shown: int = 3) -> list[str]:
+    """Under ``--compare-paper``, per column: how far our method ordering is from the paper's.
+
+    Kendall's τ-b (scipy; ties allowed) between our mean scores and the paper's over the methods that
+    have both, with its two-sided p-value; the methods whose rank moved most (rank 1 = best); and each
+    method's gain over BaseModel beside the paper's gain. A column run on a stand-in is labelled so:
+    its ordering is compared as a stand-in's, not as a reproduction."""
+    frame = collect(records, table, profile, seeds, from_scratch)
+    methods, cells, present = summarise(frame, table, profile, seeds, methods)
+    paper = paper_results()
+    lines = []
+    for i in present:
+        column = table.columns[i]
+        stand = profile.stand_in(column.dataset)
+        stand_in = stand is not None and (stand.dataset != column.dataset or stand.corruption is not None)
+        label = _column_title(column, profile) + (f" (stand-in for the paper's {column.label}: compared as a "
+                                                  f"stand-in)" if stand_in else "")
+        ours = {m: cells[(m, i)].mean for m in methods if cells[(m, i)].n > 0}
+        theirs = {m: _paper_value(paper, table, column, m) for m in ours}
+        common = [m for m in ours if theirs[m] is not None]
+        if not ours:
+            lines.append(f"Ordering vs the paper, {label}: no records yet.")
+            continue
+        if len(common) < 3:
+            lines.append(f"Ordering vs the paper, {label}: {len(common)} method(s) with both our and the paper's "
+                         f"value; at least 3 are needed to compare orderings.")
+            continue
+        a, b = np.array([ours[m] for m in common]), np.array([theirs[m] for m in common])
+        tau, pvalue = stats.kendalltau(a, b)
+        our_rank = dict(zip(common, stats.rankdata(-a, method="min").astype(int)))
+        paper_rank = dict(zip(common, stats.rankdata(-b, method="min").astype(int)))
+        moves = sorted(common, key=lambda m: (-abs(int(paper_rank[m]) - int(our_rank[m])), m))
+        moved = [f"{method_name(m, frame)} {_ordinal(paper_rank[m])} in the paper → {_ordinal(our_rank[m])} here"
+                 for m in moves[:moved_shown] if paper_rank[m] != our_rank[m]]
+        text = (f"Ordering vs the paper, {label}: Kendall's τ = {tau:+.2f} (p = {pvalue:.2g}) over "
+                f"{len(common)} methods; moved most: {'; '.join(moved) if moved else 'none (same ranks)'}.")
+        if "basemodel" in common:
+            gains = [f"{method_name(m, frame)} {ours[m] - ours['basemodel']:+.2f} "
+                     f"({theirs[m] - theirs['basemodel']:+.2f})" for m in common if m != "basemodel"]
+            text += f" Gain over BaseModel, ours (paper's): {', '.join(gains)}."
+        lines.append(text)
     return lines
 
 
@@ -380,4 +433,6 @@ def render(records, table: TableSpec, profile: Profile, seeds, fmt: str, compare
     df, header, marks = accuracy_frame(records, table, profile, seeds, compare_paper, from_scratch=from_scratch,
                                        methods=methods)
     footer = regime_lines(records, table, profile, seeds, from_scratch)
+    if compare_paper:
+        footer += ordering_lines(records, table, profile, seeds, from_scratch, methods)
     return to_latex(df, header, footer, marks) if fmt == "latex" else to_markdown(df, header, footer, marks)

@@ -51,19 +51,39 @@ def test_separation_uses_the_last_epoch_ratio_against_one_half():
     assert not regime.separation(record)["separates"]
 
 
-def test_a_column_meeting_neither_verdict_is_marked_loudly():
+def test_a_column_whose_basemodel_does_not_memorise_is_not_in_the_regime_however_the_weights_separate():
     plain = {"score": 88.0, "curve": curve([85, 90, 88], [55, 57, 58], [85, 88, 89])}
     flat = {"curve": curve([1], weights=[(0.5, 0.49)])}
     verdict = regime.column_regime({"basemodel": [plain, plain], "mwnet": [flat, flat]})
-    assert not verdict.in_regime
+    assert not verdict.in_regime and not verdict.separation_holds
     assert verdict.line("40 % uniform").startswith("NOT IN THE PAPER'S REGIME")
-    # GDW separates on every seed while MWNet does not: the column is judged on the weighting method
-    # that separates, and the line names both
+    # GDW separates on every seed: a verdict of its own, which never makes up for BaseModel not memorising
     sharp = {"curve": curve([1], weights=[(1.0, 0.1)])}
     verdict = regime.column_regime({"basemodel": [plain], "mwnet": [flat], "gdw": [sharp]})
-    assert verdict.separation_holds and verdict.in_regime
+    assert verdict.separation_holds and not verdict.in_regime
     line = verdict.line("40 % uniform", {"mwnet": "MWNet", "gdw": "GDW"})
+    assert line.startswith("NOT IN THE PAPER'S REGIME") and "weights separate: yes" in line
     assert "GDW 1/1 seeds (wrong/correct mean weight 0.10)" in line and "MWNet 0/1 seeds" in line
+
+
+def test_memorisation_alone_puts_a_column_in_the_regime_and_separation_is_reported_beside_it():
+    dropped = {"score": 80.0, "curve": curve([70, 90, 80], [50, 60, 61], [70, 80, 79])}
+    flat = {"curve": curve([1], weights=[(0.5, 0.49)])}
+    verdict = regime.column_regime({"basemodel": [dropped, dropped], "gdw": [flat, flat]})
+    assert verdict.in_regime and not verdict.separation_holds
+    line = verdict.line("40 % uniform", {"gdw": "GDW"})
+    assert line.startswith("Regime, 40 % uniform: in the paper's regime — BaseModel memorised on 2/2 seeds")
+    assert "Separately, weights separate: no — GDW 0/2 seeds" in line
+
+
+def test_a_column_without_basemodel_records_is_not_judged_and_the_line_says_what_to_train():
+    sharp = {"curve": curve([1], weights=[(1.0, 0.1)])}
+    verdict = regime.column_regime({"gdw": [sharp]})
+    assert not verdict.judged and not verdict.in_regime
+    line = verdict.line("μ = 0.1, 40 % uniform", how_to_judge="gdw-bench run --table 8 --methods basemodel")
+    assert line.startswith("Regime, μ = 0.1, 40 % uniform: regime not judged — no BaseModel record")
+    assert "(train it: gdw-bench run --table 8 --methods basemodel)" in line and "NOT IN" not in line
+    assert "weights separate: yes" in line
 
 
 def fake_record(method, seed, score, curve_, column_rate=0.4):
@@ -89,6 +109,8 @@ def test_report_prints_the_regime_line_under_the_table_and_the_loud_mark():
     lines = [line for line in text.splitlines() if "Regime" in line]
     assert len(lines) == 2  # the two noisy columns (0.4 with records, 0.6 without)
     assert any(line.startswith("- **NOT IN THE PAPER'S REGIME") and "40 % uniform" in line for line in lines)
+    unjudged = next(line for line in lines if "60 % uniform" in line)
+    assert "regime not judged" in unjudged and "--profile mini --methods basemodel --levels 0.6" in unjudged
     latex = render(records, table, profile, (1, 2), "latex")
     assert r"\footnotesize" in latex and r"\textbf{NOT IN THE PAPER'S REGIME" in latex
 
@@ -183,3 +205,41 @@ def test_shared_seeds_use_the_paired_test():
     assert np.isclose(compare(best, best)[0], 1.0)
     fewer = Cell({11: 80.0, 12: 85.0, 13: 90.0, 14: 95.0}, 5)  # a partial cell: 4 seeds of 5, none shared
     assert compare(best, fewer)[1] == "welch"
+
+
+# ----- the ordering against the paper's (report --compare-paper) ---------------------------------
+def _paper_column_records(transform):
+    """Records of every Table 2 method on mini's 40 % column, two seeds, scores = transform(paper mean)."""
+    from gdw_bench.report import paper_results
+    from gdw_bench.specs import PAPER_METHOD_NAMES
+
+    paper = paper_results()
+    column = paper[(paper["table"] == "2") & (paper["dataset"] == "cifar10") & (paper["level"] == "0.4")]
+    means = {key: float(column.loc[column["method"] == name, "mean"].iloc[0])
+             for key, name in PAPER_METHOD_NAMES.items() if name in set(column["method"])}
+    flat = curve([1.0] * 3)
+    return means, [fake_record(m, s, round(transform(v) + 0.01 * s, 4), flat) for m, v in means.items() for s in (1, 2)]
+
+
+def test_compare_paper_prints_kendall_tau_the_largest_moves_and_the_gains_beside_the_papers():
+    from gdw_bench.report import ordering_lines
+
+    table, profile = get_table("2"), get_profile("mini")
+    means, records = _paper_column_records(lambda v: v - 3.0)  # the paper's ordering, 3 points lower
+    line = next(x for x in ordering_lines(records, table, profile, (1, 2)) if "40 % uniform" in x)
+    assert "stand-in for the paper's cifar10 uniform 0.4: compared as a stand-in" in line
+    assert f"Kendall's τ = +1.00" in line and f"over {len(means)} methods" in line
+    assert "moved most: none (same ranks)" in line
+    gain = means["gdw"] - means["basemodel"]
+    assert f"GDW {gain:+.2f} ({gain:+.2f})" in line  # ours beside the paper's: equal here
+
+    means, records = _paper_column_records(lambda v: 200.0 - v)  # the paper's ordering turned over
+    line = next(x for x in ordering_lines(records, table, profile, (1, 2)) if "40 % uniform" in x)
+    assert "Kendall's τ = -1.00" in line
+    best = max(means, key=means.get)
+    from gdw_bench.specs import PAPER_METHOD_NAMES
+
+    assert f"{PAPER_METHOD_NAMES[best]} 1st in the paper → {len(means)}th here" in line
+    text = render(records, table, profile, (1, 2), "markdown", compare_paper=True)
+    assert "- Ordering vs the paper, cifar10→digits 40 % uniform" in text
+    assert "Ordering vs the paper" not in render(records, table, profile, (1, 2), "markdown")

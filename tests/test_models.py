@@ -1,0 +1,156 @@
+"""The model registry: built-ins with their parameter counts, the BatchNorm CNN, models brought from a
+file, a module or an entry point, and the engine treating them like built-ins (layout, device, record)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from gdw_bench.cli import main
+from gdw_bench.errors import UserInputError
+from gdw_bench.models import CNNBN, MODELS, build_model, parameter_count, resolve_model
+
+USER_MODELS = '''
+"""Models a user brings (a file next to their config)."""
+import torch
+from torch import nn
+
+
+class TinyConv(nn.Module):
+    """One conv layer and a linear head."""
+
+    def __init__(self, num_classes, image_shape):
+        super().__init__()
+        c, h, w = image_shape
+        self.conv = nn.Conv2d(c, 4, 3, padding=1)
+        self.head = nn.Linear(4 * h * w, num_classes)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+
+def wrong_shape(num_classes, image_shape):
+    return nn.Flatten()
+
+
+def not_a_module(num_classes, image_shape):
+    return 3
+'''
+
+
+def test_cnn_bn_has_batchnorm_after_every_layer_but_the_head():
+    net = CNNBN(10, (1, 28, 28))
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d))]
+    kinds = [type(m).__name__ for m in layers]
+    assert kinds == ["Conv2d", "BatchNorm2d", "Conv2d", "BatchNorm2d", "Linear", "BatchNorm1d", "Linear"]
+    assert [m.out_channels for m in layers if isinstance(m, nn.Conv2d)] == [32, 64]
+    assert net.hidden.out_features == 128 and net.hidden.in_features == 64 * 7 * 7
+    # conv weights 1·32·9 + 32·64·9, BN 2·(32+64+128), dense 3136·128, head 128·10 + 10
+    assert parameter_count(net) == 288 + 18432 + 2 * (32 + 64 + 128) + 3136 * 128 + 1290
+    assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert build_model("cnn_bn", 10, image_shape=(3, 32, 32))(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_list_models_prints_every_builtin_with_its_parameter_counts(capsys):
+    main(["list", "models"])
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in out[1:]}
+    assert set(MODELS) <= set(rows)
+    for name in ("cnn_bn", "mlp128bn", "resnet32"):
+        count = parameter_count(build_model(name, 10, pretrained=False, image_shape=(1, 28, 28)))
+        assert f"{count:,d}" in rows[name]
+
+
+def test_a_model_from_a_file_resolves_builds_and_reports_its_errors(tmp_path):
+    (tmp_path / "nets.py").write_text(USER_MODELS)
+    net = build_model(f"{tmp_path}/nets.py:TinyConv", 7, image_shape=(2, 5, 5))
+    assert type(net).__name__ == "TinyConv" and net(torch.zeros(1, 2, 5, 5)).shape == (1, 7)
+    assert resolve_model(f"{tmp_path}/nets.py:TinyConv").description == "One conv layer and a linear head."
+    with pytest.raises(UserInputError, match="returned int, not a torch.nn.Module"):
+        build_model(f"{tmp_path}/nets.py:not_a_module", 7, image_shape=(2, 5, 5))
+    with pytest.raises(UserInputError, match="has no class or function 'Missing'"):
+        resolve_model(f"{tmp_path}/nets.py:Missing")
+    with pytest.raises(UserInputError, match="no such file"):
+        resolve_model(f"{tmp_path}/other.py:TinyConv")
+    with pytest.raises(UserInputError, match="did you mean 'cnn_bn'"):
+        resolve_model("cnn_b")
+
+
+def test_a_config_model_from_a_file_trains_channels_last_like_a_builtin(tmp_path, monkeypatch):
+    """The file is resolved against the config's folder (so --jobs workers find it); the engine places
+    the user's conv model channels-last and records the reference as the cell's model."""
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "mine.py").write_text(USER_MODELS)
+    (tmp_path / "exp.toml").write_text('extends = "mini"\nseeds = [1]\ntables = ["2"]\n\n[datasets.digits]\n'
+                                       'model = "nets/mine.py:TinyConv"\nepochs = 2\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    main(["run", "--config", str(tmp_path / "exp.toml"), "--methods", "basemodel,gdw", "--levels", "0.4",
+          "--jobs", "2", "--results-dir", str(tmp_path / "results")])  # returns: exit 0
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("record.json")]
+    assert sorted(r["method"] for r in records) == ["basemodel", "gdw"]
+    for record in records:
+        assert record["model"] == f"{tmp_path / 'nets' / 'mine.py'}:TinyConv"
+        assert record["execution"]["memory_format"] == "channels_last"
+        assert len(record["curve"]) == 2 and record["score"] > 10
+
+
+BAD_MODELS = [
+    ("resnet99", "unknown model 'resnet99'"),
+    ('"nope_pkg.mod:Net"', "importing nope_pkg.mod failed (ModuleNotFoundError"),
+    ('"nets/mine.py:Missing"', "has no class or function 'Missing'"),
+    ('"nets/absent.py:Net"', "no such file"),
+    ('"nets/broken.py:Net"', "importing"),
+    ('"nets/mine.py:wrong_shape"', "returns (2, 64) for a batch of 2; expected (2, 10) logits"),
+    ('"nets/mine.py:not_a_module"', "not a torch.nn.Module"),
+    ('"nets/mine.py:"', "valid: a name from `gdw-bench list models`"),
+]
+
+
+@pytest.mark.parametrize("model,needle", BAD_MODELS, ids=[m for m, _ in BAD_MODELS])
+def test_a_bad_model_is_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, model, needle):
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "mine.py").write_text(USER_MODELS)
+    (tmp_path / "nets" / "broken.py").write_text("raise RuntimeError('half-written file')\n")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4",
+              "--set", f"datasets.digits.model={model}"])
+    assert exited.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0], err
+    assert sorted(p.name for p in tmp_path.rglob("*") if "__pycache__" not in str(p)) == before
+
+
+def test_a_model_from_an_installed_package_entry_point_is_listed_and_runs(tmp_path):
+    """A distribution declaring [project.entry-points."gdw_bench.models"] (its dist-info as pip writes it);
+    a second plugin that fails to import is named, and the rest works."""
+    site = tmp_path / "site"
+    (site / "netplugin").mkdir(parents=True)
+    (site / "netplugin" / "__init__.py").write_text(USER_MODELS)
+    info = site / "netplugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: netplugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[gdw_bench.models]\ntiny_conv = netplugin:TinyConv\n"
+                                           "broken = netplugin:DoesNotExist\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def gdw_bench(*args):
+        return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+
+    listed = gdw_bench("list", "models")
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("tiny_conv"))
+    assert "One conv layer and a linear head." in row and "(from netplugin (entry point 'tiny_conv'))" in row
+    assert "model plugin netplugin (entry point 'broken')" in listed.stderr
+    run = gdw_bench("run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4",
+                    "--set", "epochs=1", "--set", "datasets.digits.model=tiny_conv")
+    assert run.returncode == 0 and "trained 1 cells" in run.stdout, run.stderr
+    record = json.loads(next((tmp_path / "results").rglob("record.json")).read_text())
+    assert record["model"] == "tiny_conv" and record["execution"]["memory_format"] == "channels_last"
