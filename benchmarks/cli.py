@@ -4,6 +4,8 @@ Bad input is a one-line message on stderr and exit code 2, before anything is wr
 """
 from __future__ import annotations
 
+import contextlib
+
 import sys
 from pathlib import Path
 
@@ -16,6 +18,18 @@ SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 DEFAULT_RESULTS = Path("results")
 
 
+class _NonEmptyPath(click.Path):
+    """click's Path, refusing '' (which pathlib would read as the current folder)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            raise UserInputError(f"{param.opts[0] if param else 'a path'} '' is empty; valid: a path")
+        return super().convert(value, param, ctx)
+
+
+PATH = _NonEmptyPath(path_type=Path)
+
+
 def _profile_option(default="mini"):
     return click.option("--profile", default=default, show_default=True,
                         help="paper | mini | fmnist | fmnist-paper (the base of --config / --set)")
@@ -25,7 +39,7 @@ def _config_options(command):
     command = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                            help="change one key of the profile, e.g. epochs=20, gdw.outer_lr=50, "
                                 "datasets.digits.lr=0.05, seeds=1,2 (repeatable)")(command)
-    return click.option("--config", "config", type=click.Path(path_type=Path), default=None,
+    return click.option("--config", "config", type=PATH, default=None,
                         help="a TOML profile (see `gdw-bench info mini --as-config`)")(command)
 
 
@@ -60,8 +74,8 @@ def cli():
 @click.option("--methods", default=None, help="comma-separated method keys, or 'all' (default: the table's)")
 @click.option("--levels", default=None, help="only these levels of the table's columns, e.g. 0,0.4")
 @_profile_option()
-@click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="default: $GDW_BENCH_DATA or ~/.cache/gdw-bench")
+@click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
+@click.option("--data-dir", type=PATH, default=None, help="default: $GDW_BENCH_DATA or ~/.cache/gdw-bench")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--jobs", default=None, type=int,
               help="cells trained in parallel processes (default on CPU: cores / --threads, at most the cells to "
@@ -108,10 +122,12 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     results_dir = _results_root(results_dir, must_write=not dry_run)
     data_dir = _data_dir(data_dir)
     seed_list = parse_seeds(seeds) if seeds is not None else prof.seeds or table.seeds
-    if jobs is not None and jobs < 1:
-        raise UserInputError(f"--jobs {jobs} must be at least 1")
-    if threads is not None and threads < 1:
-        raise UserInputError(f"--threads {threads} must be at least 1")
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise UserInputError(f"--jobs {jobs} must be at least 1" if jobs < 1 else
+                             f"--jobs {jobs} is more than {MAX_JOBS} processes; valid: 1…{MAX_JOBS}")
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise UserInputError(f"--threads {threads} must be at least 1" if threads < 1 else
+                             f"--threads {threads} is more than {MAX_THREADS}; valid: 1…{MAX_THREADS}")
     if executor not in ("local", "slurm"):
         raise unknown_choice("executor", executor, ("local", "slurm"))
     if checkpoint_every is not None and not 0 <= checkpoint_every < float("inf"):
@@ -150,6 +166,10 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             for line in rep.regime_lines(rep.load_records(results_dir), table, prof, seed_list, from_scratch):
                 click.echo(line)
         return
+    if executor == "slurm" and todo:
+        from gdw_bench import slurm
+
+        slurm.check_cluster()  # before anything is written: no cluster, one line
     grid.check_data(cells, data_dir, download)
     check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
     if prof.needs_gpu and dev.type == "cpu" and todo:
@@ -200,11 +220,17 @@ def _data_dir(path: Path | None) -> Path | None:
     return path
 
 
+MAX_JOBS = 256  # worker processes of one `run`: beyond any machine's useful parallelism, and below what
+MAX_THREADS = 1024  # torch.set_num_threads accepts without overflowing
+
+
 def _results_root(path: Path, must_write: bool) -> Path:
     """The results root as an absolute path (every message names it so); one-line errors when it is
     a file, or when training must write there and cannot."""
     import os
 
+    if not str(path).strip():
+        raise UserInputError("--results-dir '' is empty; valid: a folder (default ./results)")
     root = Path(path).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")
@@ -217,6 +243,26 @@ def _results_root(path: Path, must_write: bool) -> Path:
             raise UserInputError(f"--results-dir {root} cannot be written (no write permission on {existing}); "
                                  f"valid: a folder you can write")
     return root
+
+
+def _existing_results(root: Path) -> Path:
+    """`report` and `export` read a results root: one that does not exist is a typo, not an empty grid."""
+    if not root.exists():
+        raise UserInputError(f"--results-dir {root} does not exist; valid: the folder `gdw-bench run` wrote "
+                             f"(default ./results)")
+    return root
+
+
+@contextlib.contextmanager
+def _writing(target: Path):
+    """An output that cannot be written (read-only folder or filesystem, full disk, no permission) is one
+    line naming it; every file is written to a temporary name and renamed, so none is left half-written."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or target
+        raise UserInputError(f"cannot write {where} ({exc.strerror or exc}); valid: a folder you can write, on a "
+                             f"filesystem with room") from None
 
 
 def _output_folder(path: Path) -> Path:
@@ -275,8 +321,8 @@ def _duration(seconds: float) -> str:
               help="rows: comma-separated keys, or 'all' (the table's plus any other method with records in its "
                    "columns); default: the table's")
 @click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
-@click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="report folder (default: reports/<profile>)")
+@click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
+@click.option("--out", type=PATH, default=None, help="report folder (default: reports/<profile>)")
 @_from_scratch_option
 @_config_options
 def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets):
@@ -293,7 +339,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     prof, chosen_seeds = _resolve_profile(profile, config, sets), parse_seeds(seeds) if seeds is not None else None
     chosen_seeds = chosen_seeds or prof.seeds
     tables = [get_table(table_key)] if table_key else list(TABLES.values())
-    results_dir = _results_root(results_dir, must_write=False)
+    results_dir = _existing_results(_results_root(results_dir, must_write=False))
     problems: list[str] = []
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
     rows = _report_rows(methods, records)
@@ -307,36 +353,37 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
                    f"different datasets and protocols and are marked 'stand-in'", err=True)
     formats = (fmt,) if table_key else FORMATS
-    if out.exists():
-        store.remove_temp_files(out)  # left by a report that was killed while writing
-    written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
-    for table in tables:
-        seed_list = chosen_seeds or table.seeds
-        if table.kind != "figure":
-            for each in formats:
-                text = rep.render(records, table, prof, seed_list, each, compare_paper, from_scratch, rows)
-                if table_key:
-                    click.echo(text)
-                path = out / f"table{table.key}.{SUFFIXES[each]}"
-                atomic_write_bytes(path, text.encode())
-                written.append(path)
-                if each == "markdown":
-                    index.append(text)
-        if table.key in figures.FIGURES:
-            paths = figures.FIGURES[table.key](records, table, prof, seed_list, out)
-            written += paths
-            for p in paths:
-                if p.suffix == ".png":
-                    caption = p.with_suffix(".txt")
-                    index.append(f"![{p.stem}]({p.name})\n\n_{caption.read_text().strip()}_\n" if caption.exists()
-                                 else f"![{p.stem}]({p.name})\n")
-            if not paths:
-                message = f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {prof.name}`)"
-                click.echo(message, err=True)
-                index.append(f"_{message}_\n")
-    if not table_key:
-        atomic_write_bytes(out / "index.md", "\n".join(index).encode())
-        written.append(out / "index.md")
+    with _writing(out):
+        if out.exists():
+            store.remove_temp_files(out)  # left by a report that was killed while writing
+        written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
+        for table in tables:
+            seed_list = chosen_seeds or table.seeds
+            if table.kind != "figure":
+                for each in formats:
+                    text = rep.render(records, table, prof, seed_list, each, compare_paper, from_scratch, rows)
+                    if table_key:
+                        click.echo(text)
+                    path = out / f"table{table.key}.{SUFFIXES[each]}"
+                    atomic_write_bytes(path, text.encode())
+                    written.append(path)
+                    if each == "markdown":
+                        index.append(text)
+            if table.key in figures.FIGURES:
+                paths = figures.FIGURES[table.key](records, table, prof, seed_list, out)
+                written += paths
+                for p in paths:
+                    if p.suffix == ".png":
+                        caption = p.with_suffix(".txt")
+                        index.append(f"![{p.stem}]({p.name})\n\n_{caption.read_text().strip()}_\n" if caption.exists()
+                                     else f"![{p.stem}]({p.name})\n")
+                if not paths:
+                    message = f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {prof.name}`)"
+                    click.echo(message, err=True)
+                    index.append(f"_{message}_\n")
+        if not table_key:
+            atomic_write_bytes(out / "index.md", "\n".join(index).encode())
+            written.append(out / "index.md")
     click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key else " (start with index.md)"),
                err=bool(table_key))
 
@@ -350,6 +397,9 @@ def _report_rows(methods: str | None, records: list[dict]):
         return methods and "all"
     keys = tuple(k.strip() for k in methods.split(",") if k.strip())
     known = rep.known_methods(records)
+    if not keys:
+        raise UserInputError(f"--methods '{methods}' names no method; valid: 'all' or comma-separated keys of "
+                             f"{', '.join(known)}")
     for key in keys:
         if key not in known:
             raise unknown_choice("method", key, ["all", *known])
@@ -459,8 +509,8 @@ def info(key, as_config, config, sets):
 
 
 @cli.command()
-@click.option("--results-dir", type=click.Path(path_type=Path), default=DEFAULT_RESULTS, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
+@click.option("--out", type=PATH, default=None,
               help="output file (default: results.csv, or results_curves.csv with --curves; .parquet → parquet)")
 @click.option("--format", "fmt", default=None, help="csv | parquet (default: from --out's suffix, else csv)")
 @click.option("--curves", is_flag=True, help="one row per cell × epoch (learning curves, regime columns) instead")
@@ -479,7 +529,7 @@ def export(results_dir, out, fmt, curves):
         except ImportError:
             raise UserInputError("--format parquet needs pyarrow (pip install 'gdw-bench[parquet]'); valid "
                                  "without it: csv") from None
-    results_dir = _results_root(results_dir, must_write=False)
+    results_dir = _existing_results(_results_root(results_dir, must_write=False))
     out = out.expanduser().resolve()
     if out.exists() and out.is_dir():
         raise UserInputError(f"--out {out} is a folder; valid: a file path")
@@ -491,14 +541,15 @@ def export(results_dir, out, fmt, curves):
     for line in problems:
         click.echo(f"warning: {line}", err=True)
     frame = results.curves(records=records) if curves else results.load(records=records)
-    if fmt == "parquet":
-        import io
+    with _writing(out):
+        if fmt == "parquet":
+            import io
 
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        store.atomic_write_bytes(out, buffer.getvalue())
-    else:
-        store.atomic_write_bytes(out, frame.to_csv(index=False).encode())
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            store.atomic_write_bytes(out, buffer.getvalue())
+        else:
+            store.atomic_write_bytes(out, frame.to_csv(index=False).encode())
     click.echo(f"wrote {len(frame)} rows ({'cell × epoch' if curves else 'cell'}) from {results_dir} to {out}")
 
 
@@ -512,7 +563,7 @@ def export(results_dir, out, fmt, curves):
               help="instead: cells packed on one device, e.g. 1,2,4,8 worker processes (steady-state throughput) "
                    "of one method (--methods, default basemodel)")
 @click.option("--profile", default="fmnist-paper", show_default=True, help="with --pack: the profile whose cells run")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="with --pack / --engine")
+@click.option("--data-dir", type=PATH, default=None, help="with --pack / --engine")
 @click.option("--phases", "show_phases", is_flag=True, help="instead: the per-phase cost of one meta step")
 @click.option("--engine", "engine", is_flag=True,
               help="instead: an epoch of `run` against a bare PyTorch loop (BaseModel, --profile, default fmnist)")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 import types
 import typing
@@ -121,11 +122,16 @@ def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
     for key, value in fields.items():
         if not _type_ok(value, PROTOCOL_FIELDS[key].type):
             raise UserInputError(f"{where}.{key} = {value!r}: expected {PROTOCOL_FIELDS[key].type}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and key not in (
-                "momentum", "weight_decay"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if not math.isfinite(value):
+            raise UserInputError(f"{where}.{key} = {value!r} must be a finite number")
+        if value <= 0 and key not in ("momentum", "weight_decay"):
             raise UserInputError(f"{where}.{key} = {value!r} must be positive")
         if key in ("momentum", "weight_decay") and value < 0:
             raise UserInputError(f"{where}.{key} = {value!r} must be 0 or more")
+        if key == "momentum" and value >= 1:
+            raise UserInputError(f"{where}.momentum = {value!r} must lie in [0, 1)")
     if "model" in fields:
         try:
             resolve_model(fields["model"])
@@ -186,16 +192,50 @@ def _set_path(tree: dict, dotted: str, value, method_keys) -> None:
     node[parts[-1]] = value
 
 
-def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: str = "mini") -> Profile:
-    """The profile a config file (and ``--set`` overrides) define, on top of ``base`` or its ``extends``."""
+# The kind of value each top-level key takes (a wrong kind is one line naming the key and what fits).
+TOP_KINDS = {"extends": (str, "a profile name or a .toml file"), "name": (str, "a folder name"),
+             "description": (str, "text"), "seeds": ((list, tuple), "a list of non-negative integers"),
+             "tables": ((list, tuple), 'a list such as ["2", "3"]'),
+             "datasets": (dict, "a table of [datasets.<key>] tables"),
+             "stand_ins": (dict, "a table mapping paper datasets to yours"),
+             "methods": (dict, "a table of [methods.<key>] tables")}
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+=-")
+NAME_MAX = 100  # characters: a results folder name, well inside every filesystem's 255-byte limit
+
+
+def check_name(name) -> str:
+    """A profile name becomes a results folder: letters, digits and . _ + = - only, at most NAME_MAX."""
+    if not isinstance(name, str) or not name or name.startswith(".") or len(name) > NAME_MAX or \
+            not set(name) <= NAME_CHARACTERS:
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 40 else repr(name[:40] + "…")
+        raise UserInputError(f"name = {shown}: valid: 1–{NAME_MAX} letters, digits and . _ + = - (not starting "
+                             f"with '.'), since it names the results folder")
+    return name
+
+
+def _check_kinds(tree: dict) -> None:
+    for key, (kind, valid) in TOP_KINDS.items():
+        if key in tree and not isinstance(tree[key], kind):
+            raise UserInputError(f"{key} = {tree[key]!r}: valid: {valid}")
+
+
+def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: str = "mini",
+                 _chain: tuple[Path, ...] = ()) -> Profile:
+    """The profile a config file (and ``--set`` overrides) define, on top of ``base`` or its ``extends``.
+    ``_chain``: the config files already being read through ``extends`` (a cycle is one line)."""
     from gdw_bench.methods import get_method, hyperparameters_of, list_methods
 
     tree: dict = {}
     folder = Path.cwd()
     if config is not None:
         config = Path(config).expanduser()
+        resolved = config.resolve()
+        if resolved in _chain:
+            cycle = " → ".join(p.name for p in (*_chain[_chain.index(resolved):], resolved))
+            raise UserInputError(f"extends cycle: {cycle}; valid: a chain of configs ending at a built-in profile")
         tree = read_toml(config)
-        folder = config.resolve().parent
+        folder = resolved.parent
+        _chain = (*_chain, resolved)
     for item in sets:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -203,10 +243,11 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         _set_path(tree, key.strip(), parse_value(text), list_methods())
     all_datasets = tree.pop("_all_datasets", {})
     _check_keys("the config", tree, TOP_KEYS)
+    _check_kinds(tree)
 
     extends = tree.get("extends", base)
-    if isinstance(extends, str) and extends.endswith(".toml"):
-        parent = load_profile(folder / extends)
+    if extends.endswith(".toml"):
+        parent = load_profile(folder / extends, _chain=_chain)
     else:
         if extends not in PROFILES:
             raise unknown_choice("profile in extends", extends, PROFILES)
@@ -223,6 +264,12 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         _check_keys(f"datasets.{key}", values, (*PROTOCOL_FIELDS, *DATASET_KEYS))
         if "source" in values:
             from gdw_bench.datasets import USER_SOURCES, register_user_dataset
+
+            try:
+                check_name(key)  # it names the dataset's results folder
+            except UserInputError:
+                raise UserInputError(f"datasets.{key!r}: valid dataset keys: 1–{NAME_MAX} letters, digits and "
+                                     f". _ + = - (the key names its results folder)") from None
 
             if values["source"] not in USER_SOURCES:
                 raise unknown_choice(f"source of datasets.{key}", values["source"], USER_SOURCES)
@@ -269,19 +316,21 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         if not (isinstance(seeds, list | tuple) and seeds and all(isinstance(s, int) and not isinstance(s, bool)
                                                                    and s >= 0 for s in seeds)):
             raise UserInputError(f"seeds = {seeds!r}: valid: a list of non-negative integers, e.g. [1, 10, 100]")
+        if len(set(seeds)) != len(seeds):
+            raise UserInputError(f"seeds = {list(seeds)!r} repeats a seed; valid: distinct non-negative integers")
         seeds = tuple(seeds)
     tables = tree.get("tables", list(parent.tables))
     from gdw_bench.specs import get_table
 
-    if not isinstance(tables, list | tuple):
+    if not isinstance(tables, list | tuple) or not all(isinstance(t, str | int) and not isinstance(t, bool)
+                                                       for t in tables):
         raise UserInputError(f"tables = {tables!r}: valid: a list such as [\"2\", \"3\"]")
     tables = tuple(get_table(str(t)).key for t in tables)
 
     name = tree.get("name") or (config.stem if config is not None else None)
     if name is None:  # --set only: a name of its own, so the results never mix with the base profile's
         name = f"{parent.name}+{hashlib.sha256(json.dumps(sorted(sets)).encode()).hexdigest()[:6]}"
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise UserInputError(f"name = {name!r}: valid: a folder name (no '/')")
+    check_name(name)
     source = " ".join(([str(config)] if config is not None else []) + [f"--set {s}" for s in sets])
     estimates = dict(parent.base_epoch_seconds)
     for key in user:

@@ -451,7 +451,7 @@ def _train_epoch(method, step, split, data: PreparedData, cell: CellConfig, glob
     steps = 0
     for batch in split.epoch(p.batch_size, cell.train_seed, global_epoch, p.augment):
         meta_batch = next(meta_stream) if meta_stream is not None else None
-        step_logs.append({key: value.detach() for key, value in step(batch, meta_batch).items()})
+        step_logs.append(_checked_logs(method, step(batch, meta_batch)))
         weights = method.last_sample_weights
         if cell.noisy and weights is not None and batch.true_y is not None:
             wrong = (batch.y != batch.true_y).double()  # masks, not boolean indexing: no device sync
@@ -474,6 +474,25 @@ def _train_epoch(method, step, split, data: PreparedData, cell: CellConfig, glob
         logs["weight_correct"] = round(correct_sum / correct_n, 6) if correct_n else None
         logs["weight_wrong"] = round(wrong_sum / wrong_n, 6) if wrong_n else None
     return logs
+
+
+def _checked_logs(method, logs) -> dict:
+    """The step contract: a dict of scalar tensors to log, with at least ``loss`` (the divergence check
+    reads it). A step that breaks it fails its cell with this reason (Python checks only: no device
+    sync). Where the step returns plain numbers, they are made tensors."""
+    if not isinstance(logs, dict) or "loss" not in logs:
+        got = f"a dict without 'loss' (keys: {', '.join(map(str, logs)) or 'none'})" if isinstance(logs, dict) \
+            else type(logs).__name__
+        raise CellFailed(f"{type(method).__name__}.train_step returned {got}; the step contract: a dict of scalar "
+                         f"tensors to log, with at least 'loss'")
+    out = {}
+    for key, value in logs.items():
+        value = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=torch.float64)
+        if value.numel() != 1:
+            raise CellFailed(f"{type(method).__name__}.train_step logged '{key}' with {value.numel()} values; the "
+                             f"step contract: scalars only")
+        out[key] = value.reshape(())
+    return out
 
 
 def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> dict:

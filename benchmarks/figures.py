@@ -9,6 +9,8 @@ Each function returns the written paths, or an empty list when the records it ne
 """
 from __future__ import annotations
 
+import io
+
 import warnings
 from pathlib import Path
 
@@ -34,8 +36,10 @@ def _figure(size=figstyle.ONE_COLUMN, **kwargs):
 def _save(fig, out: Path, name: str, caption: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    for path in paths:
-        fig.savefig(path)
+    for path in paths:  # rendered in memory, then written whole under a temporary name and renamed
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:])
+        atomic_write_bytes(path, buffer.getvalue())
     plt.close(fig)
     atomic_write_bytes(out / f"{name}.txt", (caption.strip() + "\n").encode())
     return paths + [out / f"{name}.txt"]

@@ -120,15 +120,28 @@ def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str) -> fl
 
 
 def check_data(cells: list[CellConfig], data_dir: Path | None, download: bool = False) -> None:
-    """Load each dataset's source once before anything is written: a missing download is a
-    one-line error up front, not a failed cell. ``download``: fetch what can be fetched (CIFAR)
-    now, in this process, so the cells' processes find it on disk."""
-    from gdw_bench.datasets.protocol import load_source
+    """Everything the grid's cells will need, checked before anything is written: each dataset's
+    source loaded once (a missing download is one line up front, not a failed cell), every planned
+    (corruption, seed) split built as indices (meta split sizes, subsets, padding, non-empty splits),
+    and every model built and run on a blank batch of its dataset's shape. ``download``: fetch what can
+    be fetched (CIFAR) now, in this process, so the cells' processes find it on disk."""
+    from gdw_bench.datasets.protocol import check_splits, load_source
 
     for cell in cells:
         cell.ensure_dataset()
     for dataset in sorted({c.dataset for c in cells}):
         load_source(dataset, data_dir, download)
+    seeds_by_split: dict[tuple, set[int]] = {}
+    for c in cells:
+        p = c.protocol
+        key = (c.dataset, c.corruption.canonical(), p.train_subset, p.test_subset, p.meta_per_class, p.pad_to)
+        seeds_by_split.setdefault(key, set()).add(c.seed)
+    for (dataset, corruption, train_subset, test_subset, meta_per_class, pad_to), seeds in seeds_by_split.items():
+        try:
+            check_splits(dataset, corruption, sorted(seeds), data_dir, train_subset, test_subset, meta_per_class,
+                         pad_to)
+        except UserInputError as exc:
+            raise UserInputError(f"{dataset} ({corruption.slug}): {exc}") from None
     for dataset, model, pad_to in sorted({(c.dataset, c.protocol.model, c.protocol.pad_to) for c in cells}):
         check_model_fits(dataset, model, pad_to)
 

@@ -62,8 +62,27 @@ REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "meth
                    "config_hash": (str,), "score": (int, float), "curve": (list,), "corruption": (dict,)}
 
 
+# Optional fields a reader (report, figures, results, identity) uses: when present, of these types.
+OPTIONAL_FIELDS = {"identity": (dict,), "hyperparameters": (dict,), "protocol": (dict,), "seeds": (dict,),
+                   "extras": (dict,), "diagnostics_per_epoch": (list,), "method_title": (str,), "setting": (str,),
+                   "level": (str,), "device": (str,), "torch_threads": (int,), "wall_time_s": (int, float),
+                   "score_net2": (int, float, type(None)), "data_info": (dict,), "execution": (dict,)}
+# Numbers a curve entry may hold, read by the regime verdicts, figures and results.curves; the weight
+# means are None in an epoch without wrongly (or correctly) labelled samples.
+CURVE_NUMBERS = ("epoch", "global_epoch", "lr", "loss", "test_acc", "train_acc_noisy", "train_acc_true",
+                 "epoch_time_s")
+CURVE_OPTIONAL_NUMBERS = ("weight_correct", "weight_wrong")
+
+
+def _is_number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def problem(record: Any) -> str | None:
-    """What makes ``record`` unusable by ``report`` (None: nothing)."""
+    """What makes ``record`` unusable by a reader (None: nothing): the required fields and their types,
+    the optional fields readers use, every curve entry, the score finite."""
     if not isinstance(record, dict):
         return f"not a JSON object but {type(record).__name__}"
     if record.get("schema") != SCHEMA_VERSION and isinstance(record.get("schema"), int):
@@ -73,7 +92,42 @@ def problem(record: Any) -> str | None:
             return f"field '{name}' is missing"
         if not isinstance(record[name], types) or isinstance(record[name], bool):
             return f"field '{name}' is {type(record[name]).__name__}, not {'/'.join(t.__name__ for t in types)}"
+    for name, types in OPTIONAL_FIELDS.items():
+        if name in record and (not isinstance(record[name], types) or isinstance(record[name], bool)):
+            return f"field '{name}' is {type(record[name]).__name__}, not {'/'.join(t.__name__ for t in types)}"
+    if not _is_number(record["score"]):
+        return f"score {record['score']!r} is not a finite number"
+    if not isinstance(record["corruption"].get("slug"), str) or not record["corruption"]["slug"]:
+        return "field 'corruption' has no 'slug' (e.g. \"uniform-0.4\")"
+    for i, entry in enumerate(record["curve"]):
+        if not isinstance(entry, dict):
+            return f"curve entry {i} is {type(entry).__name__}, not an object"
+        for key in CURVE_NUMBERS:
+            if key in entry and not _is_number(entry[key]):
+                return f"curve entry {i}: '{key}' = {entry[key]!r} is not a finite number"
+        for key in CURVE_OPTIONAL_NUMBERS:
+            if entry.get(key) is not None and not _is_number(entry[key]):
+                return f"curve entry {i}: '{key}' = {entry[key]!r} is not a finite number or null"
+    for i, entry in enumerate(record.get("diagnostics_per_epoch", [])):
+        if not isinstance(entry, dict):
+            return f"diagnostics_per_epoch entry {i} is {type(entry).__name__}, not an object"
     return None
+
+
+def read_regular_file(path: Path) -> str:
+    """The text of ``path`` if it is a regular file; OSError otherwise (a FIFO, a device or a folder
+    named like a record would block or fail a reader)."""
+    import os
+    import stat
+
+    path = Path(path)
+    mode = path.stat().st_mode  # FileNotFoundError when absent
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise IsADirectoryError(f"{path} is {kind}") if stat.S_ISDIR(mode) else OSError(f"{path} is {kind}")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read().decode()
 
 
 def read(path: Path) -> tuple[Record | None, str | None]:
@@ -81,11 +135,11 @@ def read(path: Path) -> tuple[Record | None, str | None]:
     there is none. A damaged record is never silently replaced: the cell shows as ``corrupt``."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_regular_file(path)
     except FileNotFoundError:
         return None, None
     except (OSError, UnicodeDecodeError) as exc:
-        return None, f"unreadable ({type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) else exc})"
+        return None, f"unreadable ({type(exc).__name__}: {(exc.strerror or exc) if isinstance(exc, OSError) else exc})"
     try:
         record = json.loads(text)
     except ValueError as exc:

@@ -94,6 +94,28 @@ def timeout_minutes(options: SlurmOptions, estimates: list[float]) -> int:
     return max(10, math.ceil(3 * max(estimates, default=600.0) / 60))
 
 
+def check_cluster(timeout_s: float = 20.0) -> None:
+    """One line, before anything is written, when this machine cannot submit to SLURM: submitit missing,
+    no ``sbatch`` on PATH, or the controller not answering ``sinfo`` within ``timeout_s`` seconds."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise UserInputError("--executor slurm needs submitit (pip install 'gdw-bench[slurm]'); valid here: "
+                             "--executor local") from None
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        raise UserInputError("--executor slurm: no sbatch/sinfo on PATH, so no SLURM cluster can be reached from "
+                             "here; valid: a SLURM login node, or --executor local")
+    try:
+        answer = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserInputError(f"--executor slurm: sinfo did not answer ({type(exc).__name__}); valid: a reachable "
+                             f"SLURM controller, or --executor local") from None
+    if answer.returncode != 0:
+        first = (answer.stderr or answer.stdout).strip().splitlines()[:1]
+        raise UserInputError(f"--executor slurm: sinfo failed ({first[0] if first else f'exit {answer.returncode}'}); "
+                             f"valid: a reachable SLURM controller, or --executor local")
+
+
 def submit_and_wait(cells, root: Path, device: str, data_dir: Path | None, options: SlurmOptions,
                     estimates: list[float], progress: bool = True):
     """Submit ``cells`` as one job array; wait for them unless ``options.wait`` is off.

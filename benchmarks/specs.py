@@ -246,7 +246,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     seeds = []
     for item in str(text).split(","):
         item = item.strip()
-        if not item.lstrip("-").isdigit() or int(item) < 0:
+        if not (item.isascii() and item.isdigit()):  # "²" and "①" are digits to str.isdigit, not to int()
             raise UserInputError(f"bad seed '{item}' in --seeds '{text}'; valid: comma-separated non-negative integers")
         seeds.append(int(item))
     if len(set(seeds)) != len(seeds):

@@ -78,8 +78,8 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
 def read_json(path: Path) -> dict | None:
     """The JSON object in ``path``; None when it is absent, unreadable or not a JSON object."""
     try:
-        value = json.loads(Path(path).read_text())
-    except (OSError, ValueError):  # missing, unreadable, truncated, not UTF-8, not JSON
+        value = json.loads(record_schema.read_regular_file(path))
+    except (OSError, ValueError):  # missing, not a regular file, unreadable, truncated, not UTF-8, not JSON
         return None
     return value if isinstance(value, dict) else None
 

@@ -164,11 +164,73 @@ def stratified_subset(labels: np.ndarray, size: int | None, num_classes: int) ->
     return np.sort(np.concatenate(keep))
 
 
+@dataclass(frozen=True)
+class SplitIndices:
+    """Which source images form each split of one (dataset, corruption, seed), and their labels."""
+
+    train_idx: np.ndarray  # positions in the source's training split: the noisy training set
+    clean: np.ndarray  # their true labels
+    noisy: np.ndarray  # their (possibly corrupted) training labels
+    meta_idx: np.ndarray  # positions of the clean meta set
+    test_keep: np.ndarray  # positions in the source's test split
+    matrix: np.ndarray  # the label transition matrix used
+
+
+def split_indices(spec: DatasetSpec, source, corruption: Corruption, seed: int, train_subset: int | None = None,
+                  test_subset: int | None = None, meta_per_class: int | None = None) -> SplitIndices:
+    """Meta split, then noise, then long tail (by clean label); see ``corruption.py``. Index work only
+    (no image is copied), so a grid checks every split it will train before any cell starts. Sizes the
+    protocol asks for that the data cannot give are one-line errors, never silently shrunk."""
+    num_classes = source.num_classes
+    for key, asked, have in (("train_subset", train_subset, len(source.train_labels)),
+                             ("test_subset", test_subset, len(source.test_labels))):
+        if asked is not None and asked > have:
+            raise UserInputError(f"{key} {asked} is larger than the {have} images of {spec.key}'s "
+                                 f"{key.split('_')[0]} split; valid: at most {have}, or leave it out for all")
+    rng = data_rng(spec.key, corruption, seed)
+    pool = stratified_subset(source.train_labels, train_subset, num_classes)
+    pool_labels = source.train_labels[pool]
+    meta_pos, train_pos = split_meta(pool_labels, meta_per_class or spec.meta_per_class, num_classes, rng)
+    clean = pool_labels[train_pos]
+    matrix = transition_matrix(corruption, num_classes)
+    noisy = corrupt_labels(clean, matrix, rng)
+    keep = long_tail_subset(clean, corruption.canonical().imbalance, num_classes, rng)
+    test_keep = stratified_subset(source.test_labels, test_subset, num_classes)
+    if not keep.size or not test_keep.size:
+        raise UserInputError(f"{keep.size} training and {test_keep.size} test images are left after the meta "
+                             f"split and subsets; valid: both non-empty")
+    return SplitIndices(pool[train_pos][keep], clean[keep], noisy[keep], pool[meta_pos], test_keep, matrix)
+
+
+def check_splits(dataset: str, corruption: Corruption, seeds, data_dir: Path | None = None,
+                 train_subset: int | None = None, test_subset: int | None = None,
+                 meta_per_class: int | None = None, pad_to: int | None = None) -> None:
+    """Everything ``prepare`` would refuse, found before anything runs: each seed's splits are built
+    (as indices), the padding is checked against the image size, and file datasets (Clothing1M,
+    Places-LT) are checked for their fixed labels and non-empty splits."""
+    spec = dataset_spec(dataset)
+    source = load_source(dataset, data_dir)
+    if isinstance(source, FileSource):
+        _check_file_corruption(spec, corruption)
+        for split, files in (("training", source.train_files), ("meta", source.meta_files),
+                             ("test", source.test_files)):
+            if not len(files):
+                raise UserInputError(f"{dataset}: its {split} list names no image; valid: the released lists")
+        return
+    if pad_to is not None:
+        height, width = source.train_images.shape[2:]
+        if pad_to < max(height, width):
+            raise UserInputError(f"pad_to {pad_to} is smaller than {dataset}'s images ({height}×{width}); valid: "
+                                 f"≥ {max(height, width)}, or leave it out")
+    for seed in seeds:
+        split_indices(spec, source, corruption, seed, train_subset, test_subset, meta_per_class)
+
+
 def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_dir: Path | None = None,
             train_subset: int | None = None, test_subset: int | None = None,
             meta_per_class: int | None = None, workers: int | None = None, pad_to: int | None = None,
             crop_pad: int | None = None) -> PreparedData:
-    """Meta split, then noise, then long tail (by clean label); see ``corruption.py``.
+    """The splits of ``split_indices`` as device-resident batches.
 
     ``workers``: DataLoader processes for image-file datasets (default: min(4, CPU count)).
     ``pad_to``: zero-pad array images to pad_to × pad_to (centred); ``crop_pad``: the random crop's
@@ -180,17 +242,9 @@ def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_
     if isinstance(source, FileSource):
         return _prepare_files(spec, source, corruption, device, workers)
     num_classes = source.num_classes
-    rng = data_rng(dataset, corruption, seed)
-    pool = stratified_subset(source.train_labels, train_subset, num_classes)
-    pool_labels = source.train_labels[pool]
-    meta_pos, train_pos = split_meta(pool_labels, meta_per_class or spec.meta_per_class, num_classes, rng)
-    clean = pool_labels[train_pos]
-    matrix = transition_matrix(corruption, num_classes)
-    noisy = corrupt_labels(clean, matrix, rng)
-    keep = long_tail_subset(clean, corruption.canonical().imbalance, num_classes, rng)
-    train_idx, clean, noisy = pool[train_pos][keep], clean[keep], noisy[keep]
-    meta_idx = pool[meta_pos]
-    test_keep = stratified_subset(source.test_labels, test_subset, num_classes)
+    split = split_indices(spec, source, corruption, seed, train_subset, test_subset, meta_per_class)
+    train_idx, clean, noisy, meta_idx, test_keep = split.train_idx, split.clean, split.noisy, split.meta_idx, \
+        split.test_keep
     augment = source.augment if crop_pad is None else dataclasses.replace(source.augment, pad=crop_pad)
     args = dict(scale=source.scale, mean=source.mean, std=source.std, augment=augment, device=device)
 
@@ -204,7 +258,7 @@ def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_
     return PreparedData(
         dataset, num_classes, train, meta, test,
         noisy_class_counts=np.bincount(noisy, minlength=num_classes).tolist(),
-        transition=matrix, data_hash=_hash_arrays(train_idx, noisy, meta_idx, test_keep),
+        transition=split.matrix, data_hash=_hash_arrays(train_idx, noisy, meta_idx, test_keep),
         actual_noise_fraction=float(np.mean(noisy != clean)),
         info={"train_size": int(len(train_idx)), "meta_size": int(len(meta_idx)), "test_size": int(len(test_keep))})
 
@@ -220,10 +274,14 @@ def pad_images(images: np.ndarray, size: int | None) -> np.ndarray:
     return np.pad(images, ((0, 0), (0, 0), (top, size - height - top), (left, size - width - left)))
 
 
-def _prepare_files(spec: DatasetSpec, source: FileSource, corruption: Corruption, device, workers) -> PreparedData:
+def _check_file_corruption(spec: DatasetSpec, corruption: Corruption) -> None:
     if corruption.canonical() != Corruption():
         raise UserInputError(f"{spec.key} comes with its own noise/long tail; synthetic corruption "
                              f"'{corruption.slug}' is not applicable (valid: clean)")
+
+
+def _prepare_files(spec: DatasetSpec, source: FileSource, corruption: Corruption, device, workers) -> PreparedData:
+    _check_file_corruption(spec, corruption)
     k = source.num_classes
     args = dict(device=device, image_size=source.image_size, workers=workers)
     train = FileBatches(source.root, source.train_files, source.train_labels, source.train_true, **args)

@@ -16,18 +16,31 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
-from .base import (Method, NoHyperparameters, Phase, PhaseContext, TaskInfo, create_method, get_method,
-                   hyperparameter_dict, hyperparameters_of, list_methods, register_method)
+from .base import _FAILED_TO_LOAD
+from .base import (Method, NoHyperparameters, Phase, PhaseContext, Range, TaskInfo, create_method, get_method,
+                   hyperparameter, hyperparameter_dict, hyperparameter_ranges, hyperparameters_of, list_methods,
+                   register_method)
 
 ENTRY_POINT_GROUP = "gdw_bench.methods"
 _PLUGIN_ERRORS: list[str] = []
+# The files of the suite's own methods: imported first, so a file dropped into this folder can never
+# take one of their keys (it fails, named, instead).
+BUILTIN_FILES = ("basemodel", "finetune", "focal", "cb", "coteaching", "glc", "l2rw", "insw", "mwnet", "softlabel",
+                 "genlabel", "gdw", "gdw_nozm")
 
 
-def _import_builtin_methods() -> None:
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not module.name.startswith("_") and module.name != "base":
-            importlib.import_module(f"{__name__}.{module.name}")
+def _import_folder_methods() -> None:
+    """The built-in files, then any other file of this folder; a file that fails (a syntax error, an
+    exception at import, a key another file has) is named by ``plugin_errors()`` and the rest works."""
+    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "base"]
+    for name in sorted(names, key=lambda n: (n not in BUILTIN_FILES, n)):
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except Exception as exc:  # noqa: BLE001 - foreign code: report it, never break every command
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _record_failure(name, f"method file {Path(__path__[0]) / (name + '.py')}: {type(exc).__name__}: {first}")
 
 
 def _load_plugins() -> None:
@@ -48,16 +61,26 @@ def _load_plugins() -> None:
                     if cls.__module__ == loaded.__name__:
                         cls.origin = source
         except Exception as exc:  # a broken plugin must not break the suite: say which and why
-            _PLUGIN_ERRORS.append(f"plugin {source}: {type(exc).__name__}: {exc}")
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _record_failure(entry.name, f"plugin {source}: {type(exc).__name__}: {first}")
+
+
+def _record_failure(key: str, line: str) -> None:
+    """Remember why ``key`` (a file's stem or an entry point's name) is missing, for `list methods` and
+    for `run --methods key`, which then says why instead of only "unknown method"."""
+    _PLUGIN_ERRORS.append(line)
+    _FAILED_TO_LOAD.setdefault(key.replace("_", "-"), line)
+    _FAILED_TO_LOAD.setdefault(key, line)
 
 
 def plugin_errors() -> list[str]:
     return list(_PLUGIN_ERRORS)
 
 
-_import_builtin_methods()
+_import_folder_methods()
 _load_plugins()
 
-__all__ = ["ENTRY_POINT_GROUP", "Method", "NoHyperparameters", "Phase", "PhaseContext", "TaskInfo", "create_method",
+__all__ = ["ENTRY_POINT_GROUP", "Method", "NoHyperparameters", "Phase", "PhaseContext", "Range", "TaskInfo",
+           "create_method", "hyperparameter", "hyperparameter_ranges",
            "get_method", "hyperparameter_dict", "hyperparameters_of", "list_methods", "plugin_errors",
            "register_method"]

@@ -59,6 +59,52 @@ class NoHyperparameters:
     pass
 
 
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric hyperparameter: low … high, each end open or closed (None: unbounded)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        low = "(-∞" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
+        high = "∞)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
+        return f"{low}, {high}"
+
+
+def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=False):
+    """A hyperparameter field with its valid range, checked (with finiteness) whenever the method is
+    configured, and printed by `gdw-bench info <method>`. Plugins declare theirs the same way::
+
+        step_size: float = hyperparameter(0.1, 0, None, low_open=True)   # (0, ∞)
+    """
+    return field(default=default, metadata={"range": Range(low, high, low_open, high_open)})
+
+
+def check_hyperparameters(key: str, hp) -> None:
+    """Every numeric field finite and inside its declared range (None passes where it is the default's
+    kind of value, e.g. GDW's outer_lr = None: derived from the batch and class count)."""
+    import math
+
+    for f in dataclasses.fields(hp):
+        value = getattr(hp, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        where = f"{key}.{f.name} = {value!r}"
+        valid = f.metadata.get("range")
+        if not math.isfinite(value):
+            raise UserInputError(f"{where} must be a finite number" + (f" in {valid}" if valid else ""))
+        if valid is not None and value not in valid:
+            raise UserInputError(f"{where} is outside its valid range {valid}")
+
+
 class Method:
     """Base class. Subclasses set the class attributes below and implement ``train_step``."""
 
@@ -92,11 +138,13 @@ class Method:
         needs = [n for n, on in (("meta set", cls.needs_meta_set), ("per-instance state", cls.per_instance_state),
                                  (f"{cls.num_networks} networks", cls.num_networks > 1)) if on]
         hp = dataclasses.asdict(cls.Hyperparameters())
+        ranges = hyperparameter_ranges(cls)
         doc = (_sys.modules[cls.__module__].__doc__ or "").strip()
+        listed = "".join(f"\n  {k} = {v!r}  (valid: {ranges[k]})" for k, v in hp.items())
         return (f"{cls.key}: {cls.title} — {cls.paper}\n"
                 f"from: {cls.origin or cls.__module__}; version {cls.version}; needs: {', '.join(needs) or 'nothing extra'}"
                 f"; relative step cost: {cls.relative_cost}\n"
-                f"hyperparameters: {', '.join(f'{k}={v}' for k, v in hp.items()) or 'none'}\n{doc}")
+                f"hyperparameters (defaults):{listed or ' none'}\n{doc}")
 
     @classmethod
     def prepare_for_step_test(cls, method: "Method", num_classes: int) -> None:
@@ -220,6 +268,7 @@ def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch
 
 # ----- registry ----------------------------------------------------------------------------------
 _REGISTRY: dict[str, type[Method]] = {}
+_FAILED_TO_LOAD: dict[str, str] = {}  # a key whose file or entry point failed to load → why (methods/__init__)
 
 
 def register_method(key: str, origin: str | None = None):
@@ -230,8 +279,11 @@ def register_method(key: str, origin: str | None = None):
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"method '{key}' ({cls!r}) must be a subclass of gdw_bench.methods.Method")
         if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise ValueError(f"method key '{key}' is already registered by {_REGISTRY[key].__name__} from "
-                             f"{_REGISTRY[key].origin}")
+            import sys as _sys
+
+            here = origin or getattr(_sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
+            raise ValueError(f"method key '{key}' of {cls.__name__} from {here} is already registered by "
+                             f"{_REGISTRY[key].__name__} from {_REGISTRY[key].origin}")
         cls.key = key
         if origin is not None:
             cls.origin = origin
@@ -247,6 +299,8 @@ def register_method(key: str, origin: str | None = None):
 
 def get_method(key: str) -> type[Method]:
     if key not in _REGISTRY:
+        if key in _FAILED_TO_LOAD:
+            raise UserInputError(f"method '{key}' failed to load — {_FAILED_TO_LOAD[key]}")
         raise unknown_choice("method", key, _REGISTRY)
     return _REGISTRY[key]
 
@@ -263,7 +317,15 @@ def hyperparameters_of(cls: type[Method], overrides: dict[str, Any] | None = Non
     for name in overrides:
         if name not in names:
             raise unknown_choice(f"hyperparameter of {cls.key}", name, names or ["(none)"])
-    return cls.Hyperparameters(**overrides)
+    hp = cls.Hyperparameters(**overrides)
+    check_hyperparameters(cls.key, hp)
+    return hp
+
+
+def hyperparameter_ranges(cls: type[Method]) -> dict[str, str]:
+    """Each hyperparameter's valid range as text ('(0, ∞)'; 'any' where none is declared)."""
+    return {f.name: str(f.metadata["range"]) if "range" in f.metadata else "any"
+            for f in dataclasses.fields(cls.Hyperparameters)}
 
 
 def create_method(key: str, networks, num_classes: int, num_train: int, class_counts=None,
@@ -285,5 +347,6 @@ def hyperparameter_dict(hp) -> dict[str, Any]:
     return dataclasses.asdict(hp)
 
 
-__all__ = ["Method", "Phase", "PhaseContext", "TaskInfo", "NoHyperparameters", "register_method", "get_method",
-           "list_methods", "create_method", "hyperparameters_of", "hyperparameter_dict", "one_hot", "field"]
+__all__ = ["Method", "Phase", "PhaseContext", "Range", "TaskInfo", "NoHyperparameters", "register_method", "get_method",
+           "list_methods", "create_method", "hyperparameter", "hyperparameter_ranges", "hyperparameters_of",
+           "hyperparameter_dict", "one_hot", "field"]

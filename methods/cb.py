@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Method, register_method
+from .base import Method, hyperparameter, register_method
 
 
 def class_balanced_weights(counts, beta: float) -> torch.Tensor:
@@ -26,7 +26,7 @@ def class_balanced_weights(counts, beta: float) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class CBHyperparameters:
-    beta: float = 0.9999
+    beta: float = hyperparameter(0.9999, 0, 1, high_open=True)
 
 
 @register_method("cb")

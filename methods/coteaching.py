@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Method, Phase, register_method
+from .base import Method, Phase, hyperparameter, register_method
 
 
 def forget_rate_schedule(tau: float, epochs: int, num_gradual: int = 10, exponent: float = 1.0) -> list[float]:
@@ -42,10 +42,10 @@ def small_loss_selection(losses: torch.Tensor, forget_rate: float) -> torch.Tens
 
 @dataclass(frozen=True)
 class CoteachingHyperparameters:
-    forget_rate: float | None = None  # None: the setting's actual wrong-label fraction
-    num_gradual: int = 10  # T_k, epochs of the linear ramp
-    exponent: float = 1.0  # c
-    budget_share: float = 0.5  # each network trains for this share of the epoch budget
+    forget_rate: float | None = hyperparameter(None, 0, 1, high_open=True)  # None: the setting's actual wrong-label fraction
+    num_gradual: int = hyperparameter(10, 0, None)  # T_k, epochs of the linear ramp
+    exponent: float = hyperparameter(1.0, 0, None, low_open=True)  # c
+    budget_share: float = hyperparameter(0.5, 0, 1, low_open=True)  # each network trains for this share of the epoch budget
 
 
 @register_method("coteaching")

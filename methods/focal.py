@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Method, register_method
+from .base import Method, hyperparameter, register_method
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -23,7 +23,7 @@ def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torc
 
 @dataclass(frozen=True)
 class FocalHyperparameters:
-    gamma: float = 2.0
+    gamma: float = hyperparameter(2.0, 0, None)
 
 
 @register_method("focal")

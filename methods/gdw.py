@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
 from ._weighting import WeightingNetMixin
-from .base import Method, register_method
+from .base import Method, hyperparameter, register_method
 from gdw_bench.errors import UserInputError
 
 
@@ -73,14 +73,14 @@ def default_outer_lr(num_classes: int, batch_size: int) -> float:
 
 @dataclass(frozen=True)
 class GDWHyperparameters(MetaHyperparameters):
-    outer_lr: float | None = None  # η_ω; None: 0.1·B·K (100 for 10 classes, 1000 for 100 at B=100)
-    clip: float = 0.2
-    min_weight: float = 1e-6
-    max_weight: float = 1e6
-    prob_clamp: float = 0.999
-    vnet_lr: float = 1e-3
-    vnet_weight_decay: float = 1e-4
-    hidden: int = 100
+    outer_lr: float | None = hyperparameter(None, 0, None, low_open=True)  # η_ω; None: 0.1·B·K (100 for 10 classes, 1000 for 100 at B=100)
+    clip: float = hyperparameter(0.2, 0, None, low_open=True)
+    min_weight: float = hyperparameter(1e-6, 0, None, low_open=True)
+    max_weight: float = hyperparameter(1e6, 0, None, low_open=True)
+    prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True)
+    vnet_lr: float = hyperparameter(1e-3, 0, None, low_open=True)
+    vnet_weight_decay: float = hyperparameter(1e-4, 0, None)
+    hidden: int = hyperparameter(100, 1, None)
     zero_mean: bool = True
 
     def __post_init__(self):

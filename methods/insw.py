@@ -21,15 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
-from .base import Method, register_method
+from .base import Method, hyperparameter, register_method
 
 
 @dataclass(frozen=True)
 class INSWHyperparameters(MetaHyperparameters):
-    initial_weight: float = 1.0
-    weight_decay_factor: float = 2.0  # w ← w / 2 − g
-    step_size: float = 1.0
-    min_weight: float = 1e-5
+    initial_weight: float = hyperparameter(1.0, 0, None, low_open=True)
+    weight_decay_factor: float = hyperparameter(2.0, 0, None, low_open=True)  # w ← w / 2 − g
+    step_size: float = hyperparameter(1.0, 0, None, low_open=True)
+    min_weight: float = hyperparameter(1e-5, 0, None, low_open=True)
 
 
 @register_method("insw")

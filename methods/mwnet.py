@@ -22,15 +22,15 @@ import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
 from ._weighting import WeightingNetMixin
-from .base import Method, register_method
+from .base import Method, hyperparameter, register_method
 
 
 @dataclass(frozen=True)
 class MWNetHyperparameters(MetaHyperparameters):
-    vnet_lr: float = 1e-3
-    vnet_weight_decay: float = 1e-4
-    hidden: int = 100
-    prob_clamp: float = 0.999
+    vnet_lr: float = hyperparameter(1e-3, 0, None, low_open=True)
+    vnet_weight_decay: float = hyperparameter(1e-4, 0, None)
+    hidden: int = hyperparameter(100, 1, None)
+    prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True)
 
     def __post_init__(self):
         super().__post_init__()  # meta_mode

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
-from .base import Method, register_method
+from .base import Method, hyperparameter, register_method
 
 
 def smoothed_targets(labels: torch.Tensor, smoothing: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -36,8 +36,8 @@ def smoothed_targets(labels: torch.Tensor, smoothing: torch.Tensor, num_classes:
 
 @dataclass(frozen=True)
 class SoftLabelHyperparameters(MetaHyperparameters):
-    step_size: float = 0.1  # mean |Δa| per visit before clipping (η_a = step_size · B)
-    clip: float = 0.2
+    step_size: float = hyperparameter(0.1, 0, None, low_open=True)  # mean |Δa| per visit before clipping (η_a = step_size · B)
+    clip: float = hyperparameter(0.2, 0, None, low_open=True)
 
 
 @register_method("softlabel")

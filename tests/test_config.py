@@ -92,7 +92,7 @@ def test_an_image_folder_tree_is_a_dataset(tmp_path):
 @pytest.mark.parametrize("sets,needle", [
     (("epochz=3",), "unknown key in the config 'epochz'"),
     (("datasets.digits.epochs=-1",), "must be positive"),
-    (("datasets.digits.model=resnet99",), "unknown model in datasets.digits 'resnet99'"),
+    (("datasets.digits.model=resnet99",), "datasets.digits: unknown model 'resnet99'"),
     (("gdw.prob_clamp=1.0",), "prob_clamp 1.0 must lie in (0, 1)"),
     (("gdw.meta_mode=finite_differences",), "unknown meta_mode 'finite_differences'"),
     (("gdw.outer_lrr=50",), "did you mean 'outer_lr'"),
