@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,6 +206,64 @@ def _live_line(label: str, epoch: int, epochs: int, loss, test_acc) -> str:
     return text + (f" test {test_acc:.2f}%" if isinstance(test_acc, float) else "")
 
 
+class Progress:
+    """How a grid reports itself. On a terminal: tqdm's live bar, with the running cell's epoch, loss and
+    test accuracy. Anywhere else (CI, a SLURM log, a file) a bar would rewrite its line every epoch of
+    every cell, so instead: one line per finished cell and a summary line (done, elapsed, time left at
+    the pace so far) at most every ``summary_every_s`` seconds."""
+
+    def __init__(self, total: int, done_before: int, enabled: bool = True, stream=None,
+                 summary_every_s: float = 30.0):
+        from tqdm import tqdm
+
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.interactive = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.total, self.done, self.done_before = total, done_before, done_before
+        self.summary_every_s = summary_every_s
+        self.started = self.last_summary = time.monotonic()
+        self.bar = tqdm(total=total, initial=done_before, disable=not self.interactive, unit="cell",
+                        file=self.stream, dynamic_ncols=True, desc="cells")
+
+    def write(self, line: str) -> None:
+        """A line of its own (a note, a failure), shown even when progress is off; above the bar on a terminal."""
+        if self.interactive:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def live(self, text: str) -> None:
+        """Where the running cell is: shown on a terminal only."""
+        if self.interactive:
+            self.bar.set_postfix_str(text)
+
+    def finished(self, label: str, how: str = "trained") -> None:
+        self.done += 1
+        if self.interactive:
+            self.bar.update(1)
+            return
+        if not self.enabled:
+            return
+        print(f"[{self.done}/{self.total}] {how} {label}", file=self.stream, flush=True)
+        now = time.monotonic()
+        if now - self.last_summary >= self.summary_every_s or self.done == self.total:
+            self.last_summary = now
+            elapsed, this_run = now - self.started, self.done - self.done_before
+            left = (self.total - self.done) * elapsed / this_run if this_run else float("nan")
+            print(f"progress: {self.done}/{self.total} cells done, {_clock(elapsed)} elapsed" +
+                  (f", about {_clock(left)} left at this pace" if self.done < self.total else ""),
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def default_parallelism(jobs: int | None, threads: int | None, device_type: str, cells: int) -> tuple[int, int | None]:
     """(--jobs, --threads) where not given. On CPU, one thread per cell and as many cells as cores:
     measured on 2 cores, 2 cells × 1 thread filled the grids of the mini and fmnist profiles
@@ -253,17 +312,12 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
     record is kept beside it). A cell another process is training is skipped (its lock is held).
     ``checkpoint_every``: seconds of training between checkpoints (None: the engine's default).
     ``cuda_graphs``: replay graph-safe methods' steps as CUDA graphs on a GPU (``gdw_bench.cuda_graphs``)."""
-    from tqdm import tqdm
-
     statuses = statuses if statuses is not None else cell_statuses(cells, root)
     todo = [c for c, s in zip(cells, statuses) if to_train(s, rerun)]
     done_before = sum(s == "done" for s in statuses)
     outcome = GridOutcome(done_before, 0, [])
-    bar = tqdm(total=done_before + len(todo), initial=done_before, disable=not progress, unit="cell", file=sys.stderr,
-               dynamic_ncols=True, desc="cells")
-
-    def say(line: str) -> None:  # above the progress bar, on stderr with it
-        bar.write(line, file=sys.stderr)
+    bar = Progress(done_before + len(todo), done_before, progress)
+    say = bar.write
 
     def settle(cell: CellConfig, result: tuple | None) -> None:
         if result is None:
@@ -275,7 +329,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
                 _record_death(cell, root, result[1])
             outcome.failed.append((cell, result[1]))
             say(f"FAILED {cell.label}: {result[1]}")
-        bar.update(1)
+        bar.finished(cell.label, "trained" if result is None else result[0])
 
     if jobs <= 1:
         if threads is not None:
@@ -283,11 +337,10 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
 
             torch.set_num_threads(threads)
         for cell in todo:
-            bar.set_postfix_str(cell.label)
+            bar.live(cell.label)
 
             def on_epoch(info, cell=cell):  # the live line: where the cell is, its loss and test accuracy
-                bar.set_postfix_str(_live_line(cell.label, info["epoch"], info["epochs"], info.get("loss"),
-                                               info.get("test_acc")))
+                bar.live(_live_line(cell.label, info["epoch"], info["epochs"], info.get("loss"), info.get("test_acc")))
 
             try:
                 run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard, rerun=rerun,
@@ -303,7 +356,7 @@ def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | 
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
         pool = WorkerPool(jobs, threads, str(root), device, str(data_dir) if data_dir else None, tensorboard, rerun,
                           checkpoint_every, cuda_graphs)
-        pool.run(todo, settle, on_epoch=(lambda m: bar.set_postfix_str(_live_line(*m))) if progress else None,
+        pool.run(todo, settle, on_epoch=(lambda m: bar.live(_live_line(*m))) if bar.interactive else None,
                  on_note=say)
     bar.close()
     return outcome
