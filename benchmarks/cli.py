@@ -69,7 +69,7 @@ def cli():
 
 @cli.command()
 @click.option("--table", "table_key", default=None,
-              help="2–8 or fig3–fig7 (see `gdw-bench list tables`); default: the config's `tables`")
+              help="2–8, fig3–fig7 or all (see `gdw-bench list tables`); default: the config's `tables`")
 @click.option("--seeds", default=None, help="comma-separated seeds (default: the table's, 1,10,100,1000,10000)")
 @click.option("--methods", default=None, help="comma-separated method keys, or 'all' (default: the table's)")
 @click.option("--levels", default=None, help="only these levels of the table's columns, e.g. 0,0.4")
@@ -112,12 +112,15 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     from gdw_bench.engine import resolve_device
     from gdw_bench.errors import unknown_choice
     from gdw_bench.models import check_pretrained
-    from gdw_bench.specs import get_table, parse_seeds
+    from gdw_bench.specs import TABLES, get_table, parse_seeds
 
     prof = _resolve_profile(profile, config, sets)
     if table_key is None and not prof.tables:
         raise UserInputError("--table is missing; valid: 2–8 or fig3–fig7 (or `tables = [...]` in a --config)")
-    tables = [get_table(table_key)] if table_key is not None else [get_table(t) for t in prof.tables]
+    if table_key is not None and table_key.strip().lower() == "all":  # every table and figure; cells shared once
+        tables = list(TABLES.values())
+    else:
+        tables = [get_table(table_key)] if table_key is not None else [get_table(t) for t in prof.tables]
     table = tables[0]
     results_dir = _results_root(results_dir, must_write=not dry_run)
     data_dir = _data_dir(data_dir)

@@ -143,10 +143,18 @@ def compare(best: Cell, other: Cell) -> tuple[float, str] | None:
     return float(stats.ttest_ind(best.scores, other.scores, equal_var=False).pvalue), "welch"
 
 
+def _contenders(cells: dict, methods: list[str], column: int) -> list[tuple[float, str]]:
+    """(mean, method) of the rows that may take a column's bold or underline: those with every seed
+    when any row has them all (a partial row's mean over fewer seeds is not comparable), else all."""
+    scored = [(cells[(m, column)].mean, m) for m in methods if cells[(m, column)].n > 0]
+    complete = [(mean, m) for mean, m in scored if cells[(m, column)].n >= cells[(m, column)].expected]
+    return complete or scored
+
+
 def significance(cells: dict, methods: list[str], column: int) -> tuple[str | None, set[str], set[str]]:
     """The best method of a column, the methods not significantly worse (5 %), and the tests used
     ("paired" t-test over shared seeds, or "welch")."""
-    scored = [(cells[(m, column)].mean, m) for m in methods if cells[(m, column)].n > 0]
+    scored = _contenders(cells, methods, column)
     if not scored:
         return None, set(), set()
     best = max(scored)[1]
@@ -167,7 +175,7 @@ def significance(cells: dict, methods: list[str], column: int) -> tuple[str | No
 def _fmt(cell: Cell) -> str:
     if cell.n == 0:
         return "—"
-    text = f"{cell.mean:.2f} ± {cell.std:.2f}"
+    text = f"{cell.mean:.2f} ± {cell.std:.2f}" if cell.n > 1 else f"{cell.mean:.2f} ± n/a"  # no spread from one seed
     return text if cell.n >= cell.expected else f"{text} ({cell.n}/{cell.expected})"
 
 
@@ -238,7 +246,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False,
         column = table.columns[i]
         title = _column_title(column, profile)
         best, tied, _ = significance(cells, methods, i)
-        ranked = sorted((cells[(m, i)].mean, m) for m in methods if cells[(m, i)].n > 0)[::-1]
+        ranked = sorted(_contenders(cells, methods, i))[::-1]
         second = ranked[1][1] if len(ranked) > 1 else None
         out[title] = [_fmt(cells[(m, i)]) + (" †" if m in tied else "") for m in methods]
         marks[title] = (method_name(best, frame) if best else None, method_name(second, frame) if second else None)

@@ -193,16 +193,18 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
         "fmnist", "Real Fashion-MNIST in the paper's proportions at CPU scale: a fixed 20,400-image stratified "
                   "subset (400 of them, 40 per class, the clean meta set: 2 % of the data, as the paper's 1,000 of "
                   "50,000), 20,000 noisy training images, the full 10,000-image test set, an MLP with 128 "
-                  "batch-normalised hidden units, 30 epochs, no augmentation. Stand-ins: CIFAR-10 → Fashion-MNIST; "
+                  "batch-normalised hidden units, 35 epochs, no augmentation. Stand-ins: CIFAR-10 → Fashion-MNIST; "
                   "CIFAR-100 → omitted; Clothing1M → Fashion-MNIST 40 % uniform; Places-LT → Fashion-MNIST μ = 0.1",
-        {C10: StandIn("fashion-mnist", note="Fashion-MNIST 20,000 noisy + 400 meta (2 %), MLP-128-BN, 30 epochs"),
+        {C10: StandIn("fashion-mnist", note="Fashion-MNIST 20,000 noisy + 400 meta (2 %), MLP-128-BN, 35 epochs"),
          C100: None,
          "clothing1m": StandIn("fashion-mnist", Corruption("uniform", 0.4), "Fashion-MNIST, 40 % uniform"),
          "places_lt": StandIn("fashion-mnist", Corruption("none", 0.0, 0.1), "Fashion-MNIST, μ = 0.1")},
-        {"fashion-mnist": Protocol("mlp128bn", 30, train_subset=20400, meta_per_class=40, augment=False,
+        # 35 epochs, chosen by the regime diagnostics (BaseModel, 40 % uniform, 5 seeds): at 30 it lay 4.8–6.3
+        # points below its best epoch (seed 10000 under the 5-point bar), at 35 6.9–7.7 on every seed
+        {"fashion-mnist": Protocol("mlp128bn", 35, train_subset=20400, meta_per_class=40, augment=False,
                                    eval_batch_size=2000)},
         method_overrides={"finetune": {"finetune_iterations": 500}},
-        base_epoch_seconds={("fashion-mnist", "cpu"): 1.0, ("fashion-mnist", "cuda"): 0.3}),
+        base_epoch_seconds={("fashion-mnist", "cpu"): 0.4, ("fashion-mnist", "cuda"): 0.2}),
     Profile(
         "fmnist-small", "Quick real-data check, NOT the paper's proportions: Fashion-MNIST, a fixed 5,000-image "
                         "stratified subset (1,000 of them the clean meta set: 20 % of the data, ten times the "

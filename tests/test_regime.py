@@ -154,7 +154,7 @@ def test_two_methods_with_one_seed_start_from_the_same_weights_and_batches():
         data = prepared_data(cell, torch.device("cpu"), None)
         built = build_method(cell, data, torch.device("cpu"))
         seen = []
-        built.train_step = lambda batch, meta_batch=None, seen=seen: seen.append(batch.index.clone()) or {}
+        built.train_step = lambda batch, meta_batch=None, seen=seen: seen.append(batch.index.clone()) or {"loss": torch.tensor(0.0)}
         _train_epoch(built, built.train_step, data.train, data, cell, 0)
         first[method] = ([p.detach().clone() for p in built.model.parameters()], seen[0], built)
     weights, batch, _ = first["basemodel"]
@@ -243,3 +243,16 @@ def test_compare_paper_prints_kendall_tau_the_largest_moves_and_the_gains_beside
     text = render(records, table, profile, (1, 2), "markdown", compare_paper=True)
     assert "- Ordering vs the paper, cifar10→digits 40 % uniform" in text
     assert "Ordering vs the paper" not in render(records, table, profile, (1, 2), "markdown")
+
+
+def test_a_partial_row_never_takes_the_bold_and_one_seed_shows_no_spread():
+    table, profile = get_table("2"), get_profile("mini")
+    flat = curve([1.0] * 3)
+    records = [fake_record("basemodel", s, 90.0 + s, flat) for s in (1, 2)]
+    records += [fake_record("gdw", 1, 99.0, flat)]  # higher, but on 1 of the 2 seeds
+    text = render(records, table, profile, (1, 2), "markdown")
+    row = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "**91.50 ± 0.71**" in row["BaseModel"] and "99.00 ± n/a (1/2)" in row["GDW"]
+    assert "**99.00" not in text
+    only_partial = render([fake_record("gdw", 1, 99.0, flat)], table, profile, (1, 2), "markdown")
+    assert "**99.00 ± n/a (1/2)**" in only_partial  # with no complete row, the partial one is still the best
