@@ -1,14 +1,18 @@
-# The two commands of the README: `make demo` (set up + mini Table 2 + its report) and `make test`.
+# The two commands of the README: `make demo` (set up + mini Table 2 + its report) and `make test` (the fast
+# tier); `make test-all` (what .ci/run calls) adds the slow tests: end-to-end grids, kills and races, SLURM, CUDA.
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test speed
+.PHONY: demo test test-all speed
 
 demo: $(VENV)/.installed
 	$(BIN)/gdw-bench run --table 2 --profile mini --threads 1
 	$(BIN)/gdw-bench report --table 2 --profile mini
 
 test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 speed: $(VENV)/.installed

@@ -191,6 +191,20 @@ def _paper_value(paper: pd.DataFrame, table: TableSpec, column: Column, method: 
     return float(hit["mean"].iloc[0]) if len(hit) else None
 
 
+def protocol_summary(protocol) -> str:
+    """What a dataset's protocol trains, from the resolved profile (so a config's or --set's epochs show,
+    not the built-in profile's note)."""
+    if protocol is None:
+        return "its profile's protocol"
+    parts = [protocol.model, f"{protocol.epochs} epochs", f"batch {protocol.batch_size}", f"lr {protocol.lr:g}"]
+    if protocol.train_subset:
+        parts.append(f"a {protocol.train_subset:,}-image training subset")
+    if protocol.meta_per_class:
+        parts.append(f"{protocol.meta_per_class} meta images per class")
+    parts.append("augmented" if protocol.augment else "no augmentation")
+    return ", ".join(parts)
+
+
 def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> list[str]:
     lines = [f"Table {table.key}: {table.title}", f"Profile '{profile.name}': {profile.description}."]
     if from_scratch and any(p.pretrained for p in profile.protocols.values()):
@@ -200,7 +214,9 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
         if stand is None:
             lines.append(f"{column.dataset}: omitted in this profile.")
         elif stand.dataset != column.dataset or stand.corruption is not None:
-            lines.append(f"{column.dataset} is stood in for by {stand.note or stand.dataset}.")
+            what = stand.dataset if stand.corruption is None else (stand.note or stand.dataset)
+            lines.append(f"{column.dataset} is stood in for by {what}, trained as "
+                         f"{protocol_summary(profile.protocols.get(stand.dataset))}.")
     lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; best in bold; — missing; (k/n) partial; "
                  f"† not significantly different from the column's best at 5 % ({TEST_NOTE}).")
     return list(dict.fromkeys(lines))

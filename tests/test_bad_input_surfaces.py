@@ -439,6 +439,7 @@ PLUGIN_FILES = {
 }
 
 
+@pytest.mark.slow
 def test_failing_files_in_the_methods_folder_are_named_and_the_rest_works(tmp_path):
     """A syntax error, an exception at import, a file taking a built-in's key: `list methods` names each
     (with both sources for the key), every other command works, and `run --methods <that file>` says why."""

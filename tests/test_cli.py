@@ -30,6 +30,7 @@ def tree(path):
     (["speed", "--pack", "1,x"], "bad --pack '1,x'"),
     (["speed", "--phases", "--model", "resnet99"], "unknown model 'resnet99'"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "keep.txt").write_text("x")
@@ -41,6 +42,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle)
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_run_then_rerun_trains_nothing_then_report(tmp_path):
     args = ["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel,gdw", "--levels", "0.4"]
     first = cli(args, tmp_path)
@@ -64,7 +66,9 @@ def test_run_then_rerun_trains_nothing_then_report(tmp_path):
     assert {"config_hash", "data_hash", "curve", "versions", "device", "score"} <= set(record)
 
 
+@pytest.mark.slow
 def test_compare_paper_with_no_runs_marks_every_cell_missing(tmp_path):
+    (tmp_path / "results").mkdir()  # an empty results root (a missing one is an error: test_bad_input_surfaces)
     out = cli(["report", "--table", "2", "--profile", "paper", "--compare-paper"], tmp_path)
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if line.startswith("| GDW ")]
@@ -72,6 +76,7 @@ def test_compare_paper_with_no_runs_marks_every_cell_missing(tmp_path):
     assert rows[0].count("—") >= 12  # ours and Δ missing in all six columns
 
 
+@pytest.mark.slow
 def test_list_and_info(tmp_path):
     methods = cli(["list", "methods"], tmp_path).stdout
     for key in ("basemodel", "finetune", "focal", "cb", "coteaching", "glc", "l2rw", "insw", "mwnet", "softlabel",
@@ -81,6 +86,7 @@ def test_list_and_info(tmp_path):
     assert "zero-mean" in cli(["info", "gdw"], tmp_path).stdout
 
 
+@pytest.mark.slow
 def test_pretrained_weights_offline_is_one_line_error_and_from_scratch_runs_apart(tmp_path):
     """Table 5 (paper profile) on a generated Clothing1M tree: with no cached ImageNet weights and
     no network, `run` stops before writing; `--from-scratch` plans `<method>+scratch` cells."""
@@ -104,6 +110,7 @@ def test_pretrained_weights_offline_is_one_line_error_and_from_scratch_runs_apar
     assert f"missing  {tmp_path}/results/paper/clothing1m/clean/basemodel+scratch/seed-1" in dry.stdout  # absolute
 
 
+@pytest.mark.slow
 def test_report_rows_are_the_tables_methods_unless_asked(tmp_path):
     """Cells are shared between tables (Table 4's clean column is Table 2's), so a report shows its
     spec's methods by default, every method with records under --methods all, or the given keys."""
@@ -121,6 +128,7 @@ def test_report_rows_are_the_tables_methods_unless_asked(tmp_path):
     assert bad.returncode == 2 and "did you mean 'focal'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_same_threads_per_cell_same_numbers_whether_one_process_or_a_pool(tmp_path):
     grid = ["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel", "--levels", "0.4", "--threads", "1"]
     assert cli(grid + ["--results-dir", "serial"], tmp_path).returncode == 0
@@ -134,7 +142,9 @@ def test_same_threads_per_cell_same_numbers_whether_one_process_or_a_pool(tmp_pa
     assert len(records) == 2 and all(a == b for a, b in records.values())
 
 
+@pytest.mark.slow
 def test_report_says_when_a_results_root_has_no_records_and_warns_about_stand_ins(tmp_path):
+    (tmp_path / "results").mkdir()
     out = cli(["report", "--table", "2", "--compare-paper"], tmp_path)
     assert out.returncode == 0, out.stderr
     assert f"no records of profile 'mini' under {tmp_path}/results" in out.stderr

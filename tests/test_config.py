@@ -27,6 +27,7 @@ def gdw_bench(args, cwd):
     return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_readme_table2_config_runs_20_epochs_with_outer_lr_50(tmp_path):
     (tmp_path / "table2-20ep.toml").write_text(readme_block("# table2-20ep.toml"))
     run = gdw_bench(["run", "--config", "table2-20ep.toml", "--methods", "basemodel,gdw", "--levels", "0.4",
@@ -44,6 +45,7 @@ def test_readme_table2_config_runs_20_epochs_with_outer_lr_50(tmp_path):
     assert report.returncode == 0 and "**" in report.stdout, report.stderr
 
 
+@pytest.mark.slow
 def test_readme_own_data_config_runs_on_an_npz(tmp_path):
     from sklearn.datasets import load_digits
 

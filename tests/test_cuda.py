@@ -13,7 +13,7 @@ from gdw_bench.models import place_model
 from test_methods import META
 from test_replay import step_both_and_compare_meta_grads
 
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, pytest.mark.slow]  # a GPU: the full tier (make test-all)
 GRAPH_SAFE = [key for key in list_methods() if get_method(key).graph_safe]
 
 

@@ -2,6 +2,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -21,6 +23,7 @@ def test_every_docs_reference_names_an_existing_section():
                                                                          s.read_text())]
 
 
+@pytest.mark.slow
 def test_reports_never_import_methods_or_the_engine():
     import subprocess
     import sys

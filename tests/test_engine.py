@@ -26,6 +26,7 @@ def strip_times(record):
     return record
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gdw", "coteaching", "glc"])
 def test_kill_and_resume_gives_the_uninterrupted_record(tmp_path, method):
     c = cell(method, diagnostics=method == "gdw")
@@ -40,6 +41,7 @@ def test_kill_and_resume_gives_the_uninterrupted_record(tmp_path, method):
     assert not (c.folder(tmp_path / "b") / store.CHECKPOINT).exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_record_and_other_seed_differs(tmp_path):
     a = run_cell(cell("mwnet"), tmp_path / "a")
     b = run_cell(cell("mwnet"), tmp_path / "b")
@@ -54,6 +56,7 @@ def test_every_method_sees_the_same_data(tmp_path):
     assert len(hashes) == 1
 
 
+@pytest.mark.slow
 def test_records_hold_method_extras_and_the_second_network(tmp_path):
     glc = run_cell(cell("glc"), tmp_path)
     matrix = torch.tensor(glc["extras"]["corruption_matrix_estimate"])
@@ -90,6 +93,7 @@ def test_every_method_runs_on_cuda(tmp_path):
         assert record["device"].startswith("cuda")
 
 
+@pytest.mark.slow
 def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_path):
     """One epoch of the paper's Table 5 protocol on a generated Clothing1M tree, ResNet-18 from scratch."""
     import dataclasses

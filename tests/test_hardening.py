@@ -56,6 +56,7 @@ def leftovers(root):
     return sorted(str(p) for p in Path(root).rglob("*") if p.name.endswith(store.TEMP_SUFFIX) or p.name in names)
 
 
+@pytest.mark.slow
 def test_two_runners_on_one_results_root_train_each_cell_once(tmp_path):
     args = GRID + ["--methods", "basemodel,gdw", "--seeds", "1,2,3", "--jobs", "1"]
     runners = [start(args, tmp_path) for _ in range(2)]
@@ -103,6 +104,7 @@ def test_a_lock_is_released_when_its_holder_dies_and_a_stale_fallback_lock_is_ta
     assert not owner.exists()
 
 
+@pytest.mark.slow
 def test_chaos_kill_the_whole_grid_at_random_moments_then_finish(tmp_path):
     """kill -9 of the process group (runner and its pool workers) four times at random moments (once
     during start-up, three times mid-training), then a run to the end: the records equal an
@@ -163,6 +165,7 @@ def test_chaos_kill_the_whole_grid_at_random_moments_then_finish(tmp_path):
     assert not [name for name in complete if name.endswith(store.TEMP_SUFFIX)]
 
 
+@pytest.mark.slow
 def test_corrupt_state_is_reported_left_alone_and_retrained_only_when_asked(tmp_path):
     args = GRID + ["--methods", "basemodel", "--seeds", "1,2,3,4,5,6"]
     (tmp_path / "ref").mkdir()
@@ -231,6 +234,7 @@ def test_corrupt_state_is_reported_left_alone_and_retrained_only_when_asked(tmp_
         assert len(kept) == 1 and kept[0].read_bytes() == damaged[s]
 
 
+@pytest.mark.slow
 def test_a_killed_pool_worker_fails_only_its_cell_and_the_grid_goes_on(tmp_path):
     args = GRID + ["--methods", "basemodel,gdw", "--seeds", "1,2", "--jobs", "2"]
     runner = start(args, tmp_path)

@@ -79,6 +79,7 @@ def test_a_model_from_a_file_resolves_builds_and_reports_its_errors(tmp_path):
         resolve_model("cnn_b")
 
 
+@pytest.mark.slow
 def test_a_config_model_from_a_file_trains_channels_last_like_a_builtin(tmp_path, monkeypatch):
     """The file is resolved against the config's folder (so --jobs workers find it); the engine places
     the user's conv model channels-last and records the reference as the cell's model."""
@@ -127,6 +128,7 @@ def test_a_bad_model_is_one_line_before_anything_is_written(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.rglob("*") if "__pycache__" not in str(p)) == before
 
 
+@pytest.mark.slow
 def test_a_model_from_an_installed_package_entry_point_is_listed_and_runs(tmp_path):
     """A distribution declaring [project.entry-points."gdw_bench.models"] (its dist-info as pip writes it);
     a second plugin that fails to import is named, and the rest works."""
@@ -154,3 +156,25 @@ def test_a_model_from_an_installed_package_entry_point_is_listed_and_runs(tmp_pa
     assert run.returncode == 0 and "trained 1 cells" in run.stdout, run.stderr
     record = json.loads(next((tmp_path / "results").rglob("record.json")).read_text())
     assert record["model"] == "tiny_conv" and record["execution"]["memory_format"] == "channels_last"
+
+
+@pytest.mark.slow
+def test_a_model_from_a_file_resumes_from_its_checkpoint_to_the_uninterrupted_record(tmp_path):
+    """The engine's checkpoints hold a user's network like a built-in: killed after every epoch and
+    resumed, the cell ends with the very record of an uninterrupted run."""
+    from test_engine import strip_times
+
+    from gdw_bench import store
+    from gdw_bench.datasets import Corruption
+    from gdw_bench.engine import CellConfig, run_cell
+    from gdw_bench.specs import Protocol
+
+    (tmp_path / "nets.py").write_text(USER_MODELS)
+    protocol = Protocol(f"{tmp_path / 'nets.py'}:TinyConv", 3, augment=False, eval_batch_size=1000)
+    cell = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "mwnet", 1, protocol)
+    full = run_cell(cell, tmp_path / "a")
+    resumed = run_cell(cell, tmp_path / "b", stop_after_epochs=1)
+    assert resumed is None and (cell.folder(tmp_path / "b") / store.CHECKPOINT).exists()
+    while resumed is None:
+        resumed = run_cell(cell, tmp_path / "b", stop_after_epochs=1)
+    assert strip_times(resumed) == strip_times(full) and full["execution"]["memory_format"] == "channels_last"

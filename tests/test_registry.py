@@ -110,6 +110,7 @@ def install_plugin(site: Path) -> None:
     (info / "entry_points.txt").write_text("[gdw_bench.methods]\nsce = sce_plugin.sce\n")
 
 
+@pytest.mark.slow
 def test_a_method_from_another_installed_package_runs_in_a_grid_and_its_table(tmp_path):
     import os
 

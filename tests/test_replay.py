@@ -17,6 +17,7 @@ def step_both_and_compare_meta_grads(fast, reference, batch, meta, label) -> Non
         assert torch.allclose(got, ref, rtol=1e-6, atol=1e-9 * float(ref.abs().max())), (*label, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", META)
 def test_replayed_jvp_equals_double_backward_over_several_steps(key, separable_problem):
     batch, meta, k = separable_problem

@@ -1,5 +1,6 @@
 """Reports and figures: the diagnostics' definitions on a hand-made iteration, and every table and
 figure of the mini profile rendered from real (one-seed) runs."""
+import pytest
 import re
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def cli(args, cwd):
     return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
     for key in ("fig3", "fig4", "fig5", "fig6", "fig7", "6"):
         out = cli(["run", "--table", key, "--profile", "mini", "--seeds", "1"], tmp_path)
@@ -101,6 +103,7 @@ def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     assert markdown.count("**92.00 ± 1.00**") == 1  # markdown marks the best too
 
 
+@pytest.mark.slow
 def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
     """A record whose config hash is not what `run` computes today (an older protocol, say) never
     mixes into a table: the cell shows as missing and the header counts the stale record."""

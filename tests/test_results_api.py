@@ -22,6 +22,7 @@ def trained(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_load_curves_and_compare(trained):
     cells = results.load(trained / "results")
     assert len(cells) == 4 and set(cells["method"]) == {"basemodel", "gdw"}
@@ -43,6 +44,7 @@ def test_load_curves_and_compare(trained):
     assert gdw["delta"] == pytest.approx(gdw["mean"] - ref)
 
 
+@pytest.mark.slow
 def test_export_parquet_round_trips_through_pandas(trained):
     pytest.importorskip("pyarrow")
     for flag, rows in (([], 4), (["--curves"], len(results.curves(trained / "results")))):
@@ -66,6 +68,7 @@ def test_the_readme_python_api_example_runs_as_written(trained, monkeypatch):
     assert len(namespace["cells"]) == 4
 
 
+@pytest.mark.slow
 def test_tensorboard_events_per_cell(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

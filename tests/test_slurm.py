@@ -15,6 +15,8 @@ from gdw_bench.datasets import Corruption
 from gdw_bench.engine import CellConfig
 from gdw_bench.specs import Protocol
 
+pytestmark = pytest.mark.slow  # a real cluster / a GPU: the full tier (make test-all)
+
 
 def slurm_cluster_up() -> bool:
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
