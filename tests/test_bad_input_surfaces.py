@@ -493,3 +493,26 @@ def test_a_step_that_breaks_the_contract_fails_its_cell_with_the_reason(tmp_path
         _checked_logs(NoLoss.__new__(NoLoss), {"loss": torch.ones(3)})
     logs = _checked_logs(NoLoss.__new__(NoLoss), {"loss": 0.5, "other": torch.tensor([2.0])})
     assert float(logs["loss"]) == 0.5 and logs["other"].shape == ()
+
+
+def test_a_failed_cifar_download_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """Offline, `run --download` fails in torchvision after it made the data folder and began the
+    archive: the error is one line, and the folders and partial archive it made are gone."""
+    import urllib.error
+
+    from torchvision.datasets import CIFAR10
+
+    from gdw_bench.datasets.sources import load_cifar_source
+    from gdw_bench.errors import UserInputError
+
+    def offline_download(self):
+        os.makedirs(self.root, exist_ok=True)
+        with open(os.path.join(self.root, self.filename), "wb") as handle:
+            handle.write(b"partial")
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(CIFAR10, "download", offline_download)
+    target = tmp_path / "new" / "deeper"
+    with pytest.raises(UserInputError, match="cifar10 under .* is missing or damaged \\(URLError"):
+        load_cifar_source("cifar10", target, download=True)
+    assert list(tmp_path.iterdir()) == []
