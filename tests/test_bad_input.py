@@ -14,7 +14,7 @@ RUN = ["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--level
 
 
 def tree(path):
-    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*"))
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if "__pycache__" not in str(p))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -143,9 +143,10 @@ def test_at_least_sixty_distinct_bad_inputs():
     assert len({tuple(args) for args, _ in CASES}) == len(CASES) >= 60
 
 
-@pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CASES])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(workdir, capsys, args, needle):
-    before = tree(workdir)
+def assert_refused(args, needle, capsys, *folders):
+    """The promise for bad input: exit code 2, one line starting 'Error: ' that holds ``needle``, no
+    traceback, and every folder given exactly as it was."""
+    before = [tree(folder) for folder in folders]
     with pytest.raises(SystemExit) as exited:
         main(args)
     assert exited.value.code == 2
@@ -154,4 +155,9 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(workdir, capsys, args,
     assert len(lines) == 1 and lines[0].startswith("Error: "), captured.err
     assert needle in lines[0], lines[0]
     assert "Traceback" not in captured.err + captured.out
-    assert tree(workdir) == before
+    assert [tree(folder) for folder in folders] == before
+
+
+@pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(workdir, capsys, args, needle):
+    assert_refused(args, needle, capsys, workdir)

@@ -12,15 +12,13 @@ import zipfile
 import numpy as np
 import pytest
 
+from test_bad_input import assert_refused, tree
+
 from gdw_bench.cli import main
 
 RUN = ["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4"]
 GOOD_X = np.random.default_rng(0).integers(0, 255, (60, 8, 8), dtype=np.uint8)
 GOOD_Y = np.arange(60) % 3
-
-
-def tree(path):
-    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if "__pycache__" not in str(p))
 
 
 def save_npz(path, **overrides):
@@ -277,16 +275,7 @@ def test_these_surfaces_hold_at_least_125_distinct_bad_inputs(bad_data):
 @pytest.mark.parametrize("index", range(len(CASE_IDS)), ids=CASE_IDS)
 def test_bad_input_on_every_surface_is_one_line_exit_2_and_changes_nothing(bad_data, workdir, capsys, index):
     args, needle = cases(bad_data)[index]
-    before, data_before = tree(workdir), tree(bad_data)
-    with pytest.raises(SystemExit) as exited:
-        main(args)
-    assert exited.value.code == 2
-    captured = capsys.readouterr()
-    lines = [line for line in captured.err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), captured.err
-    assert needle in lines[0], lines[0]
-    assert "Traceback" not in captured.err + captured.out
-    assert tree(workdir) == before and tree(bad_data) == data_before
+    assert_refused(args, needle, capsys, workdir, bad_data)
 
 
 def test_a_config_whose_second_dataset_is_broken_writes_nothing_at_all(tmp_path, monkeypatch, capsys):

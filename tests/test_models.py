@@ -9,6 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from test_bad_input import assert_refused
+from test_registry import install_distribution
+
 from gdw_bench.cli import main
 from gdw_bench.errors import UserInputError
 from gdw_bench.models import CNNBN, MODELS, build_model, parameter_count, resolve_model
@@ -118,14 +121,8 @@ def test_a_bad_model_is_one_line_before_anything_is_written(tmp_path, monkeypatc
     (tmp_path / "nets" / "mine.py").write_text(USER_MODELS)
     (tmp_path / "nets" / "broken.py").write_text("raise RuntimeError('half-written file')\n")
     monkeypatch.chdir(tmp_path)
-    before = sorted(p.name for p in tmp_path.rglob("*"))
-    with pytest.raises(SystemExit) as exited:
-        main(["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4",
-              "--set", f"datasets.digits.model={model}"])
-    assert exited.value.code == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0], err
-    assert sorted(p.name for p in tmp_path.rglob("*") if "__pycache__" not in str(p)) == before
+    assert_refused(["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4",
+                    "--set", f"datasets.digits.model={model}"], needle, capsys, tmp_path)
 
 
 @pytest.mark.slow
@@ -133,13 +130,8 @@ def test_a_model_from_an_installed_package_entry_point_is_listed_and_runs(tmp_pa
     """A distribution declaring [project.entry-points."gdw_bench.models"] (its dist-info as pip writes it);
     a second plugin that fails to import is named, and the rest works."""
     site = tmp_path / "site"
-    (site / "netplugin").mkdir(parents=True)
-    (site / "netplugin" / "__init__.py").write_text(USER_MODELS)
-    info = site / "netplugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: netplugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[gdw_bench.models]\ntiny_conv = netplugin:TinyConv\n"
-                                           "broken = netplugin:DoesNotExist\n")
+    install_distribution(site, "netplugin", {"__init__.py": USER_MODELS},
+                         "[gdw_bench.models]\ntiny_conv = netplugin:TinyConv\nbroken = netplugin:DoesNotExist\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
     def gdw_bench(*args):

@@ -95,19 +95,25 @@ class SymmetricCE(Method):
 '''
 
 
+def install_distribution(site: Path, package: str, files: dict[str, str], entry_points: str) -> None:
+    """An installed distribution as importlib.metadata sees it: the package's files and its dist-info
+    with the entry points (what `pip install` of a plugin writes), under ``site`` (put on PYTHONPATH)."""
+    (site / package).mkdir(parents=True)
+    for name, text in files.items():
+        (site / package / name).write_text(text)
+    info = site / f"{package}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package.replace('_', '-')}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
 def install_plugin(site: Path) -> None:
-    """An installed distribution as importlib.metadata sees it: the package and its dist-info with
-    the entry point (what `pip install` of a plugin with this pyproject table writes):
+    """The README's plugin, installed with this pyproject table:
         [project.entry-points."gdw_bench.methods"]
         sce = "sce_plugin.sce"
     """
-    (site / "sce_plugin").mkdir(parents=True)
-    (site / "sce_plugin" / "__init__.py").write_text("")
-    (site / "sce_plugin" / "sce.py").write_text(PLUGIN)
-    info = site / "sce_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sce-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[gdw_bench.methods]\nsce = sce_plugin.sce\n")
+    install_distribution(site, "sce_plugin", {"__init__.py": "", "sce.py": PLUGIN},
+                         "[gdw_bench.methods]\nsce = sce_plugin.sce\n")
 
 
 @pytest.mark.slow
