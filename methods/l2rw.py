@@ -5,7 +5,8 @@ since ε = 0); g = ∂L_meta(θ')/∂ε = −α·⟨∇θ L_meta(θ), ∇θ ℓ_
 real step on Σ_i w_i ℓ_i with w detached (weights sum to 1: a weighted sum, not a mean).
 If Σ w̃ = 0 the step is skipped (the official code then gives every example weight 0).
 Logged per step: ``effective_sample_fraction`` = (Σw)² / (B·Σw²) = 1 / (B·Σw²), the share of the batch
-that carries the step (1: uniform weights; 1/B: one example; 0 for a skipped step). Logging only.
+that carries the step (1: uniform weights; 1/B: one example; 0 for a skipped step). Logging only; what
+it shows on the fmnist profile, where L2RW acts as a hard filter: docs/baselines.md §11.
 
 Deviations from the official TF code (docs/baselines.md §7): the meta loss is the clean CE without the
 weight-decay term (as the PyTorch ports); BN in train mode with protected buffers; the gradient
