@@ -411,9 +411,14 @@ def _report_rows(methods: str | None, records: list[dict]):
 
 @cli.command("list")
 @click.argument("what", default="methods")
-def list_(what):
-    """List methods, models, tables, datasets or profiles."""
+@_config_options
+def list_(what, config, sets):
+    """List methods, models, tables, datasets or profiles (models: also those a --config / --set names)."""
     from gdw_bench.errors import unknown_choice
+
+    if (config is not None or sets) and what != "models":
+        raise UserInputError(f"--config and --set go with `list models` (the models a profile names), not "
+                             f"`list {what}`")
 
     if what == "methods":
         from gdw_bench.methods import get_method, list_methods
@@ -449,13 +454,21 @@ def list_(what):
     elif what == "models":
         from gdw_bench.models import MODELS, build_model, model_plugin_errors, parameter_count
 
+        from gdw_bench.models import resolve_model
+
         errors = model_plugin_errors()  # registers the entry points' models first
+        rows = {name: entry.origin for name, entry in MODELS.items()}
+        if config is not None or sets:  # the models a profile names that the registry does not hold
+            prof = _resolve_profile("mini", config, sets)
+            for dataset, protocol in prof.protocols.items():
+                if protocol.model not in rows:
+                    rows[protocol.model] = f"{prof.source}, datasets.{dataset}"
         click.echo(f"{'model':12s} {'params 1×28×28':>14s} {'params 3×32×32':>14s}  (10 classes)")
-        for name, entry in MODELS.items():
+        for name, origin in rows.items():
             counts = [parameter_count(build_model(name, 10, pretrained=False, image_shape=shape))
                       for shape in ((1, 28, 28), (3, 32, 32))]
-            origin = "" if entry.origin == "built-in" else f"  (from {entry.origin})"
-            click.echo(f"{name:12s} {counts[0]:14,d} {counts[1]:14,d}  {entry.description}{origin}")
+            where = "" if origin == "built-in" else f"  (from {origin})"
+            click.echo(f"{name:12s} {counts[0]:14,d} {counts[1]:14,d}  {resolve_model(name).description}{where}")
         for line in errors:
             click.echo(f"warning: {line}", err=True)
     else:

@@ -352,7 +352,8 @@ def resolve_model(name: str) -> ModelEntry:
     if not isinstance(name, str) or ":" not in name:
         raise unknown_choice("model", name, [*MODELS, "package.module:Factory", "file.py:Factory"])
     factory = _import_reference(name)
-    return ModelEntry(name, _factory_builder(factory), (getattr(factory, "__doc__", None) or "").strip(), name)
+    doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+    return ModelEntry(name, _factory_builder(factory), doc[0] if doc else "", name)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = True,

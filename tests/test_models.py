@@ -67,6 +67,18 @@ def test_list_models_prints_every_builtin_with_its_parameter_counts(capsys):
         assert f"{count:,d}" in rows[name]
 
 
+def test_list_models_with_a_config_adds_the_model_it_names(tmp_path, monkeypatch, capsys):
+    (tmp_path / "nets.py").write_text(USER_MODELS)
+    (tmp_path / "exp.toml").write_text('extends = "mini"\n[datasets.digits]\nmodel = "nets.py:TinyConv"\n')
+    monkeypatch.chdir(tmp_path)
+    main(["list", "models", "--config", "exp.toml"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if "TinyConv" in line)
+    count = parameter_count(build_model(f"{tmp_path / 'nets.py'}:TinyConv", 10, image_shape=(1, 28, 28)))
+    assert row.startswith(f"{tmp_path / 'nets.py'}:TinyConv") and f"{count:,d}" in row
+    assert "One conv layer and a linear head.  (from exp.toml, datasets.digits)" in row
+    assert_refused(["list", "tables", "--config", "exp.toml"], "go with `list models`", capsys, tmp_path)
+
+
 def test_a_model_from_a_file_resolves_builds_and_reports_its_errors(tmp_path):
     (tmp_path / "nets.py").write_text(USER_MODELS)
     net = build_model(f"{tmp_path}/nets.py:TinyConv", 7, image_shape=(2, 5, 5))
