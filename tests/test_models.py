@@ -1,16 +1,13 @@
 """The model registry: built-ins with their parameter counts, the BatchNorm CNN, models brought from a
 file, a module or an entry point, and the engine treating them like built-ins (layout, device, record)."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from torch import nn
 
 from test_bad_input import assert_refused
-from test_registry import install_distribution
+from test_registry import cli_with_site, install_distribution
 
 from gdw_bench.cli import main
 from gdw_bench.errors import UserInputError
@@ -144,12 +141,7 @@ def test_a_model_from_an_installed_package_entry_point_is_listed_and_runs(tmp_pa
     site = tmp_path / "site"
     install_distribution(site, "netplugin", {"__init__.py": USER_MODELS},
                          "[gdw_bench.models]\ntiny_conv = netplugin:TinyConv\nbroken = netplugin:DoesNotExist\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-
-    def gdw_bench(*args):
-        return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True)
-
+    gdw_bench = cli_with_site(site, tmp_path)
     listed = gdw_bench("list", "models")
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith("tiny_conv"))

@@ -107,6 +107,18 @@ def install_distribution(site: Path, package: str, files: dict[str, str], entry_
     (info / "entry_points.txt").write_text(entry_points)
 
 
+def cli_with_site(site: Path, cwd: Path):
+    """`gdw-bench ARGS` in a real subprocess in ``cwd`` that sees the distributions installed under ``site``."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def gdw_bench(*args):
+        return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=cwd, env=env, capture_output=True,
+                              text=True)
+    return gdw_bench
+
+
 def install_plugin(site: Path) -> None:
     """The README's plugin, installed with this pyproject table:
         [project.entry-points."gdw_bench.methods"]
@@ -118,15 +130,9 @@ def install_plugin(site: Path) -> None:
 
 @pytest.mark.slow
 def test_a_method_from_another_installed_package_runs_in_a_grid_and_its_table(tmp_path):
-    import os
-
     site = tmp_path / "site"
     install_plugin(site)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-
-    def gdw_bench(*args):
-        return subprocess.run([sys.executable, "-m", "gdw_bench.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True)
+    gdw_bench = cli_with_site(site, tmp_path)
 
     listed = gdw_bench("list", "methods")
     assert listed.returncode == 0, listed.stderr
