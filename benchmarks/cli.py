@@ -232,8 +232,6 @@ def _results_root(path: Path, must_write: bool) -> Path:
     a file, or when training must write there and cannot."""
     import os
 
-    if not str(path).strip():
-        raise UserInputError("--results-dir '' is empty; valid: a folder (default ./results)")
     root = Path(path).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")
@@ -452,9 +450,7 @@ def list_(what, config, sets):
         for p in PROFILES.values():
             click.echo(f"{p.name:12s} {p.description}")
     elif what == "models":
-        from gdw_bench.models import MODELS, build_model, model_plugin_errors, parameter_count
-
-        from gdw_bench.models import resolve_model
+        from gdw_bench.models import MODELS, build_model, model_plugin_errors, parameter_count, resolve_model
 
         errors = model_plugin_errors()  # registers the entry points' models first
         rows = {name: entry.origin for name, entry in MODELS.items()}

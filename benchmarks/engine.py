@@ -491,7 +491,7 @@ def _checked_logs(method, logs) -> dict:
         if value.numel() != 1:
             raise CellFailed(f"{type(method).__name__}.train_step logged '{key}' with {value.numel()} values; the "
                              f"step contract: scalars only")
-        out[key] = value.reshape(())
+        out[key] = value if value.dim() == 0 else value.reshape(())  # no extra op on the usual 0-d value
     return out
 
 

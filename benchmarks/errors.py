@@ -15,3 +15,10 @@ def unknown_choice(kind: str, value: object, choices: Iterable[str]) -> UserInpu
     close = difflib.get_close_matches(str(value), choices, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return UserInputError(f"unknown {kind} '{value}'{hint}; valid: {', '.join(choices)}")
+
+
+def first_line(exc: BaseException, default: str = "") -> str:
+    """The first non-blank line of an exception's message (``default`` when it has none): what a
+    one-line error quotes of a foreign failure."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else default

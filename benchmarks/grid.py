@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gdw_bench import store
 from gdw_bench.engine import CellConfig, CellFailed, CellSkipped, run_cell
-from gdw_bench.errors import UserInputError
+from gdw_bench.errors import UserInputError, first_line
 from gdw_bench.specs import Profile, TableSpec
 
 
@@ -167,8 +167,7 @@ def check_model_fits(dataset: str, model: str, pad_to: int | None) -> None:
     except UserInputError as exc:
         raise UserInputError(f"{where}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the model's own error, in one line
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise UserInputError(f"{where} does not run: {type(exc).__name__}: {first}") from None
+        raise UserInputError(f"{where} does not run: {type(exc).__name__}: {first_line(exc)}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, spec.num_classes):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UserInputError(f"{where} returns {got} for a batch of 2; expected (2, {spec.num_classes}) logits")

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.errors import UserInputError, first_line, unknown_choice
 
 
 def _kaiming_init(module: nn.Module) -> None:
@@ -283,6 +283,12 @@ def _factory_builder(factory) -> Builder:
     return build
 
 
+def _summary(factory, default: str = "") -> str:
+    """A user factory's line for `list models`: the first line of its docstring."""
+    lines = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+    return lines[0] if lines else default
+
+
 def load_model_plugins() -> None:
     """Register the models of every installed ``gdw_bench.models`` entry point (once). A plugin that
     fails is named by ``model_plugin_errors()`` (and `list models`) instead of breaking the suite."""
@@ -298,8 +304,7 @@ def load_model_plugins() -> None:
             factory = entry.load()
             if not callable(factory):
                 raise TypeError(f"{entry.value} is a {type(factory).__name__}, not a class or function")
-            doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
-            register_model(entry.name, _factory_builder(factory), doc[0] if doc else entry.value, source)
+            register_model(entry.name, _factory_builder(factory), _summary(factory, entry.value), source)
         except Exception as exc:  # noqa: BLE001 - any failure of foreign code is reported, not raised
             _PLUGIN_ERRORS.append(f"model plugin {source}: {type(exc).__name__}: {exc}")
 
@@ -337,7 +342,7 @@ def _import_reference(reference: str):
         raise
     except Exception as exc:  # noqa: BLE001 - the user's module: say what failed in one line
         raise UserInputError(f"model '{reference}': importing {module_part} failed "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+                             f"({type(exc).__name__}: {first_line(exc)})") from None
     factory = getattr(module, attribute, None)
     if factory is None or not callable(factory):
         raise UserInputError(f"model '{reference}': {module_part} has no class or function '{attribute}'")
@@ -352,8 +357,7 @@ def resolve_model(name: str) -> ModelEntry:
     if not isinstance(name, str) or ":" not in name:
         raise unknown_choice("model", name, [*MODELS, "package.module:Factory", "file.py:Factory"])
     factory = _import_reference(name)
-    doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
-    return ModelEntry(name, _factory_builder(factory), doc[0] if doc else "", name)
+    return ModelEntry(name, _factory_builder(factory), _summary(factory), name)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = True,

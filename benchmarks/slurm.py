@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gdw_bench import store
-from gdw_bench.errors import UserInputError
+from gdw_bench.errors import UserInputError, first_line
 
 POLL_SECONDS = 5.0  # between status checks while waiting; submitit batches them into one sacct call
 
@@ -171,8 +171,8 @@ def _outcome(job) -> tuple[str | None, bool]:
     try:
         return job.result(), False
     except Exception as exc:  # submitit's FailedJobError / UncompletedJobError
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return f"SLURM job {job.job_id} ({job.state}): {first_line}; log: {job.paths.stderr}", True
+        why = first_line(exc, type(exc).__name__)
+        return f"SLURM job {job.job_id} ({job.state}): {why}; log: {job.paths.stderr}", True
 
 
 def _record_death(cell, root: Path, job, error: str) -> None:

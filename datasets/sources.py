@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gdw_bench.errors import UserInputError
+from gdw_bench.errors import UserInputError, first_line
 
 
 @dataclass(frozen=True)
@@ -396,7 +396,7 @@ def load_npz_source(name: str, path: Path) -> ArraySource:
         headers = _npz_headers(path)
     except Exception as exc:  # noqa: BLE001 - a truncated zip, a .npy named .npz, a damaged header
         raise UserInputError(f"{path} cannot be read as .npz ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'damaged'}); valid: a file written by "
+                             f"{first_line(exc, 'damaged')}); valid: a file written by "
                              f"numpy.savez with {', '.join(NPZ_KEYS)}") from None
     missing = [k for k in NPZ_KEYS if k not in headers]
     if missing:
@@ -415,7 +415,7 @@ def load_npz_source(name: str, path: Path) -> ArraySource:
             arrays = {k: archive[k] for k in NPZ_KEYS}
     except Exception as exc:  # noqa: BLE001 - data that ends before its header says
         raise UserInputError(f"{path} cannot be read as .npz ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'damaged'})") from None
+                             f"{first_line(exc, 'damaged')})") from None
     return _array_source(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], str(path))
 
 
@@ -430,7 +430,7 @@ def _read_image(file: Path) -> np.ndarray:
             return np.asarray(image)
     except Exception as exc:  # noqa: BLE001 - truncated, corrupt, or not an image at all
         raise UserInputError(f"{file} cannot be read as an image ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'damaged'}); replace or remove it") from None
+                             f"{first_line(exc, 'damaged')}); replace or remove it") from None
 
 
 def _folder_split(root: Path, classes: list[str] | None):

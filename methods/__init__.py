@@ -18,6 +18,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from gdw_bench.errors import first_line
+
 from .base import _FAILED_TO_LOAD
 from .base import (Method, NoHyperparameters, Phase, PhaseContext, Range, TaskInfo, create_method, get_method,
                    hyperparameter, hyperparameter_dict, hyperparameter_ranges, hyperparameters_of, list_methods,
@@ -39,8 +41,8 @@ def _import_folder_methods() -> None:
         try:
             importlib.import_module(f"{__name__}.{name}")
         except Exception as exc:  # noqa: BLE001 - foreign code: report it, never break every command
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            _record_failure(name, f"method file {Path(__path__[0]) / (name + '.py')}: {type(exc).__name__}: {first}")
+            _record_failure(name, f"method file {Path(__path__[0]) / (name + '.py')}: {type(exc).__name__}: "
+                                  f"{first_line(exc)}")
 
 
 def _load_plugins() -> None:
@@ -61,8 +63,7 @@ def _load_plugins() -> None:
                     if cls.__module__ == loaded.__name__:
                         cls.origin = source
         except Exception as exc:  # a broken plugin must not break the suite: say which and why
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            _record_failure(entry.name, f"plugin {source}: {type(exc).__name__}: {first}")
+            _record_failure(entry.name, f"plugin {source}: {type(exc).__name__}: {first_line(exc)}")
 
 
 def _record_failure(key: str, line: str) -> None:
