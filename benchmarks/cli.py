@@ -324,11 +324,15 @@ def _duration(seconds: float) -> str:
 @click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
 @click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", type=PATH, default=None, help="report folder (default: reports/<profile>)")
+@click.option("--summary", "summary_only", is_flag=True,
+              help="only the grid summary over every accuracy table (average rank, wins/ties/losses, cost, "
+                   "critical-difference diagram): printed, and written to --out")
 @_from_scratch_option
 @_config_options
-def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets):
+def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets,
+           summary_only):
     """Render tables (and figures) from the result records."""
-    from gdw_bench import figures
+    from gdw_bench import figures, publish
     from gdw_bench import report as rep
     from gdw_bench.errors import unknown_choice
     from gdw_bench import store
@@ -344,6 +348,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     problems: list[str] = []
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
     rows = _report_rows(methods, records)
+    tables = [rep.with_found_levels(t, prof, records) for t in tables]
     out = _output_folder(out or Path("reports") / prof.name)
     for line in problems:  # every option is valid: now the warnings
         click.echo(f"warning: {line}", err=True)
@@ -353,40 +358,34 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     if compare_paper and prof.name != "paper":
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
                    f"different datasets and protocols and are marked 'stand-in'", err=True)
-    formats = (fmt,) if table_key else FORMATS
+    seeds_of = (lambda table: chosen_seeds or table.seeds)
     with _writing(out):
         if out.exists():
             store.remove_temp_files(out)  # left by a report that was killed while writing
-        written, index = [], [f"# gdw-bench report — profile '{prof.name}'\n"]
-        for table in tables:
-            seed_list = chosen_seeds or table.seeds
+        if summary_only:
+            text, written = publish.write_summary(records, prof, tables, seeds_of, out)
+            click.echo(text)
+        elif table_key:
+            table = tables[0]
+            written = []
             if table.kind != "figure":
-                for each in formats:
-                    text = rep.render(records, table, prof, seed_list, each, compare_paper, from_scratch, rows)
-                    if table_key:
-                        click.echo(text)
-                    path = out / f"table{table.key}.{SUFFIXES[each]}"
-                    atomic_write_bytes(path, text.encode())
-                    written.append(path)
-                    if each == "markdown":
-                        index.append(text)
+                text = rep.render(records, table, prof, seeds_of(table), fmt, compare_paper, from_scratch, rows)
+                click.echo(text)
+                path = out / f"table{table.key}.{SUFFIXES[fmt]}"
+                atomic_write_bytes(path, text.encode())
+                written.append(path)
             if table.key in figures.FIGURES:
-                paths = figures.FIGURES[table.key](records, table, prof, seed_list, out)
-                written += paths
-                for p in paths:
-                    if p.suffix == ".png":
-                        caption = p.with_suffix(".txt")
-                        index.append(f"![{p.stem}]({p.name})\n\n_{caption.read_text().strip()}_\n" if caption.exists()
-                                     else f"![{p.stem}]({p.name})\n")
-                if not paths:
-                    message = f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {prof.name}`)"
-                    click.echo(message, err=True)
-                    index.append(f"_{message}_\n")
-        if not table_key:
-            atomic_write_bytes(out / "index.md", "\n".join(index).encode())
-            written.append(out / "index.md")
-    click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key else " (start with index.md)"),
-               err=bool(table_key))
+                written += figures.FIGURES[table.key](records, table, prof, seeds_of(table), out)
+                if not written:
+                    click.echo(f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} "
+                               f"--profile {prof.name}`)", err=True)
+        else:
+            written = publish.write_full(records, prof, tables, seeds_of, out, compare_paper=compare_paper,
+                                         from_scratch=from_scratch, rows=rows,
+                                         warn=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key or summary_only else
+                                                          " (start with index.html or index.md)"),
+               err=bool(table_key) or summary_only)
 
 
 def _report_rows(methods: str | None, records: list[dict]):
@@ -437,7 +436,8 @@ def list_(what, config, sets):
 
         for t in TABLES.values():
             cols = ", ".join(dict.fromkeys(c.label for c in t.columns))
-            click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}\n      columns: {cols}\n"
+            also = f" (also trained for the regime verdict: {', '.join(t.regime_methods)})" if t.regime_methods else ""
+            click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}{also}\n      columns: {cols}\n"
                        f"      metric: {t.metric}\n      seeds: {','.join(map(str, t.seeds))}")
     elif what == "datasets":
         from gdw_bench.datasets import DATASETS
@@ -498,7 +498,8 @@ def info(key, as_config, config, sets):
         click.echo(get_method(key).describe())
     elif key.removeprefix("table") in TABLES:
         t = TABLES[key.removeprefix("table")]
-        click.echo(f"table {t.key}: {t.title}\nmethods: {', '.join(t.methods)}\nmetric: {t.metric}\n"
+        also = f" (also trained for the regime verdict: {', '.join(t.regime_methods)})" if t.regime_methods else ""
+        click.echo(f"table {t.key}: {t.title}\nmethods: {', '.join(t.methods)}{also}\nmetric: {t.metric}\n"
                    f"seeds: {','.join(map(str, t.seeds))}\ncolumns:")
         for c in t.columns:
             click.echo(f"  {c.label}: {c.corruption}")

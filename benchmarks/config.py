@@ -49,7 +49,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-TOP_KEYS = ("extends", "name", "description", "seeds", "tables", "datasets", "stand_ins", "methods")
+TOP_KEYS = ("extends", "name", "description", "seeds", "tables", "datasets", "stand_ins", "methods", "levels")
 DATASET_KEYS = ("source", "path", "description")  # besides the Protocol fields
 PROTOCOL_FIELDS = {f.name: f for f in dataclasses.fields(Protocol)}
 PAPER_DATASETS = ("cifar10", "cifar100", "clothing1m", "places_lt")
@@ -198,7 +198,8 @@ TOP_KINDS = {"extends": (str, "a profile name or a .toml file"), "name": (str, "
              "tables": ((list, tuple), 'a list such as ["2", "3"]'),
              "datasets": (dict, "a table of [datasets.<key>] tables"),
              "stand_ins": (dict, "a table mapping paper datasets to yours"),
-             "methods": (dict, "a table of [methods.<key>] tables")}
+             "methods": (dict, "a table of [methods.<key>] tables"),
+             "levels": (dict, 'a table such as {uniform = [0.2, 0.8], imbalance = [0.05]}')}
 NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+=-")
 NAME_MAX = 100  # characters: a results folder name, well inside every filesystem's 255-byte limit
 
@@ -319,6 +320,7 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         if len(set(seeds)) != len(seeds):
             raise UserInputError(f"seeds = {list(seeds)!r} repeats a seed; valid: distinct non-negative integers")
         seeds = tuple(seeds)
+    levels = _levels(tree.get("levels", {}), parent.extra_levels)
     tables = tree.get("tables", list(parent.tables))
     from gdw_bench.specs import get_table
 
@@ -339,7 +341,25 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     description = tree.get("description") or (f"'{parent.name}' changed by {source}" if not new else
                                               f"your data ({', '.join(new)}) from {source}")
     return Profile(name, str(description),
-                   stand_ins, protocols, overrides, estimates, parent.needs_gpu, user, seeds, tables, source)
+                   stand_ins, protocols, overrides, estimates, parent.needs_gpu, user, seeds, tables, source, levels)
+
+
+def _levels(given: dict, inherited: dict) -> dict:
+    """A config's [levels]: extra noise rates (uniform, flip: in [0, 1)) or μ (imbalance: in (0, 1])."""
+    from gdw_bench.specs import LEVELED_SETTINGS
+
+    _check_keys("levels", given, LEVELED_SETTINGS)
+    levels = dict(inherited)
+    for setting, values in given.items():
+        values = values if isinstance(values, list | tuple) else [values]
+        for v in values:
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and \
+                (0.0 < v <= 1.0 if setting == "imbalance" else 0.0 <= v < 1.0)
+            if not ok:
+                valid = "μ in (0, 1]" if setting == "imbalance" else "noise rates in [0, 1)"
+                raise UserInputError(f"levels.{setting} = {values!r}: valid: a list of {valid}, e.g. [0.2, 0.8]")
+        levels[setting] = tuple(sorted({float(v) for v in values}))
+    return levels
 
 
 def to_toml(profile: Profile) -> str:
@@ -357,6 +377,8 @@ def to_toml(profile: Profile) -> str:
              f"name = {value(profile.name + '-copy')}"]
     if profile.seeds:
         lines.append(f"seeds = {value(profile.seeds)}")
+    if profile.extra_levels:
+        lines.append("levels = {" + ", ".join(f"{k} = {value(v)}" for k, v in profile.extra_levels.items()) + "}")
     if profile.tables:
         lines.append(f"tables = {value(profile.tables)}")
     for key, protocol in profile.protocols.items():

@@ -31,3 +31,30 @@ def omega(i) -> str:
 def cls(j) -> str:
     """Class C_j as Table 6 writes it."""
     return rf"$C_{{{j}}}$"
+
+
+# A method without a declared look (a plugin that sets no ``color``/``marker``) gets one of these, chosen
+# by a stable hash of its key, so it is drawn alike in every figure and every report.
+FALLBACK_COLORS = ("#e6ab02", "#66a61e", "#a6761d", "#1b9e77", "#7570b3", "#e7298a", "#b15928", "#fb9a99")
+FALLBACK_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+
+
+def method_look(key: str, declared: dict | None = None) -> dict:
+    """{"color", "marker"} of a method: what it declared (``Method.color``/``marker``, stored in each
+    record as ``method_look``), else a stable choice from its key."""
+    import zlib
+
+    declared = declared or {}
+    index = zlib.crc32(key.encode())
+    return {"color": declared.get("color") or FALLBACK_COLORS[index % len(FALLBACK_COLORS)],
+            "marker": declared.get("marker") or FALLBACK_MARKERS[(index // 7) % len(FALLBACK_MARKERS)]}
+
+
+_GREEK = {"μ": r"\mu", "ω": r"\omega", "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "τ": r"\tau",
+          "σ": r"\sigma", "Δ": r"\Delta"}
+
+
+def mathtext(text: str) -> str:
+    """Text with the Greek letters this suite writes as typeset mathtext ('μ = 0.1' → '$\\mu$ = 0.1'),
+    so no figure depends on a font that has the Unicode glyph."""
+    return "".join(f"${_GREEK[ch]}$" if ch in _GREEK else ch for ch in text)

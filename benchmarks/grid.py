@@ -11,7 +11,7 @@ from pathlib import Path
 from gdw_bench import store
 from gdw_bench.engine import CellConfig, CellFailed, CellSkipped, run_cell
 from gdw_bench.errors import UserInputError, first_line
-from gdw_bench.specs import Profile, TableSpec
+from gdw_bench.specs import Profile, TableSpec, takes_levels, with_levels
 
 
 def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
@@ -33,18 +33,47 @@ def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
         if parts:
             chosen.update(parts)
             continue
-        try:
-            value = float(item)
-        except ValueError:
-            raise UserInputError(f"bad level '{item}'; valid levels for table {table.key}: {', '.join(valid)}") from None
-        if not 0.0 <= value <= 1.0:
-            raise UserInputError(f"noise level {item} is outside [0, 1]; valid levels for table {table.key}: "
-                                 f"{', '.join(valid)}")
+        value = level_value(item, table)
         match = [lv for lv in valid if _level_value(lv) == value]
         if not match:
             raise UserInputError(f"level {item} is not in table {table.key}; valid: {', '.join(valid)}")
         chosen.update(match)
     return chosen
+
+
+def level_value(item: str, table: TableSpec) -> float:
+    """One numeric level of --levels (or a config's ``levels``) checked for the table's setting: a noise
+    rate in [0, 1), or μ in (0, 1]."""
+    valid = ", ".join(sorted({c.level for c in table.columns}))
+    try:
+        value = float(item)
+    except ValueError:
+        raise UserInputError(f"bad level '{item}'; valid levels for table {table.key}: {valid}, or any other "
+                             f"number for tables 2–3 (noise rate in [0, 1)) and 4 (μ in (0, 1])") from None
+    imbalance = {c.setting for c in table.columns} == {"imbalance"}
+    if imbalance and not 0.0 < value <= 1.0:
+        raise UserInputError(f"imbalance level μ = {item} is outside (0, 1]; valid levels for table {table.key}: "
+                             f"{valid}, or any μ in (0, 1]")
+    if not imbalance and not 0.0 <= value < 1.0:
+        raise UserInputError(f"noise level {item} is outside [0, 1); valid levels for table {table.key}: {valid}"
+                             + (", or any rate in [0, 1)" if table.key in ("2", "3") else ""))
+    return value
+
+
+def with_requested_levels(table: TableSpec, text: str | None, profile: Profile) -> TableSpec:
+    """The table with the columns a run asks for beyond the paper's: numeric --levels it lacks, and the
+    profile's ``levels`` for its setting (a config's ``[levels]`` table)."""
+    if not takes_levels(table):
+        return table
+    values = list(profile.extra_levels.get(table.columns[0].setting, ()))
+    if text is not None:
+        known = {c.level for c in table.columns}
+        for item in (i.strip() for i in text.split(",")):
+            if item and item not in known:
+                value = level_value(item, table)
+                if not any(_level_value(lv) == value for lv in known):
+                    values.append(value)
+    return with_levels(table, values)
 
 
 def _level_value(level: str) -> float | None:
@@ -58,7 +87,7 @@ def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
     from gdw_bench.methods import get_method, list_methods
 
     if text is None:
-        return table.methods
+        return table.methods + tuple(m for m in table.regime_methods if m not in table.methods)
     if text.strip() == "all":
         return tuple(list_methods())
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
@@ -76,6 +105,7 @@ def plan(tables: list[TableSpec], profile: Profile, seeds, methods: str | None =
     share cells (Table 4's clean column is Table 2's)."""
     cells, seen = [], set()
     for table in tables:
+        table = with_requested_levels(table, levels, profile)
         cells += table_cells(table, profile, seeds, resolve_methods(methods, table), parse_levels(levels, table),
                              from_scratch, seen)
     return cells

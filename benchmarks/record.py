@@ -23,6 +23,7 @@ class Record(TypedDict, total=False):
     corruption: dict             # noise, rate, imbalance (canonical) and slug, e.g. "uniform-0.4"
     method: str                  # registry key
     method_title: str            # the row label (the paper's name)
+    method_look: dict            # {"color": "#rrggbb" or "", "marker": matplotlib marker or ""}: how figures draw it
     hyperparameters: dict        # the method's hyperparameters as it ran (auto values resolved)
     seed: int                    # the user-facing seed (1, 10, 100, …)
     train_seed: int              # network 0's init / batch order seed derived from it
@@ -64,7 +65,7 @@ REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "meth
 
 # Optional fields a reader (report, figures, results, identity) uses: when present, of these types.
 OPTIONAL_FIELDS = {"identity": (dict,), "hyperparameters": (dict,), "protocol": (dict,), "seeds": (dict,),
-                   "extras": (dict,), "diagnostics_per_epoch": (list,), "method_title": (str,), "setting": (str,),
+                   "extras": (dict,), "diagnostics_per_epoch": (list,), "method_title": (str,), "method_look": (dict,), "setting": (str,),
                    "level": (str,), "device": (str,), "torch_threads": (int,), "wall_time_s": (int, float),
                    "score_net2": (int, float, type(None)), "data_info": (dict,), "execution": (dict,)}
 # Numbers a curve entry may hold, read by the regime verdicts, figures and results.curves; the weight

@@ -20,7 +20,8 @@ import pandas as pd
 from scipy import stats
 
 from gdw_bench import regime, store
-from gdw_bench.specs import PAPER_METHOD_NAMES, Column, Profile, TableSpec
+from gdw_bench.specs import (PAPER_METHOD_NAMES, Column, Profile, TableSpec, extra_levels, reader_name, takes_levels,
+                             with_levels)
 
 ALPHA = 0.05
 
@@ -45,6 +46,25 @@ def _column_title(column: Column, profile: Profile) -> str:
     if column.setting == "real" and stand.corruption is None:
         return f"{name} real labels"
     return f"{name} {corruption_label(resolved[1])}"
+
+
+def with_found_levels(table: TableSpec, profile: Profile, records: list[dict]) -> TableSpec:
+    """The table with a column for every level beyond the paper's that the profile asks for (a config's
+    ``levels``) or that its records hold (``run --levels 0.2,0.8``): extra columns, marked in the header."""
+    if not takes_levels(table):
+        return table
+    setting = table.columns[0].setting
+    have = {c.level for c in table.columns}
+    ran = {profile.resolve(c)[0] for c in table.columns if profile.resolve(c) is not None}
+    values = set(profile.extra_levels.get(setting, ()))
+    for r in records:
+        if r["profile"] == profile.name and r.get("setting") == setting and r["dataset"] in ran \
+                and r.get("level") not in have and bool(r.get("diagnostics")) == table.diagnostics:
+            try:
+                values.add(float(r["level"]))
+            except (TypeError, ValueError):
+                continue
+    return with_levels(table, values)
 
 
 def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
@@ -217,6 +237,10 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
             what = stand.dataset if stand.corruption is None else (stand.note or stand.dataset)
             lines.append(f"{column.dataset} is stood in for by {what}, trained as "
                          f"{protocol_summary(profile.protocols.get(stand.dataset))}.")
+    extra = extra_levels(table)
+    if extra:
+        lines.append(f"Levels outside the paper's: {', '.join(dict.fromkeys(extra))} (extra columns; the paper has no "
+                     f"value for them).")
     lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; best in bold; — missing; (k/n) partial; "
                  f"† not significantly different from the column's best at 5 % ({TEST_NOTE}).")
     return list(dict.fromkeys(lines))
@@ -234,6 +258,26 @@ def stale_lines(records, profile: Profile) -> list[str]:
     stale = sum(1 for r in records if r["profile"] == profile.name and not record_is_current(r, profile))
     return [f"{stale} records of this profile were trained under another configuration and are left out "
             f"(`run --dry-run` lists them as stale)."] if stale else []
+
+
+def collect_all(records, profile: Profile) -> pd.DataFrame:
+    """Every current record of the profile, one row each (method, record): what a grid-wide view reads."""
+    from gdw_bench.identity import record_is_current
+
+    rows = [{"method": r["method"], "record": r} for r in records
+            if r["profile"] == profile.name and record_is_current(r, profile)]
+    return pd.DataFrame(rows, columns=["method", "record"])
+
+
+def code_lines(frame: pd.DataFrame) -> list[str]:
+    """Which code trained the shown records: git commits and library versions, with record counts."""
+    if frame.empty:
+        return []
+    commits = pd.Series([str(r.get("git_commit") or "unknown")[:10] for r in frame["record"]]).value_counts()
+    versions = pd.Series([", ".join(f"{k} {v}" for k, v in sorted((r.get("versions") or {}).items()))
+                          for r in frame["record"]]).value_counts()
+    return ["Code: git " + "; ".join(f"{c} ({n} records)" for c, n in commits.items()) + ".",
+            "Libraries: " + "; ".join(f"{v or 'unknown'} ({n} records)" for v, n in versions.items()) + "."]
 
 
 def provenance_lines(frame: pd.DataFrame) -> list[str]:
@@ -257,6 +301,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False,
     frame = collect(records, table, profile, seeds, from_scratch)
     methods, cells, present = summarise(frame, table, profile, seeds, methods)
     paper = paper_results() if compare_paper else None
+    extra = set(extra_levels(table))
     out, marks = {}, {}
     for i in present:
         column = table.columns[i]
@@ -266,7 +311,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False,
         second = ranked[1][1] if len(ranked) > 1 else None
         out[title] = [_fmt(cells[(m, i)]) + (" †" if m in tied else "") for m in methods]
         marks[title] = (method_name(best, frame) if best else None, method_name(second, frame) if second else None)
-        if paper is not None:
+        if paper is not None and column.level not in extra:  # a level outside the paper's has no paper value
             ours = [cells[(m, i)].mean for m in methods]
             ref = [_paper_value(paper, table, column, m) for m in methods]
             out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
@@ -363,6 +408,30 @@ def weight_ratio_matrix(records, table: TableSpec, profile: Profile, seeds, epoc
     return pd.DataFrame(mean, index=[f"ω_{i}" for i in range(k)], columns=[f"C_{j}" for j in range(k)])
 
 
+def paper_weight_ratios() -> pd.DataFrame | None:
+    """The paper's Table 6 as a K × K frame (rows ω_i, columns C_j), from the shipped paper results."""
+    paper = paper_results()
+    rows = paper[paper["table"] == "6"]
+    if rows.empty:
+        return None
+    parts = rows["level"].str.extract(r"weight=(\d+);class=(\d+)").astype(int)
+    k = int(parts.max().max()) + 1
+    matrix = np.full((k, k), np.nan)
+    matrix[parts[0].to_numpy(), parts[1].to_numpy()] = rows["mean"].to_numpy()
+    return pd.DataFrame(matrix, index=[f"ω_{i}" for i in range(k)], columns=[f"C_{j}" for j in range(k)])
+
+
+def weight_ratio_comparison(ours: pd.DataFrame, paper: pd.DataFrame) -> list[str]:
+    """How our Table 6 matrix compares with the paper's, when both have K classes."""
+    if ours.shape != paper.shape:
+        return [f"Not compared cell by cell: ours has K = {ours.shape[0]} classes, the paper's {paper.shape[0]}."]
+    a, b = ours.to_numpy().ravel(), paper.to_numpy().ravel()
+    diagonal = np.eye(ours.shape[0], dtype=bool).ravel()
+    return [f"Ours vs the paper: mean |difference| {np.mean(np.abs(a - b)):.3f}; Pearson r {np.corrcoef(a, b)[0, 1]:.2f}; "
+            f"diagonal (ω_j on its own class C_j) mean {a[diagonal].mean():.3f} here vs {b[diagonal].mean():.3f} in the "
+            f"paper, off-diagonal {a[~diagonal].mean():.3f} vs {b[~diagonal].mean():.3f}."]
+
+
 def per_seed_csv(records, table, profile, seeds, from_scratch=False, methods=None) -> str:
     frame = collect(records, table, profile, seeds, from_scratch)
     frame = frame[frame["method"].isin(row_methods(frame, table, methods))]
@@ -411,6 +480,12 @@ def latex_escape(text) -> str:
     return "".join(out)
 
 
+def reader_group(key: str) -> str:
+    """A column group's internal key as a reader names it: 'cifar10→digits' → 'CIFAR-10 (digits)'."""
+    paper, _, ran = key.partition("→")
+    return f"{reader_name(paper)} ({reader_name(ran)})" if ran else reader_name(paper)
+
+
 def to_latex(df: pd.DataFrame, header: list[str], footer: list[str] = (), marks: dict | None = None) -> str:
     """A booktabs table through pandas' Styler: every name and value escaped, each column's best in
     bold and second underlined, columns grouped by the paper's dataset (a header row spanning its
@@ -418,7 +493,7 @@ def to_latex(df: pd.DataFrame, header: list[str], footer: list[str] = (), marks:
     body = df.map(latex_escape)
     body.index = [latex_escape(name) for name in df.index]
     groups = [str(c).split(" ", 1) if " " in str(c) else [str(c), ""] for c in df.columns]
-    body.columns = pd.MultiIndex.from_tuples([(latex_escape(g), latex_escape(s)) for g, s in groups])
+    body.columns = pd.MultiIndex.from_tuples([(latex_escape(reader_group(g)), latex_escape(s)) for g, s in groups])
     styles = pd.DataFrame("", index=body.index, columns=body.columns)
     for column, (best, second) in (marks or {}).items():
         j = list(df.columns).index(column)
@@ -453,7 +528,16 @@ def render(records, table: TableSpec, profile: Profile, seeds, fmt: str, compare
         else:
             df = matrix.map(lambda v: f"{v:.3f}")
             df.index.name = "weight/class"
-        return to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
+        text = to_latex(df, header) if fmt == "latex" else to_markdown(df, header)
+        paper = paper_weight_ratios() if compare_paper else None
+        if paper is not None:
+            shown = paper.map(lambda v: f"{v:.3f}")
+            shown.index.name = "weight/class"
+            lines = [f"The paper's Table 6 (CIFAR-10, μ = 0.1, K = {paper.shape[0]})."]
+            if matrix is not None:
+                lines += weight_ratio_comparison(matrix, paper)
+            text += "\n" + (to_latex(shown, lines) if fmt == "latex" else to_markdown(shown, ["Paper"] + lines))
+        return text
     df, header, marks = accuracy_frame(records, table, profile, seeds, compare_paper, from_scratch=from_scratch,
                                        methods=methods)
     footer = regime_lines(records, table, profile, seeds, from_scratch)

@@ -19,6 +19,15 @@ PAPER_METHOD_NAMES = {
     "coteaching": "Co-teaching", "glc": "GLC", "l2rw": "L2RW", "insw": "INSW", "mwnet": "MWNet",
     "softlabel": "Soft-label", "genlabel": "Gen-label", "gdw": "GDW", "gdw-nozm": "GDW w/o zero-mean",
 }
+# How a reader names a dataset (tables' LaTeX group headers, figure titles); a key not here is shown as is.
+READER_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "clothing1m": "Clothing1M", "places_lt": "Places-LT",
+                "digits": "digits", "fashion-mnist": "Fashion-MNIST"}
+
+
+def reader_name(dataset: str) -> str:
+    return READER_NAMES.get(dataset, dataset)
+
+
 NOISE_METHODS = ("basemodel", "finetune", "coteaching", "glc", "l2rw", "insw", "mwnet", "softlabel", "genlabel", "gdw")
 IMBALANCE_METHODS = ("basemodel", "finetune", "focal", "cb", "l2rw", "insw", "mwnet", "gdw")
 REAL_WORLD_METHODS = NOISE_METHODS
@@ -68,6 +77,54 @@ class TableSpec:
     note: str = ""
     metric: str = ACCURACY
     seeds: tuple[int, ...] = PAPER_SEEDS  # what `run` and `report` use when --seeds is not given
+    # Trained by `run` with the table (no --methods) but not rows of it: Table 8 prints no BaseModel, yet
+    # its columns' regime verdict (does a plain network memorise here?) needs BaseModel's cells.
+    regime_methods: tuple[str, ...] = ()
+
+
+LEVELED_SETTINGS = ("uniform", "flip", "imbalance")  # a table of these takes levels outside the paper's
+
+
+def level_column(dataset: str, setting: str, value: float) -> Column:
+    """A column of ``setting`` at ``value`` (a noise rate, or μ for imbalance)."""
+    return imbalance_column(dataset, value) if setting == "imbalance" else noise_column(dataset, setting, value)
+
+
+def takes_levels(table: TableSpec) -> bool:
+    """Whether levels outside the paper's can be added: an accuracy table of one leveled setting whose
+    columns all have a numeric level (Tables 2, 3 and 4)."""
+    if table.kind != "accuracy" or len({c.setting for c in table.columns}) != 1 \
+            or table.columns[0].setting not in LEVELED_SETTINGS:
+        return False
+    try:
+        return all(float(c.level) >= 0 for c in table.columns)
+    except ValueError:
+        return False
+
+
+def with_levels(table: TableSpec, values) -> TableSpec:
+    """``table`` with a column for each of ``values`` it does not already have, for every paper dataset
+    it spans: noise rates of Tables 2–3 or μ of Table 4 outside the paper's, shown as extra columns.
+    Columns stay grouped by dataset and ordered by level (μ from balanced to most skewed)."""
+    values = sorted({float(v) for v in values})
+    if not values:
+        return table
+    if not takes_levels(table):
+        raise UserInputError(f"table {table.key} takes no level outside the paper's; valid: levels of tables 2, 3 "
+                             f"(noise rate) and 4 (μ)")
+    setting = table.columns[0].setting
+    have = {(c.dataset, float(c.level)) for c in table.columns}
+    datasets = list(dict.fromkeys(c.dataset for c in table.columns))
+    columns = list(table.columns) + [level_column(d, setting, v) for d in datasets for v in values if (d, v) not in have]
+    sign = -1.0 if setting == "imbalance" else 1.0
+    columns.sort(key=lambda c: (datasets.index(c.dataset), sign * float(c.level)))
+    return replace(table, columns=tuple(columns))
+
+
+def extra_levels(table: TableSpec) -> list[str]:
+    """The level strings of a table's columns that are not the paper's (added by ``with_levels``)."""
+    paper = {c.level for c in TABLES[table.key].columns} if table.key in TABLES else set()
+    return [c.level for c in table.columns if c.level not in paper]
 
 
 C10, C100 = "cifar10", "cifar100"
@@ -86,7 +143,7 @@ TABLES: dict[str, TableSpec] = {t.key: t for t in [
               ("l2rw", "insw", "mwnet", "gdw")),
     TableSpec("8", "Test accuracy (%) under mixed uniform noise and long tail",
               tuple(mixed_column(d, r, mu) for d in (C10, C100) for mu in (0.1, 0.01) for r in (0.4, 0.6)),
-              ("mwnet", "gdw")),
+              ("mwnet", "gdw"), regime_methods=("basemodel",)),
     TableSpec("fig3", "Fig. 3: target weight ω_t of clean vs noisy instances (CIFAR-10, 40 % uniform)",
               (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True,
               metric="histogram of ω_t at the last epoch, clean vs noisy instances, pooled over seeds"),
@@ -150,6 +207,9 @@ class Profile:
     seeds: tuple[int, ...] | None = None  # a config's default seeds (else each table's)
     tables: tuple[str, ...] = ()  # a config's tables, run when `run --config` names no --table
     source: str = ""  # the config file and --set overrides it came from ("" for the built-ins)
+    # Levels beyond the paper's columns, by setting ("uniform" | "flip" | "imbalance" → rates or μ): a
+    # config's [levels] table; `run` trains them and `report` shows them as extra columns.
+    extra_levels: dict = field(default_factory=dict)
 
     def stand_in(self, paper_dataset: str) -> StandIn | None:
         return self.datasets.get(paper_dataset)
@@ -258,5 +318,5 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-__all__ = ["Column", "PAPER_METHOD_NAMES", "PAPER_SEEDS", "PROFILES", "Profile", "Protocol", "StandIn", "TABLES",
+__all__ = ["Column", "PAPER_METHOD_NAMES", "READER_NAMES", "reader_name", "PAPER_SEEDS", "PROFILES", "Profile", "Protocol", "StandIn", "TABLES",
            "TableSpec", "get_profile", "get_table", "parse_seeds", "replace"]

@@ -79,13 +79,18 @@ class Range:
         return f"{low}, {high}"
 
 
-def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=False):
+def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=False, resolved: str = ""):
     """A hyperparameter field with its valid range, checked (with finiteness) whenever the method is
     configured, and printed by `gdw-bench info <method>`. Plugins declare theirs the same way::
 
         step_size: float = hyperparameter(0.1, 0, None, low_open=True)   # (0, ∞)
-    """
-    return field(default=default, metadata={"range": Range(low, high, low_open, high_open)})
+
+    ``resolved``: for a default of None that the method derives from its task, what it becomes (shown
+    by `info` beside the None, e.g. GDW's outer_lr: '0.1·B·K = 100 at batch 100 and 10 classes')."""
+    metadata = {"range": Range(low, high, low_open, high_open)}
+    if resolved:
+        metadata["resolved"] = resolved
+    return field(default=default, metadata=metadata)
 
 
 def check_hyperparameters(key: str, hp) -> None:
@@ -116,6 +121,11 @@ class Method:
     num_networks: ClassVar[int] = 1
     relative_cost: ClassVar[float] = 1.0  # step cost relative to BaseModel (for time estimates)
     records_weights: ClassVar[bool] = False  # can record class-level weight diagnostics
+    # How figures draw the method, the same in every figure: a matplotlib colour ("#rrggbb") and marker.
+    # Written into each record (reports never import methods); empty: the report picks a stable colour
+    # from the key, away from the built-ins' own.
+    color: ClassVar[str] = ""
+    marker: ClassVar[str] = ""
     Hyperparameters: ClassVar[type] = NoHyperparameters
     # Row position in tables and `list` (smaller first; ties by key). The built-ins use the paper's
     # order in steps of 10; a plugin without one comes after them.
@@ -140,7 +150,9 @@ class Method:
         hp = dataclasses.asdict(cls.Hyperparameters())
         ranges = hyperparameter_ranges(cls)
         doc = (_sys.modules[cls.__module__].__doc__ or "").strip()
-        listed = "".join(f"\n  {k} = {v!r}  (valid: {ranges[k]})" for k, v in hp.items())
+        resolved = {f.name: f.metadata.get("resolved") for f in dataclasses.fields(cls.Hyperparameters)}
+        listed = "".join(f"\n  {k} = {v!r}" + (f" → {resolved[k]}" if v is None and resolved[k] else "")
+                         + f"  (valid: {ranges[k]})" for k, v in hp.items())
         return (f"{cls.key}: {cls.title} — {cls.paper}\n"
                 f"from: {cls.origin or cls.__module__}; version {cls.version}; needs: {', '.join(needs) or 'nothing extra'}"
                 f"; relative step cost: {cls.relative_cost}\n"

@@ -16,6 +16,7 @@ class BaseModel(Method):
     order = 10  # row position: the paper's order
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "BaseModel"
+    color, marker = "#000000", "o"  # its look in every figure
     paper = "Chen et al. 2021, baseline: ResNet trained on the noisy training set"
 
     def train_step(self, batch, meta_batch=None):

@@ -34,6 +34,7 @@ class ClassBalanced(Method):
     order = 130  # row position: the paper's order
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "Balanced"
+    color, marker = "#bcbd22", ">"  # its look in every figure
     paper = "Cui et al., CVPR 2019"
     Hyperparameters = CBHyperparameters
 

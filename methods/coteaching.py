@@ -42,7 +42,8 @@ def small_loss_selection(losses: torch.Tensor, forget_rate: float) -> torch.Tens
 
 @dataclass(frozen=True)
 class CoteachingHyperparameters:
-    forget_rate: float | None = hyperparameter(None, 0, 1, high_open=True)  # None: the setting's actual wrong-label fraction
+    forget_rate: float | None = hyperparameter(None, 0, 1, high_open=True,
+                                                 resolved="the setting's expected wrong-label fraction")
     num_gradual: int = hyperparameter(10, 0, None)  # T_k, epochs of the linear ramp
     exponent: float = hyperparameter(1.0, 0, None, low_open=True)  # c
     budget_share: float = hyperparameter(0.5, 0, 1, low_open=True)  # each network trains for this share of the epoch budget
@@ -52,6 +53,7 @@ class CoteachingHyperparameters:
 class Coteaching(Method):
     order = 30  # row position: the paper's order
     title = "Co-teaching"
+    color, marker = "#17becf", "s"  # its look in every figure
     paper = "Han et al., NeurIPS 2018"
     num_networks = 2
     Hyperparameters = CoteachingHyperparameters

@@ -34,6 +34,7 @@ class FinetuneHyperparameters:
 class Finetune(Method):
     order = 20  # row position: the paper's order
     title = "Fine-tuning"
+    color, marker = "#8c564b", "v"  # its look in every figure
     paper = "Ren et al., ICML 2018 (fine-tuning recipe); baseline in Chen et al. 2021"
     Hyperparameters = FinetuneHyperparameters
     relative_cost = 1.1

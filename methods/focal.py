@@ -31,6 +31,7 @@ class Focal(Method):
     order = 120  # row position: the paper's order
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "Focal"
+    color, marker = "#e377c2", "<"  # its look in every figure
     paper = "Lin et al., ICCV 2017"
     Hyperparameters = FocalHyperparameters
 

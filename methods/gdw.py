@@ -73,7 +73,8 @@ def default_outer_lr(num_classes: int, batch_size: int) -> float:
 
 @dataclass(frozen=True)
 class GDWHyperparameters(MetaHyperparameters):
-    outer_lr: float | None = hyperparameter(None, 0, None)  # η_ω; None: 0.1·B·K (100 for 10 classes, 1000 at K=100); 0: MWNet's step
+    outer_lr: float | None = hyperparameter(None, 0, None, resolved="0.1·B·K: 100 at batch 100 and 10 classes, "
+                                                               "1000 at 100 classes")  # η_ω; None: 0.1·B·K (100 for 10 classes, 1000 at K=100); 0: MWNet's step
     clip: float = hyperparameter(0.2, 0, None, low_open=True)
     min_weight: float = hyperparameter(1e-6, 0, None, low_open=True)
     max_weight: float = hyperparameter(1e6, 0, None, low_open=True)
@@ -94,6 +95,7 @@ class GDW(WeightingNetMixin, MetaMethodMixin, Method):
     version = 3  # 3: fused BatchNorm tangent, Eq. 4 with per-step constants; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "GDW"
+    color, marker = "#d62728", "*"  # its look in every figure
     paper = "Chen et al., NeurIPS 2021"
     Hyperparameters = GDWHyperparameters
     relative_cost = 3.5

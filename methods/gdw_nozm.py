@@ -21,5 +21,6 @@ class GDWNoZeroMeanHyperparameters(GDWHyperparameters):
 class GDWNoZeroMean(GDW):
     order = 110  # row position: the paper's order
     title = "GDW w/o zero-mean"
+    color, marker = "#ff9896", "x"  # its look in every figure
     paper = "Chen et al., NeurIPS 2021, Appendix B.2"
     Hyperparameters = GDWNoZeroMeanHyperparameters

@@ -48,6 +48,7 @@ class GenLabel(MetaMethodMixin, Method):
     order = 90  # row position: the paper's order
     version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     title = "Gen-label"
+    color, marker = "#393b79", "h"  # its look in every figure
     paper = "Algan & Ulusoy, ICPR 2020"
     per_instance_state = True
     Hyperparameters = GenLabelHyperparameters

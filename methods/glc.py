@@ -51,6 +51,7 @@ def corrected_nll(logits: torch.Tensor, noisy_labels: torch.Tensor, matrix: torc
 class GLC(Method):
     order = 40  # row position: the paper's order
     title = "GLC"
+    color, marker = "#9467bd", "D"  # its look in every figure
 
     @classmethod
     def prepare_for_step_test(cls, method, num_classes):

@@ -38,6 +38,7 @@ class INSW(MetaMethodMixin, Method):
     version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "INSW"
+    color, marker = "#7f7f7f", "p"  # its look in every figure
     paper = "Hu et al., NeurIPS 2019"
     per_instance_state = True
     Hyperparameters = INSWHyperparameters

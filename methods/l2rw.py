@@ -27,6 +27,7 @@ class L2RW(MetaMethodMixin, Method):
     order = 50  # row position: the paper's order
     version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     title = "L2RW"
+    color, marker = "#2ca02c", "^"  # its look in every figure
     paper = "Ren et al., ICML 2018"
     relative_cost = 3.0
 

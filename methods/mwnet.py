@@ -45,6 +45,7 @@ class MWNet(WeightingNetMixin, MetaMethodMixin, Method):
     version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "MWNet"
+    color, marker = "#1f77b4", "P"  # its look in every figure
     paper = "Shu et al., NeurIPS 2019"
     Hyperparameters = MWNetHyperparameters
     relative_cost = 3.5

@@ -47,6 +47,7 @@ class SoftLabel(MetaMethodMixin, Method):
     version = 3  # 3: BatchNorm's tangent by its fused backward kernel; 2: the JVP replays BatchNorm (float rounding)
     graph_safe = True  # no read-back, no per-step Python state: its step can be a CUDA graph
     title = "Soft-label"
+    color, marker = "#ff7f0e", "X"  # its look in every figure
     paper = "Vyas et al., 2020 (arXiv 2009.09496)"
     per_instance_state = True
     Hyperparameters = SoftLabelHyperparameters

@@ -53,3 +53,24 @@ def write_clothing1m_tree(root):
     (root / "noisy_train_key_list.txt").write_text("\n".join(keys[:30]))
     (root / "clean_val_key_list.txt").write_text("\n".join(keys[30:36]))
     (root / "clean_test_key_list.txt").write_text("\n".join(keys[36:]))
+
+
+SMALL_GRID = ["run", "--table", "2", "--profile", "mini", "--set", "epochs=3", "--seeds", "1,10,100",
+              "--methods", "basemodel,finetune,mwnet,gdw", "--levels", "0,0.4", "--threads", "1"]
+
+
+@pytest.fixture(scope="session")
+def small_grid(tmp_path_factory):
+    """One small trained grid shared by the tests that read results (reports, the results page):
+    mini Table 2 at 3 epochs, BaseModel, Fine-tuning, MWNet and GDW, clean and 40 % uniform, 3 seeds
+    (24 real cells), and Fig. 4's MWNet and GDW cells with diagnostics at 40 % (6 more); trained
+    in-process once per test session. Returns the results root; tests must not write under it."""
+    from click.testing import CliRunner
+
+    from gdw_bench.cli import cli
+
+    root = tmp_path_factory.mktemp("small_grid") / "results"
+    for args in (SMALL_GRID, [*SMALL_GRID[:2], "fig4", *SMALL_GRID[3:9], "--threads", "1"]):
+        outcome = CliRunner().invoke(cli, [*args, "--results-dir", str(root)])
+        assert outcome.exit_code == 0, outcome.output
+    return root

@@ -58,9 +58,11 @@ CASES = [
     (RUN + ["--seeds", ""], "bad seed ''"),
     (RUN + ["--methods", ","], "names no method"),
     (RUN + ["--methods", "basemodel,mwnett"], "did you mean 'mwnet'"),
-    (RUN + ["--levels", "0.5"], "level 0.5 is not in table 2"),
+    (RUN + ["--levels", "1.0"], "noise level 1.0 is outside [0, 1)"),  # 0.5 is a valid extra level now
+    (RUN[:1] + ["--table", "4", "--levels", "0"], "imbalance level μ = 0 is outside (0, 1]"),
+    (RUN[:1] + ["--table", "8", "--levels", "0.3"], "level 0.3 is not in table 8"),
     (RUN + ["--levels", "high"], "bad level 'high'"),
-    (RUN + ["--levels", "-0.1"], "outside [0, 1]"),
+    (RUN + ["--levels", "-0.1"], "outside [0, 1)"),
     (RUN[:1] + ["--table", "5", "--levels", "0.4"], "table 5 has a single column and no levels"),
     (RUN[:1] + ["--table", "8", "--levels", "noise=0.5"], "bad level 'noise=0.5'"),
     (RUN + ["--profile", "tiny"], "unknown profile 'tiny'"),
