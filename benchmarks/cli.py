@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
+import json
 import sys
 from pathlib import Path
 
@@ -101,12 +102,15 @@ def cli():
               help="retrain cells whose record is damaged (the damaged file is kept beside it)")
 @click.option("--checkpoint-every", "checkpoint_every", type=float, default=None,
               help="seconds of training between checkpoints (default 10; 0: after every epoch)")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2,…",
+              help="train the grid at each value of a hyperparameter or protocol key (gdw.outer_lr=10,50,100; "
+                   "epochs=20,40); several --sweep make a product. Cells no value changes are shared, never retrained")
 @click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=True, show_default=True,
               help="on a GPU, replay each step of the methods that allow it as one CUDA graph")
 @_config_options
 def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, device, jobs, threads, dry_run, download,
-        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, cuda_graphs, config,
-        sets, **slurm_args):
+        from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
+        config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench import grid
     from gdw_bench.engine import resolve_device
@@ -144,7 +148,14 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                 from None
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
     dev = resolve_device(device, here=executor == "local")
-    cells = grid.plan(tables, prof, seed_list, methods, levels, from_scratch)  # shared cells once
+    _refuse_old_layout(results_dir)
+    axes, points = _sweep_points(profile, config, sets, sweeps, prof)
+    cells, seen = [], set()
+    for variant in [p for p, _ in points] or [prof]:  # a sweep: one profile per point; cells they share, once
+        for cell in grid.plan(tables, variant, seed_list, methods, levels, from_scratch):
+            if (cell.folder(results_dir), cell.config_hash) not in seen:
+                seen.add((cell.folder(results_dir), cell.config_hash))
+                cells.append(cell)
     if not cells:
         raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{prof.name}' for "
                              f"these options")
@@ -153,6 +164,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     for line in problems:  # damaged files: one line each, and the grid goes on
         click.echo(f"warning: {line}", err=True)
     todo = [c for c, s in zip(cells, statuses) if grid.to_train(s, rerun)]
+    threads_given = threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless --threads says
     jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
     estimates = [grid.estimate_seconds(c, prof, dev.type) for c in todo]
     parallel = jobs if executor == "local" and dev.type == "cpu" else slurm_options.parallelism if slurm_options else 1
@@ -179,35 +191,125 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
                    "use a GPU (--device cuda) or --profile mini", err=True)
     _explain_skipped(cells, statuses, results_dir, rerun)
+    from gdw_bench import runs
+
+    stored = runs.StoredRun(_run_name(prof, axes), prof, [t.key for t in tables], list(seed_list), methods, levels,
+                            axes, points, sys.argv[1:])
+    runs.save(results_dir, stored)  # what was asked, resolved: `report` reads it back by name
     if not todo:
         click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done or under way; nothing to train")
+        click.echo(f"report: gdw-bench report --profile {stored.name}", err=True)
         return
     click.echo(f"table {table.key} ({prof.name}): {statuses.count('done')} of {len(cells)} cells done, "
                f"training {len(todo)} (estimate {_duration(eta)}) on {dev if executor == 'local' else 'slurm'}",
                err=True)
-    if executor == "slurm":
-        from gdw_bench import slurm
+    from gdw_bench.execute import InProcess, Pool, Slurm, execute
+    from gdw_bench.options import RunOptions
 
-        job_ids, failed = slurm.submit_and_wait(todo, results_dir, device, data_dir, slurm_options, estimates)
-        if slurm_options.wait:
-            click.echo(f"SLURM job {', '.join(job_ids)}: trained {len(todo) - len(failed)} cells, "
-                       f"{len(failed)} failed; results in {results_dir}")
-        else:
-            click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(job_ids)}; the same command with "
-                       f"--dry-run shows their progress, and run again collects what failed")
+    options = RunOptions(device=str(dev) if executor == "local" else device,
+                         data_dir=str(data_dir) if data_dir else None,
+                         threads=threads_given if executor == "slurm" else threads, tensorboard=tensorboard,
+                         rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs)
+    runner = Slurm(slurm_options, estimates) if executor == "slurm" else Pool(jobs) if jobs > 1 else InProcess()
+    outcome = execute(cells, results_dir, options, runner, statuses=statuses)
+    failed = outcome.failed
+    for line in outcome.skipped_lines(results_dir):
+        click.echo(line, err=True)
+    if executor == "slurm" and not slurm_options.wait:
+        click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(runner.job_ids)}; the same command with "
+                   f"--dry-run shows their progress, and run again collects what failed")
     else:
-        outcome = grid.run_grid(cells, results_dir, str(dev), data_dir, jobs, threads=threads, statuses=statuses,
-                                tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every,
-                                cuda_graphs=cuda_graphs)
-        failed = outcome.failed
-        for line in outcome.skipped_lines(results_dir):
-            click.echo(line, err=True)
-        click.echo(f"trained {outcome.trained} cells, {outcome.done_before} were already done, "
+        where = f"SLURM job {', '.join(runner.job_ids)}: " if executor == "slurm" else ""
+        click.echo(f"{where}trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")
+        click.echo(f"report: gdw-bench report --profile {stored.name}" +
+                   ("" if results_dir.resolve() == DEFAULT_RESULTS.resolve() else f" --results-dir {results_dir}"),
+                   err=True)
     if failed:
         for cell, error in failed:
             click.echo(f"failed: {cell.folder(results_dir)}: {error}", err=True)
         sys.exit(1)
+
+
+def _report_profile(profile: str | None, config, sets: tuple, root: Path):
+    """(profile, stored run or None) a report describes: --config/--set on a profile as `run` resolves
+    them; else a run stored under the results root by that name (``gdw_bench.runs``: what was trained,
+    with no --config/--set needed again); else a built-in profile. Without --profile: the run written
+    last, or 'mini' when none is stored."""
+    from gdw_bench import runs
+    from gdw_bench.errors import unknown_choice
+    from gdw_bench.specs import PROFILES
+
+    if config is not None or sets:
+        return _resolve_profile(profile or "mini", config, sets), None
+    stored_names = runs.names(root) if root.is_dir() else []
+    if profile is None:
+        if not stored_names:
+            return PROFILES["mini"], None
+        profile = stored_names[0]
+    if profile in stored_names:
+        stored = runs.load(root, profile)
+        if stored.axes:  # the header says what was swept, and how its rows are named
+            import dataclasses
+
+            swept = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in stored.axes)
+            note = f"{stored.profile.description}. Swept (run '{stored.name}'): {swept}, one row per value"
+            return dataclasses.replace(stored.profile, description=note), stored
+        return stored.profile, stored
+    if profile not in PROFILES:
+        raise unknown_choice("profile", profile, [*PROFILES, *stored_names])
+    return PROFILES[profile], None
+
+
+def _sweep_points(profile: str, config, sets: tuple, sweeps: tuple, base) -> tuple[list, list]:
+    """--sweep KEY=V1,V2 (repeatable): the axes [(key, [values])] and one resolved profile per point of
+    their product, named for it ('mini+gdw.outer_lr=10'); each point is --set KEY=V on top of the rest."""
+    import itertools
+
+    from gdw_bench.config import check_name, parse_value
+
+    axes = []
+    for item in sweeps:
+        key, sep, text = item.partition("=")
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not sep or not key.strip() or not values:
+            raise UserInputError(f"bad --sweep '{item}'; expected KEY=V1,V2,…, e.g. gdw.outer_lr=10,50,100 or "
+                                 f"epochs=20,40")
+        if key.strip() in [k for k, _ in axes]:
+            raise UserInputError(f"--sweep {key.strip()} is given twice; valid: each key once, its values comma-separated")
+        axes.append((key.strip(), values))
+    points = []
+    for combination in itertools.product(*(values for _, values in axes)) if axes else []:
+        assignment = dict(zip((k for k, _ in axes), combination))
+        label = "+".join(f"{k}={v}" for k, v in assignment.items())
+        name = f"{base.name}+{label}"
+        try:
+            check_name(name)
+        except UserInputError:
+            import hashlib
+
+            name = f"{base.name}+sweep-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+        variant = _resolve_profile(profile, config, (*sets, *(f"{k}={v}" for k, v in assignment.items()),
+                                                     f"name={name}"))
+        points.append((variant, {k: parse_value(v) for k, v in assignment.items()}))
+    return axes, points
+
+
+def _run_name(prof, axes) -> str:
+    """The stored run's name: the profile's, or for a sweep the profile's and the swept keys'."""
+    return prof.name if not axes else f"{prof.name}+sweep-{'+'.join(k for k, _ in axes)}"
+
+
+def _refuse_old_layout(root: Path) -> None:
+    """A root of the older layout would have every cell trained again: say how to move it instead."""
+    from gdw_bench.migrate import old_layout_records
+
+    if root.is_dir():
+        old = old_layout_records(root)
+        if old:
+            raise UserInputError(f"{root} holds {len(old)} records in the older layout (<profile>/<dataset>/…, e.g. "
+                                 f"{old[0].parent.relative_to(root)}); valid: run `gdw-bench migrate --results-dir "
+                                 f"{root}` first (moves them in place, retrains nothing), or another --results-dir")
 
 
 def _nearest_existing(path: Path) -> Path | None:
@@ -266,12 +368,43 @@ def _writing(target: Path):
                              f"filesystem with room") from None
 
 
-def _output_folder(path: Path) -> Path:
-    """--out of `report` as an absolute folder; one line when it (or a parent) is a file."""
+REPORT_MANIFEST = "report.json"  # what a report folder holds: the selection it was rendered for
+
+
+def _default_report_folder(selection: dict) -> Path:
+    """reports/<profile> for a profile's default selection; a narrower or wider one (--methods,
+    --seeds, --compare-paper, --from-scratch) in a sub-folder named for it, so reports of different
+    selections never overwrite each other's files."""
+    parts = []
+    if selection["methods"] != "each table's":
+        parts.append(f"methods={selection['methods']}")
+    if selection["seeds"] != "default":
+        parts.append("seeds=" + ",".join(map(str, selection["seeds"])))
+    if selection["compare_paper"]:
+        parts.append("compare-paper")
+    if selection["from_scratch"]:
+        parts.append("from-scratch")
+    folder = Path("reports") / selection["profile"]
+    return folder / "+".join(parts).replace("/", "_") if parts else folder
+
+
+def _output_folder(path: Path, selection: dict | None = None) -> Path:
+    """--out of `report` as an absolute folder; one line when it (or a parent) is a file, or when it
+    holds the report of another selection (whose files this one would silently replace)."""
     out = Path(path).expanduser().resolve()
     existing = _nearest_existing(out)
     if existing is not None and not existing.is_dir():
         raise UserInputError(f"--out {out}: {existing} is a file; valid: a folder (or one to be created)")
+    manifest = out / REPORT_MANIFEST
+    if selection is not None and manifest.is_file():
+        try:
+            before = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before is not None and before != json.loads(json.dumps(selection)):
+            changed = ", ".join(f"{k} {before.get(k)!r} → {v!r}" for k, v in selection.items() if before.get(k) != v)
+            raise UserInputError(f"--out {out} holds the report of another selection ({changed}); valid: another "
+                                 f"--out, or leave --out out (each selection gets its own folder)")
     return out
 
 
@@ -315,7 +448,9 @@ def _duration(seconds: float) -> str:
 @click.option("--table", "table_key", default=None,
               help="one table or figure, printed in --format; default: every table in every format, and every "
                    "figure, into --out with an index.md")
-@_profile_option()
+@click.option("--profile", default=None,
+              help="a run stored under --results-dir (its name: `run` prints it) or a built-in profile; default: "
+                   "the run written last, else mini")
 @click.option("--format", "fmt", default="markdown", show_default=True, help="markdown | latex | csv (with --table)")
 @click.option("--seeds", default=None, help="the seeds a full cell has (default: each table's, 1,10,100,1000,10000)")
 @click.option("--methods", default=None,
@@ -334,26 +469,31 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     """Render tables (and figures) from the result records."""
     from gdw_bench import figures, publish
     from gdw_bench import report as rep
-    from gdw_bench.errors import unknown_choice
     from gdw_bench import store
+    from gdw_bench.errors import unknown_choice
+    from gdw_bench.identity import record_is_current
     from gdw_bench.specs import TABLES, get_table, parse_seeds
     from gdw_bench.store import atomic_write_bytes
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
-    prof, chosen_seeds = _resolve_profile(profile, config, sets), parse_seeds(seeds) if seeds is not None else None
-    chosen_seeds = chosen_seeds or prof.seeds
-    tables = [get_table(table_key)] if table_key else list(TABLES.values())
     results_dir = _existing_results(_results_root(results_dir, must_write=False))
+    prof, stored = _report_profile(profile, config, sets, results_dir)
+    chosen_seeds = parse_seeds(seeds) if seeds is not None else None
+    chosen_seeds = chosen_seeds or (tuple(stored.seeds) if stored and stored.seeds else None) or prof.seeds
+    tables = [get_table(table_key)] if table_key else list(TABLES.values())
     problems: list[str] = []
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
+    records = rep.with_sweep_rows(records, stored)
     rows = _report_rows(methods, records)
     tables = [rep.with_found_levels(t, prof, records) for t in tables]
-    out = _output_folder(out or Path("reports") / prof.name)
+    selection = {"profile": prof.name, "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
+                 "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
+    out = _output_folder(out or _default_report_folder(selection), selection)
     for line in problems:  # every option is valid: now the warnings
         click.echo(f"warning: {line}", err=True)
-    if not any(r["profile"] == prof.name for r in records):
-        click.echo(f"no records of profile '{prof.name}' under {results_dir}: every cell shows as missing (run "
+    if not any(record_is_current(r, prof) for r in records):
+        click.echo(f"no records match profile '{prof.name}' under {results_dir}: every cell shows as missing (run "
                    f"`gdw-bench run --table N --profile {prof.name}` first, or pass --results-dir)", err=True)
     if compare_paper and prof.name != "paper":
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
@@ -362,6 +502,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     with _writing(out):
         if out.exists():
             store.remove_temp_files(out)  # left by a report that was killed while writing
+        atomic_write_bytes(out / REPORT_MANIFEST, json.dumps(selection, indent=1).encode())
         if summary_only:
             text, written = publish.write_summary(records, prof, tables, seeds_of, out)
             click.echo(text)
@@ -477,9 +618,7 @@ def list_(what, config, sets):
 @_config_options
 def info(key, as_config, config, sets):
     """Describe a method, table, dataset or profile (or the profile --config / --set resolve to)."""
-    from gdw_bench.datasets import DATASETS
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.methods import get_method, list_methods
     from gdw_bench.specs import PROFILES, TABLES
 
     if config is not None or sets or as_config:
@@ -494,9 +633,26 @@ def info(key, as_config, config, sets):
         return
     if key is None:
         raise UserInputError("info needs a KEY (a method, table, dataset or profile) or --config FILE")
+    if key.removeprefix("table") in TABLES or key in PROFILES:  # specs only: no torch for these
+        _describe_spec(key)
+        return
+    from gdw_bench.datasets import DATASETS
+    from gdw_bench.methods import get_method, list_methods
+
     if key in list_methods():
         click.echo(get_method(key).describe())
-    elif key.removeprefix("table") in TABLES:
+    elif key in DATASETS:
+        d = DATASETS[key]
+        click.echo(f"{d.key}: {d.description}; {d.num_classes} classes; meta set {d.meta_per_class} per class")
+    else:
+        raise unknown_choice("key", key, list(list_methods()) + list(TABLES) + list(DATASETS) + list(PROFILES))
+
+
+def _describe_spec(key: str) -> None:
+    """`info` of a table or a profile, from the specs alone."""
+    from gdw_bench.specs import PROFILES, TABLES
+
+    if key.removeprefix("table") in TABLES:
         t = TABLES[key.removeprefix("table")]
         also = f" (also trained for the regime verdict: {', '.join(t.regime_methods)})" if t.regime_methods else ""
         click.echo(f"table {t.key}: {t.title}\nmethods: {', '.join(t.methods)}{also}\nmetric: {t.metric}\n"
@@ -509,16 +665,32 @@ def info(key, as_config, config, sets):
             text = "; ".join(f"{d}: {p.protocols[d].model}, {p.protocols[d].epochs} epochs, batch "
                              f"{p.protocols[d].batch_size}, lr {p.protocols[d].lr:g}" for d in sorted(runs))
             click.echo(f"  {p.name}: {text or 'omitted'}")
-    elif key in DATASETS:
-        d = DATASETS[key]
-        click.echo(f"{d.key}: {d.description}; {d.num_classes} classes; meta set {d.meta_per_class} per class")
-    elif key in PROFILES:
+    else:
         p = PROFILES[key]
         click.echo(f"{p.name}: {p.description}")
         for name, proto in p.protocols.items():
             click.echo(f"  {name}: {proto}")
-    else:
-        raise unknown_choice("key", key, list(list_methods()) + list(TABLES) + list(DATASETS) + list(PROFILES))
+
+
+@cli.command()
+@click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
+@click.option("--dry-run", is_flag=True, help="list what would move, move nothing")
+def migrate(results_dir, dry_run):
+    """Move a results root of the older layout (<profile>/<dataset>/…) to today's, in place: nothing is
+    retrained or deleted."""
+    from gdw_bench.migrate import migrate as move
+
+    root = _existing_results(_results_root(results_dir, must_write=not dry_run))
+    with _writing(root):
+        done = move(root, dry_run=dry_run)
+    for old, new in done.moved:
+        click.echo(f"{'would move' if dry_run else 'moved'} {old.relative_to(root)} → {new.relative_to(root)}")
+    for folder in done.duplicates:
+        click.echo(f"left {folder.relative_to(root)}: the same cell is already in the new layout", err=True)
+    for folder, why in done.unreadable:
+        click.echo(f"left {folder.relative_to(root)}: {why}", err=True)
+    click.echo(f"{len(done.moved)} cells {'to move' if dry_run else 'moved'}, {len(done.duplicates)} duplicates and "
+               f"{len(done.unreadable)} unreadable left in place; nothing retrained")
 
 
 @cli.command()

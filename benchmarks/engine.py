@@ -26,6 +26,7 @@ from gdw_bench import cpu_tuning, identity, provenance, seeds, store
 from gdw_bench import record as record_schema
 from gdw_bench.datasets import Corruption, PreparedData, expected_wrong_fraction, prepare
 from gdw_bench.models import build_model, place_model, preferred_memory_format
+from gdw_bench.options import RunOptions
 from gdw_bench.specs import Protocol
 
 SCORE_EPOCHS = 5
@@ -37,7 +38,8 @@ CHECKPOINT_INTERVAL_S = 10.0
 
 @dataclass(frozen=True)
 class CellConfig:
-    """Everything that decides a cell's numbers (and so its identity)."""
+    """Everything that decides a cell's numbers (and so its identity), and the profile that asked for it
+    (a label the record keeps; not part of the identity or the folder)."""
 
     profile: str
     dataset: str
@@ -64,9 +66,16 @@ class CellConfig:
         """``digits/uniform-0.4/gdw/seed-1``: the cell in progress lines and messages."""
         return f"{self.dataset}/{self.corruption.canonical().slug}/{self.method_folder}/seed-{self.seed}"
 
+    @property
+    def configuration_key(self) -> str:
+        """Its configuration's folder (``identity.configuration_key``): shared by every request that
+        defines the same protocol, explicit hyperparameters and data source, whatever its profile's name."""
+        return identity.configuration_key(dataclasses.asdict(self.protocol), dict(self.hyperparameters),
+                                          self.user_data[0] if self.user_data else None)
+
     def folder(self, root: Path) -> Path:
-        return store.cell_dir(root, self.profile, self.dataset, self.corruption.canonical().slug,
-                              self.method_folder, self.seed)
+        return store.cell_dir(root, self.dataset, self.corruption.canonical().slug, self.method_folder,
+                              self.configuration_key, self.seed)
 
     def identity(self) -> dict:
         """What decides the cell's numbers (``gdw_bench.identity``). The method's hyperparameters are
@@ -76,9 +85,9 @@ class CellConfig:
 
         cls = get_method(self.method)
         return identity.build_identity(
-            self.profile, self.dataset, dataclasses.asdict(self.corruption.canonical()), self.method, cls.version,
-            hyperparameter_dict(hyperparameters_of(cls, dict(self.hyperparameters))), self.seed,
-            dataclasses.asdict(self.protocol), self.diagnostics, self.user_data[0] if self.user_data else None)
+            self.dataset, dataclasses.asdict(self.corruption.canonical()), self.method, cls.version,
+            hyperparameter_dict(hyperparameters_of(cls, dict(self.hyperparameters))), dict(self.hyperparameters),
+            self.seed, dataclasses.asdict(self.protocol), self.diagnostics, self.user_data[0] if self.user_data else None)
 
     def ensure_dataset(self) -> None:
         """Register the user's dataset in this process (a pool worker starts without it)."""
@@ -243,11 +252,9 @@ def _with_tensorboard(folder: Path, on_epoch):
     return callback
 
 
-def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path | None = None,
+def run_cell(cell: CellConfig, root: Path, options: RunOptions | None = None, *,
              on_epoch: Callable[[dict], None] | None = None, stop_after_epochs: int | None = None,
-             tensorboard: bool = False, rerun: frozenset = frozenset(),
-             on_note: Callable[[str], None] = _stderr_note, checkpoint_every: float | None = None,
-             skip_done: bool = False, cuda_graphs: bool = True) -> dict | None:
+             on_note: Callable[[str], None] = _stderr_note, skip_done: bool = False) -> dict | None:
     """Train ``cell`` to its record, resuming from its checkpoint; return the record (a done cell's
     existing record, or ``CellSkipped("done")`` with ``skip_done``: a grid counts what it trained).
 
@@ -258,22 +265,27 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
     its kind, and then it is renamed aside (kept) before training. ``on_note``: one-line notes (a
     damaged checkpoint, so training from scratch).
 
-    ``tensorboard``: also write each epoch's numbers as TensorBoard events into the cell's
-    ``tensorboard/`` folder (``tensorboard --logdir <results root>`` shows every cell).
+    ``options`` (``gdw_bench.options.RunOptions``, every executor hands it over whole): the device,
+    data folder and CPU threads; ``tensorboard``: also write each epoch's numbers as TensorBoard events
+    into the cell's ``tensorboard/`` folder; ``rerun``; ``checkpoint_every``: seconds of training
+    between checkpoints (default ``CHECKPOINT_INTERVAL_S``); ``cuda_graphs``: on a CUDA device, replay
+    the step of a ``graph_safe`` method as a CUDA graph (``gdw_bench.cuda_graphs``; the record's
+    ``execution`` says whether it did). The record stores them as ``run_options``.
 
     ``stop_after_epochs`` stops (as if killed) after that many epochs of *this call*, leaving the
     checkpoint: used by tests and for time-boxed runs. Returns None when stopped early.
-    ``checkpoint_every``: seconds of training between checkpoints (default ``CHECKPOINT_INTERVAL_S``).
-    ``cuda_graphs``: on a CUDA device, replay the step of a ``graph_safe`` method as a CUDA graph
-    (``gdw_bench.cuda_graphs``; the record's ``execution`` says whether it did).
     """
+    options = options or RunOptions()
     folder = cell.folder(root)
     existing, _ = record_schema.read(folder / store.RECORD)
     if existing is not None and existing.get("config_hash") == cell.config_hash:
         if skip_done:
             raise CellSkipped("done", str(folder))
         return existing
-    dev = resolve_device(device)
+    dev = resolve_device(options.device)
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    rerun, data_dir = options.rerun, Path(options.data_dir) if options.data_dir else None
     lock = store.CellLock(folder)
     try:
         lock.acquire()
@@ -287,10 +299,11 @@ def run_cell(cell: CellConfig, root: Path, device: str = "cpu", data_dir: Path |
         started = time.perf_counter()
         try:
             store.mark_running(folder)
-            if tensorboard:
+            if options.tensorboard:
                 on_epoch = _with_tensorboard(folder, on_epoch)
-            record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note,
-                            CHECKPOINT_INTERVAL_S if checkpoint_every is None else checkpoint_every, cuda_graphs)
+            every = CHECKPOINT_INTERVAL_S if options.checkpoint_every is None else options.checkpoint_every
+            record = _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note, every,
+                            options)
         except Exception as exc:  # the grid goes on; the failure is recorded and the cell retried next run
             details = {"epoch": exc.epoch, "step": exc.step} if isinstance(exc, Diverged) else {}
             message = f"{type(exc).__name__}: {exc}"
@@ -336,7 +349,9 @@ def _execution(dev: torch.device, cuda_graphs: bool = False, memory_format: str 
 
 
 def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note=_stderr_note,
-           checkpoint_every: float = CHECKPOINT_INTERVAL_S, cuda_graphs: bool = True):
+           checkpoint_every: float = CHECKPOINT_INTERVAL_S, options: RunOptions | None = None):
+    options = options or RunOptions()
+    cuda_graphs = options.cuda_graphs
     from gdw_bench.methods import PhaseContext
 
     data = prepared_data(cell, dev, data_dir)
@@ -433,6 +448,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     record = _record(cell, method, phases, curve, diagnostics, data, dev,
                      elapsed_before + time.perf_counter() - started)
     record["execution"], record["execution_changes"], record["notes"] = execution, execution_changes, notes
+    record["run_options"] = options.for_record()  # what this call was asked, as every executor handed it over
     record_schema.write(folder / store.RECORD, record)
     checkpoint_path.unlink(missing_ok=True)
     (folder / store.FAILED).unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gdw_bench import store
-from gdw_bench.engine import CellConfig, CellFailed, CellSkipped, run_cell
+from gdw_bench.engine import CellConfig
 from gdw_bench.errors import UserInputError, first_line
 from gdw_bench.specs import Profile, TableSpec, takes_levels, with_levels
 
@@ -327,75 +327,3 @@ def cell_statuses(cells: list[CellConfig], root: Path, problems: list[str] | Non
 def to_train(status: str, rerun: frozenset = frozenset()) -> bool:
     """Whether ``run`` trains a cell of this status (``rerun``: the kinds of record to retrain)."""
     return status not in NOT_TO_TRAIN or status in rerun
-
-
-def run_grid(cells: list[CellConfig], root: Path, device: str, data_dir: Path | None, jobs: int = 1,
-             progress: bool = True, threads: int | None = None, statuses: list[str] | None = None,
-             tensorboard: bool = False, rerun: frozenset = frozenset(),
-             checkpoint_every: float | None = None, cuda_graphs: bool = True) -> GridOutcome:
-    """Train the cells not done yet. ``threads``: CPU threads per cell (default: the cores shared
-    out among ``jobs``; torch's own default for one job). CPU results are bit-identical for the same
-    seed and thread count; another thread count can change the last digits. ``statuses``: the
-    cells' ``cell_statuses`` when the caller has just read them (each read opens every record).
-    ``rerun``: "stale" and/or "corrupt", to retrain cells whose record is of that kind (the old
-    record is kept beside it). A cell another process is training is skipped (its lock is held).
-    ``checkpoint_every``: seconds of training between checkpoints (None: the engine's default).
-    ``cuda_graphs``: replay graph-safe methods' steps as CUDA graphs on a GPU (``gdw_bench.cuda_graphs``)."""
-    statuses = statuses if statuses is not None else cell_statuses(cells, root)
-    todo = [c for c, s in zip(cells, statuses) if to_train(s, rerun)]
-    done_before = sum(s == "done" for s in statuses)
-    outcome = GridOutcome(done_before, 0, [])
-    bar = Progress(done_before + len(todo), done_before, progress)
-    say = bar.write
-
-    def settle(cell: CellConfig, result: tuple | None) -> None:
-        if result is None:
-            outcome.trained += 1
-        elif result[0] == "skipped":
-            outcome.skipped.setdefault(result[1], []).append(cell)
-        else:
-            if result[0] == "died":  # the worker could not write its failure: the parent does
-                _record_death(cell, root, result[1])
-            outcome.failed.append((cell, result[1]))
-            say(f"FAILED {cell.label}: {result[1]}")
-        bar.finished(cell.label, "trained" if result is None else result[0])
-
-    if jobs <= 1:
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
-        for cell in todo:
-            bar.live(cell.label)
-
-            def on_epoch(info, cell=cell):  # the live line: where the cell is, its loss and test accuracy
-                bar.live(_live_line(cell.label, info["epoch"], info["epochs"], info.get("loss"), info.get("test_acc")))
-
-            try:
-                run_cell(cell, root, device, data_dir, on_epoch=on_epoch, tensorboard=tensorboard, rerun=rerun,
-                         on_note=say, checkpoint_every=checkpoint_every, skip_done=True, cuda_graphs=cuda_graphs)
-                settle(cell, None)
-            except CellFailed as exc:
-                settle(cell, ("failed", str(exc)))
-            except CellSkipped as exc:
-                settle(cell, ("skipped", exc.reason))
-    else:
-        from gdw_bench.workers import WorkerPool
-
-        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-        pool = WorkerPool(jobs, threads, str(root), device, str(data_dir) if data_dir else None, tensorboard, rerun,
-                          checkpoint_every, cuda_graphs)
-        pool.run(todo, settle, on_epoch=(lambda m: bar.live(_live_line(*m))) if bar.interactive else None,
-                 on_note=say)
-    bar.close()
-    return outcome
-
-
-def _record_death(cell: CellConfig, root: Path, error: str) -> None:
-    folder = cell.folder(root)
-    try:
-        if not (folder / store.RECORD).exists():
-            store.write_failure(folder, cell.config_hash, error)
-        store.clear_running(folder)
-    except OSError:
-        pass

@@ -1,10 +1,18 @@
-"""A cell's identity, its hash, and whether a record matches what a profile defines today.
+"""A cell's identity, its hash, where it lives, and whether a record matches what a profile defines.
 
 Torch-free and method-free, so that ``report`` can tell current records from stale ones by reading
-files only. The identity is everything that decides a cell's numbers: profile, dataset, corruption,
-method, the method's ``version`` and its *resolved* hyperparameters (defaults included, ``meta_mode``
-too), seed, protocol, diagnostics, the seed scheme, and the kind of the user's data source. ``run``
-builds it from the registered method (``engine.CellConfig.identity``) and stores it in the record.
+files only. The identity is everything that decides a cell's numbers: dataset, corruption, method,
+the method's ``version``, the hyperparameters set explicitly (``overrides``) and the *resolved* ones
+(defaults included, ``meta_mode`` too), seed, protocol, diagnostics, the seed scheme, and the kind of
+the user's data source. ``run`` builds it from the registered method (``engine.CellConfig.identity``)
+and stores it in the record.
+
+The profile's *name* is not in it: a profile is a label for a request, and two requests that define
+the same cell share it. A cell lives in ``<dataset>/<corruption>/<method>/<configuration key>/seed-<n>``
+(``store.cell_dir``), the key a hash of what a request may change — the protocol, the explicit
+hyperparameters, the data source — so ``--set gdw.outer_lr=50`` or a ``--sweep`` finds every other
+method's finished cells where they are and trains only GDW's new ones. A changed method ``version``
+or default keeps the folder and makes its record stale (``run --rerun-stale``).
 """
 from __future__ import annotations
 
@@ -15,15 +23,25 @@ import json
 from gdw_bench import seeds
 
 
-def build_identity(profile: str, dataset: str, corruption: dict, method: str, method_version: int,
-                   hyperparameters: dict, seed: int, protocol: dict, diagnostics: bool,
+def build_identity(dataset: str, corruption: dict, method: str, method_version: int, hyperparameters: dict,
+                   overrides: dict, seed: int, protocol: dict, diagnostics: bool,
                    data_source: str | None = None) -> dict:
-    identity = {"profile": profile, "dataset": dataset, "corruption": corruption, "method": method,
-                "method_version": method_version, "hyperparameters": hyperparameters, "seed": seed,
+    identity = {"dataset": dataset, "corruption": corruption, "method": method, "method_version": method_version,
+                "hyperparameters": hyperparameters, "overrides": dict(sorted(overrides.items())), "seed": seed,
                 "protocol": protocol, "diagnostics": diagnostics, "seed_scheme": seeds.SEED_SCHEME}
     if data_source:
         identity["data_source"] = data_source
     return identity
+
+
+CONFIG_KEY_PREFIX = "cfg-"  # marks the configuration level of the layout (an older layout has none)
+
+
+def configuration_key(protocol: dict, overrides: dict, data_source: str | None) -> str:
+    """The folder of a cell's configuration: what a request can change about a (dataset, corruption,
+    method) besides the seed, hashed. Readable in full from any record beneath it (``identity``)."""
+    what = {"protocol": protocol, "overrides": dict(sorted(overrides.items())), "data_source": data_source}
+    return CONFIG_KEY_PREFIX + hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def config_hash(identity: dict) -> str:
@@ -46,9 +64,9 @@ def identity_for(record: dict, profile, hyperparameters: dict | None = None, met
     overrides = profile.method_overrides.get(record["method"], {})
     user = profile.user_datasets.get(record["dataset"], ())
     corruption = {k: v for k, v in record.get("corruption", {}).items() if k != "slug"}
-    return build_identity(profile.name, record["dataset"], corruption, record["method"], method_version,
-                          {**overrides, **(hyperparameters or {})}, record["seed"], profile_protocol(record, profile),
-                          bool(record.get("diagnostics")), user[0] if user else None)
+    return build_identity(record["dataset"], corruption, record["method"], method_version,
+                          {**overrides, **(hyperparameters or {})}, overrides, record["seed"],
+                          profile_protocol(record, profile), bool(record.get("diagnostics")), user[0] if user else None)
 
 
 def record_is_current(record: dict, profile) -> bool:
@@ -67,8 +85,11 @@ def _matches(record: dict, profile) -> bool:
     identity = record.get("identity")
     if not isinstance(identity, dict) or config_hash(identity) != record.get("config_hash"):
         return False  # written before identities were stored (all stale since), or altered
-    if record.get("profile") != profile.name or identity.get("profile") != profile.name:
-        return False
+    if "overrides" in identity:  # today's identity: what the profile asks of this method, exactly
+        if identity["overrides"] != dict(sorted(profile.method_overrides.get(record.get("method"), {}).items())):
+            return False
+    elif record.get("profile") != profile.name or identity.get("profile") != profile.name:
+        return False  # a record of the older layout, whose identity named its profile: that profile's only
     if identity.get("protocol") != profile_protocol(record, profile) or identity.get("seed_scheme") != seeds.SEED_SCHEME:
         return False
     user = profile.user_datasets.get(record.get("dataset"), ())

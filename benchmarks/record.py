@@ -49,6 +49,7 @@ class Record(TypedDict, total=False):
     torch_threads: int           # CPU threads of the final attempt (numbers depend on it bit for bit)
     execution: dict              # how the final attempt ran: device, threads, CPU settings, CUDA graphs
     execution_changes: list      # a resume under another device or thread count: before, after, from which epoch
+    run_options: dict            # the RunOptions the final call was handed (device, threads, tensorboard, rerun, …)
     notes: list                  # one-line notes, e.g. a damaged checkpoint so trained from scratch
     data_hash: str               # hash of the prepared splits (labels, indices)
     data_info: dict              # split sizes and the actual fraction of wrong labels
@@ -67,7 +68,8 @@ REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "meth
 OPTIONAL_FIELDS = {"identity": (dict,), "hyperparameters": (dict,), "protocol": (dict,), "seeds": (dict,),
                    "extras": (dict,), "diagnostics_per_epoch": (list,), "method_title": (str,), "method_look": (dict,), "setting": (str,),
                    "level": (str,), "device": (str,), "torch_threads": (int,), "wall_time_s": (int, float),
-                   "score_net2": (int, float, type(None)), "data_info": (dict,), "execution": (dict,)}
+                   "score_net2": (int, float, type(None)), "data_info": (dict,), "execution": (dict,),
+                   "run_options": (dict,)}
 # Numbers a curve entry may hold, read by the regime verdicts, figures and results.curves; the weight
 # means are None in an epoch without wrongly (or correctly) labelled samples.
 CURVE_NUMBERS = ("epoch", "global_epoch", "lr", "loss", "test_acc", "train_acc_noisy", "train_acc_true",

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from gdw_bench import regime, store
+from gdw_bench.identity import record_is_current
 from gdw_bench.specs import (PAPER_METHOD_NAMES, Column, Profile, TableSpec, extra_levels, reader_name, takes_levels,
                              with_levels)
 
@@ -58,13 +59,45 @@ def with_found_levels(table: TableSpec, profile: Profile, records: list[dict]) -
     ran = {profile.resolve(c)[0] for c in table.columns if profile.resolve(c) is not None}
     values = set(profile.extra_levels.get(setting, ()))
     for r in records:
-        if r["profile"] == profile.name and r.get("setting") == setting and r["dataset"] in ran \
-                and r.get("level") not in have and bool(r.get("diagnostics")) == table.diagnostics:
+        if r.get("setting") == setting and r["dataset"] in ran and r.get("level") not in have \
+                and bool(r.get("diagnostics")) == table.diagnostics and record_is_current(r, profile):
             try:
                 values.add(float(r["level"]))
             except (TypeError, ValueError):
                 continue
     return with_levels(table, values)
+
+
+def _sweep_order(key: str):
+    """Sweep rows by method, then by swept value (numbers numerically)."""
+    method, _, label = key.partition("[")
+    values = []
+    for part in label.rstrip("]").split(", "):
+        text = part.partition("=")[2]
+        try:
+            values.append((0, float(text), ""))
+        except ValueError:
+            values.append((1, 0.0, text))
+    return method, values
+
+
+def with_sweep_rows(records: list[dict], run) -> list[dict]:
+    """A stored sweep's records as rows of its base profile: each swept method's records under each
+    point, copied with the method key ``gdw[outer_lr=10]`` and title ``GDW (outer_lr=10)`` (a protocol
+    axis, which changes every method, labels every method so)."""
+    if run is None or not run.points:
+        return records
+    swept = run.swept_methods if all("." in k for k, _ in run.axes) else {r["method"] for r in records}
+    out = list(records)
+    for variant, values in run.points:
+        label = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in values.items())
+        for record in records:
+            if record["method"] in swept and record_is_current(record, variant):
+                title = PAPER_METHOD_NAMES.get(record["method"]) or record.get("method_title") or record["method"]
+                copy = {**record, "method": f"{record['method']}[{label}]", "method_title": f"{title} ({label})"}
+                copy["_current"] = {run.profile.name: True}  # a row of the base profile's tables
+                out.append(copy)
+    return out
 
 
 def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
@@ -82,11 +115,9 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
         if resolved is not None:
             dataset, corruption = resolved
             wanted.setdefault((dataset, corruption.canonical().slug), []).append(i)
-    from gdw_bench.identity import record_is_current
-
     rows = []
     for record in records:
-        if record["profile"] != profile.name or bool(record.get("diagnostics")) != table.diagnostics:
+        if bool(record.get("diagnostics")) != table.diagnostics:
             continue
         if not record_is_current(record, profile):  # trained under another configuration: never mixed in
             continue
@@ -123,10 +154,12 @@ class Cell:
 
 
 def row_methods(frame: pd.DataFrame, table: TableSpec, methods=None) -> list[str]:
-    """The table's rows: its spec's methods (None), those plus every other method with records in
-    its columns ("all"; records are shared between tables with equal cells), or the given keys."""
+    """The table's rows: its spec's methods (None; and a sweep's rows of them, ``gdw[outer_lr=10]``),
+    those plus every other method with records in its columns ("all"; records are shared between
+    tables with equal cells), or the given keys."""
     if methods is None:
-        return list(table.methods)
+        swept = [m for m in dict.fromkeys(frame["method"]) if "[" in m and m.split("[")[0] in table.methods]
+        return list(table.methods) + sorted(swept, key=_sweep_order)
     if methods == "all":
         return list(table.methods) + [m for m in dict.fromkeys(frame["method"]) if m not in table.methods]
     return list(methods)
@@ -253,8 +286,6 @@ TEST_NOTE = ("paired t-test over the seeds both share — every method of a seed
 def stale_lines(records, profile: Profile) -> list[str]:
     """A warning when records of this profile were trained under another configuration (they are
     left out of every table and figure; `run --dry-run` lists them as stale)."""
-    from gdw_bench.identity import record_is_current
-
     stale = sum(1 for r in records if r["profile"] == profile.name and not record_is_current(r, profile))
     return [f"{stale} records of this profile were trained under another configuration and are left out "
             f"(`run --dry-run` lists them as stale)."] if stale else []
@@ -262,10 +293,7 @@ def stale_lines(records, profile: Profile) -> list[str]:
 
 def collect_all(records, profile: Profile) -> pd.DataFrame:
     """Every current record of the profile, one row each (method, record): what a grid-wide view reads."""
-    from gdw_bench.identity import record_is_current
-
-    rows = [{"method": r["method"], "record": r} for r in records
-            if r["profile"] == profile.name and record_is_current(r, profile)]
+    rows = [{"method": r["method"], "record": r} for r in records if record_is_current(r, profile)]
     return pd.DataFrame(rows, columns=["method", "record"])
 
 

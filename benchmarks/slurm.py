@@ -74,13 +74,17 @@ def parse_extra(items) -> dict:
 
 
 class CellJob:
-    """The array task: train one cell. Checkpointable: submitit calls ``checkpoint`` on time-out or
-    preemption and requeues the same call, which resumes from the cell's per-epoch checkpoint."""
+    """The array task: train one cell with the run's ``RunOptions``, whole (threads, when not given, from
+    the task's ``SLURM_CPUS_PER_TASK``). Returns its ``CellOutcome``. Checkpointable: submitit calls
+    ``checkpoint`` on time-out or preemption and requeues the same call, which resumes from the cell's
+    per-epoch checkpoint."""
 
-    def __call__(self, cell, root: str, device: str, data_dir: str | None) -> str | None:
-        from gdw_bench.workers import train_in_worker
+    def __call__(self, cell, root: str, options):
+        from gdw_bench.execute import train_one
 
-        return train_in_worker(cell, root, device, data_dir, int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
+        if options.threads is None:
+            options = options.with_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
+        return train_one(cell, root, options)
 
     def checkpoint(self, *args, **kwargs):
         import submitit
@@ -116,27 +120,28 @@ def check_cluster(timeout_s: float = 20.0) -> None:
                              f"valid: a reachable SLURM controller, or --executor local")
 
 
-def submit_and_wait(cells, root: Path, device: str, data_dir: Path | None, options: SlurmOptions,
-                    estimates: list[float], progress: bool = True):
-    """Submit ``cells`` as one job array; wait for them unless ``options.wait`` is off.
-    Returns (job ids, [(cell, error)] for the cells that failed)."""
+def submit_and_wait(cells, root: Path, options, slurm_options: SlurmOptions, estimates: list[float],
+                    on_outcome, say=print) -> list[str]:
+    """Submit ``cells`` as one job array, each task handed ``options`` (``RunOptions``) whole; unless
+    ``slurm_options.wait`` is off, wait and report each cell's ``CellOutcome`` to ``on_outcome`` as its
+    task ends. Returns the job ids."""
     import submitit
-    from tqdm import tqdm
+
+    from gdw_bench.options import DIED, CellOutcome
 
     executor = submitit.AutoExecutor(folder=Path(root) / ".slurm" / "%j", cluster="slurm")
-    params = dict(name="gdw-bench", timeout_min=timeout_minutes(options, estimates),
-                  cpus_per_task=options.cpus_per_task, mem_gb=options.mem_gb,
-                  slurm_array_parallelism=options.parallelism)
-    if options.gpus_per_task:
-        params["gpus_per_node"] = options.gpus_per_task
-    if options.partition:
-        params["slurm_partition"] = options.partition
-    if options.extra:
-        params["slurm_additional_parameters"] = dict(options.extra)
+    params = dict(name="gdw-bench", timeout_min=timeout_minutes(slurm_options, estimates),
+                  cpus_per_task=slurm_options.cpus_per_task, mem_gb=slurm_options.mem_gb,
+                  slurm_array_parallelism=slurm_options.parallelism)
+    if slurm_options.gpus_per_task:
+        params["gpus_per_node"] = slurm_options.gpus_per_task
+    if slurm_options.partition:
+        params["slurm_partition"] = slurm_options.partition
+    if slurm_options.extra:
+        params["slurm_additional_parameters"] = dict(slurm_options.extra)
     executor.update_parameters(**params)
     n = len(cells)
-    jobs = executor.map_array(CellJob(), cells, [str(root)] * n, [device] * n,
-                              [str(data_dir) if data_dir else None] * n)
+    jobs = executor.map_array(CellJob(), cells, [str(root)] * n, [options] * n)
     submitted_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for cell, job in zip(cells, jobs):
         folder = cell.folder(root)
@@ -144,40 +149,25 @@ def submit_and_wait(cells, root: Path, device: str, data_dir: Path | None, optio
             store.atomic_write_json(folder / store.QUEUED, {"job_id": job.job_id, "submitted_at": submitted_at,
                                                             "stdout": str(job.paths.stdout)})
     job_ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
-    if not options.wait:
-        return job_ids, []
-    failed = []
-    bar = tqdm(total=n, disable=not progress, unit="cell", desc=f"slurm job {','.join(job_ids)}", dynamic_ncols=True)
+    if not slurm_options.wait:
+        return job_ids
+    say(f"SLURM job {', '.join(job_ids)}: {n} cells submitted; waiting")
     pending = dict(zip(jobs, cells))
     while pending:
         for job in [j for j in pending if j.done()]:
             cell = pending.pop(job)
-            error, died = _outcome(job)
-            if died:
-                _record_death(cell, root, job, error)
-            if error:
-                failed.append((cell, error))
-                bar.write(f"FAILED {cell.folder(root)}: {error}")
-            bar.update(1)
+            result, error = _outcome(job)
+            on_outcome(cell, result if error is None else CellOutcome(DIED, error, str(job.job_id)))
         if pending:
             time.sleep(POLL_SECONDS)
-    bar.close()
-    return job_ids, failed
+    return job_ids
 
 
-def _outcome(job) -> tuple[str | None, bool]:
-    """(the cell's error or None, whether the job died without a result: time-out after the last
+def _outcome(job):
+    """(the task's CellOutcome, None) or (None, why the job died without one: time-out after the last
     requeue, out of memory, scancel, a crash outside the engine)."""
     try:
-        return job.result(), False
+        return job.result(), None
     except Exception as exc:  # submitit's FailedJobError / UncompletedJobError
         why = first_line(exc, type(exc).__name__)
-        return f"SLURM job {job.job_id} ({job.state}): {why}; log: {job.paths.stderr}", True
-
-
-def _record_death(cell, root: Path, job, error: str) -> None:
-    """A job that died before the engine could write failed.json still leaves one."""
-    folder = cell.folder(root)
-    if not (folder / store.RECORD).exists():
-        store.write_failure(folder, cell.config_hash, error, slurm_job_id=job.job_id)
-    (folder / store.QUEUED).unlink(missing_ok=True)
+        return None, f"SLURM job {job.job_id} ({job.state}): {why}; log: {job.paths.stderr}"

@@ -14,6 +14,7 @@ import time
 import torch
 
 from gdw_bench import cpu_tuning
+from gdw_bench.options import RunOptions
 from gdw_bench.datasets import Batch
 from gdw_bench.engine import resolve_device
 from gdw_bench.models import build_model, place_model, preferred_memory_format
@@ -174,6 +175,7 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
     from pathlib import Path
 
     from gdw_bench import grid
+    from gdw_bench.execute import InProcess, Pool, execute
     from gdw_bench.specs import get_profile, get_table
 
     prof = get_profile(profile)
@@ -188,8 +190,9 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
         cells = [dataclasses.replace(c, protocol=dataclasses.replace(c.protocol, epochs=epochs)) for c in cells]
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
-            outcome = grid.run_grid(cells, Path(root), str(dev), data_dir, jobs=n, progress=False,
-                                    threads=max(1, (os.cpu_count() or 1) // n), cuda_graphs=cuda_graphs)
+            options = RunOptions(str(dev), str(data_dir) if data_dir else None, threads=max(1, (os.cpu_count() or 1) // n),
+                                 cuda_graphs=cuda_graphs)
+            outcome = execute(cells, Path(root), options, Pool(n) if n > 1 else InProcess(), progress=False)
             wall = time.perf_counter() - start
             if outcome.failed:
                 raise RuntimeError(f"packing run N={n} failed: {outcome.failed[0][1]}")
@@ -340,7 +343,7 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
     def engine() -> float:
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
-            run_cell(cell, Path(root), str(dev), data_dir)
+            run_cell(cell, Path(root), RunOptions(str(dev), str(data_dir) if data_dir else None))
             return (time.perf_counter() - start) / epochs
 
     bare(), engine()  # warm-up: caches, allocator, first-call costs

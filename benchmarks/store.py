@@ -33,8 +33,10 @@ LOCK = ".lock"
 TEMP_SUFFIX = ".tmp"
 
 
-def cell_dir(root: Path, profile: str, dataset: str, corruption_slug: str, method_folder: str, seed: int) -> Path:
-    return Path(root) / profile / dataset / corruption_slug / method_folder / f"seed-{seed}"
+def cell_dir(root: Path, dataset: str, corruption_slug: str, method_folder: str, configuration_key: str,
+             seed: int) -> Path:
+    """``<root>/<dataset>/<corruption>/<method>/<configuration key>/seed-<n>`` (``identity.py``)."""
+    return Path(root) / dataset / corruption_slug / method_folder / configuration_key / f"seed-{seed}"
 
 
 def _file_mode() -> int:

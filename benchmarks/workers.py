@@ -16,19 +16,12 @@ from multiprocessing.connection import wait
 from typing import Callable
 
 # Messages a worker sends: ("epoch", label, epoch, epochs, loss, test_acc) and ("note", line) while
-# training, then
-# ("done", None) | ("done", ("failed", error)) | ("done", ("skipped", reason)) for its cell.
+# training, then ("done", CellOutcome) for its cell.
 
 
-def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | None, tensorboard: bool,
-                 rerun: frozenset, checkpoint_every: float | None, cuda_graphs: bool = True) -> None:
-    from pathlib import Path
+def _worker_main(conn, root: str, options) -> None:
+    from gdw_bench.execute import train_one
 
-    import torch
-
-    from gdw_bench.engine import CellFailed, CellSkipped, run_cell
-
-    torch.set_num_threads(threads)
     while True:
         try:
             cell = conn.recv()
@@ -41,16 +34,7 @@ def _worker_main(conn, threads: int, root: str, device: str, data_dir: str | Non
             conn.send(("epoch", cell.label, info["epoch"], info["epochs"], info.get("loss"),
                        info.get("test_acc")))
 
-        try:
-            run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, on_epoch=on_epoch,
-                     tensorboard=tensorboard, rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs,
-                     on_note=lambda line: conn.send(("note", line)), skip_done=True)
-            outcome = None
-        except CellFailed as exc:
-            outcome = ("failed", str(exc))
-        except CellSkipped as exc:
-            outcome = ("skipped", exc.reason)
-        conn.send(("done", outcome))
+        conn.send(("done", train_one(cell, root, options, on_epoch, lambda line: conn.send(("note", line)))))
 
 
 def death_message(exitcode: int | None) -> str:
@@ -75,11 +59,9 @@ class _Worker:
 class WorkerPool:
     """Up to ``jobs`` worker processes training ``cells``; callbacks report each cell's outcome."""
 
-    def __init__(self, jobs: int, threads: int, root: str, device: str, data_dir: str | None,
-                 tensorboard: bool = False, rerun: frozenset = frozenset(), checkpoint_every: float | None = None,
-                 cuda_graphs: bool = True):
+    def __init__(self, jobs: int, root: str, options):
         self.jobs = jobs
-        self.args = (threads, root, device, data_dir, tensorboard, rerun, checkpoint_every, cuda_graphs)
+        self.args = (root, options)  # the RunOptions, whole: every worker trains as this process would
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
 
@@ -94,8 +76,8 @@ class WorkerPool:
 
     def run(self, cells: list, on_outcome: Callable[[object, tuple | None], None],
             on_epoch: Callable[[tuple], None] | None = None, on_note: Callable[[str], None] = print) -> None:
-        """Train every cell; ``on_outcome(cell, None | ("failed", error) | ("skipped", reason) |
-        ("died", why))``; ``on_note``: the engine's one-line notes from any worker."""
+        """Train every cell; ``on_outcome(cell, CellOutcome)`` (a worker that dies fails the cell it held
+        as ``died``); ``on_note``: the engine's one-line notes from any worker."""
         self.on_note = on_note
         todo = list(reversed(cells))
         try:
@@ -140,7 +122,9 @@ class WorkerPool:
         self.workers.remove(worker)
         worker.conn.close()
         if worker.cell is not None:
-            on_outcome(worker.cell, ("died", death_message(worker.process.exitcode)))
+            from gdw_bench.options import DIED, CellOutcome
+
+            on_outcome(worker.cell, CellOutcome(DIED, death_message(worker.process.exitcode)))
         if todo:
             self._give(self._start(), todo)
 
@@ -155,24 +139,3 @@ class WorkerPool:
             if worker.process.is_alive():
                 worker.process.terminate()
         self.workers = []
-
-
-def train_in_worker(cell, root: str, device: str, data_dir: str | None, threads: int) -> str | None:
-    """Train one cell in a SLURM task: the cell's error, or None when done (or left to the process
-    that holds its lock). The failure itself is already in the cell's failed.json (the engine writes it)."""
-    import sys
-    from pathlib import Path
-
-    import torch
-
-    from gdw_bench.engine import CellFailed, CellSkipped, run_cell
-
-    torch.set_num_threads(threads)
-    try:
-        run_cell(cell, Path(root), device, Path(data_dir) if data_dir else None, skip_done=True)
-        return None
-    except CellFailed as exc:
-        return str(exc)
-    except CellSkipped as exc:
-        print(f"cell not trained by this task ({exc})", file=sys.stderr)
-        return None

@@ -1,9 +1,31 @@
-"""Data protocol: sources, corruption, meta split and device-resident batches (``gdw_bench.datasets``)."""
-from .batches import Batch, FileBatches, TensorBatches, augment_batch
-from .corruption import Corruption, expected_wrong_fraction, flip_targets, long_tail_counts, transition_matrix
-from .protocol import DATASETS, USER_SOURCES, PreparedData, dataset_spec, prepare, register_user_dataset
-from .sources import default_data_dir
+"""Data protocol: sources, corruption, meta split and device-resident batches (``gdw_bench.datasets``).
 
-__all__ = ["Batch", "Corruption", "DATASETS", "USER_SOURCES", "register_user_dataset", "FileBatches", "PreparedData", "TensorBatches", "augment_batch",
-           "dataset_spec", "default_data_dir", "expected_wrong_fraction", "flip_targets", "long_tail_counts",
-           "prepare", "transition_matrix"]
+Names are loaded on first use (PEP 562): ``Corruption`` and the other pure-numpy helpers come without
+torch, so planning, `report` and `list` never import it; ``Batch``, ``prepare`` and the sources do.
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "Batch": "batches", "FileBatches": "batches", "TensorBatches": "batches", "augment_batch": "batches",
+    "Corruption": "corruption", "expected_wrong_fraction": "corruption", "flip_targets": "corruption",
+    "long_tail_counts": "corruption", "transition_matrix": "corruption",
+    "DATASETS": "protocol", "USER_SOURCES": "protocol", "PreparedData": "protocol", "dataset_spec": "protocol",
+    "prepare": "protocol", "register_user_dataset": "protocol",
+    "default_data_dir": "sources",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

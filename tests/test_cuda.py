@@ -4,6 +4,8 @@ CUDA too, and graphed cells run through the engine like eager ones."""
 import dataclasses
 
 import pytest
+
+from gdw_bench.options import RunOptions
 import torch
 
 from conftest import tiny_net
@@ -90,8 +92,8 @@ def test_a_graphed_cell_trains_like_an_eager_cell(tmp_path, method):
     from gdw_bench.engine import run_cell
     from test_engine import cell
 
-    graphed = run_cell(cell(method), tmp_path / "graphed", device="cuda")
-    eager = run_cell(cell(method), tmp_path / "eager", device="cuda", cuda_graphs=False)
+    graphed = run_cell(cell(method), tmp_path / "graphed", RunOptions("cuda"))
+    eager = run_cell(cell(method), tmp_path / "eager", RunOptions("cuda", cuda_graphs=False))
     assert graphed["execution"]["cuda_graphs"] is True and eager["execution"]["cuda_graphs"] is False
     assert not graphed["notes"], graphed["notes"]
     assert graphed["curve"][0]["loss"] == pytest.approx(eager["curve"][0]["loss"], rel=1e-4)

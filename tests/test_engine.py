@@ -2,6 +2,8 @@
 import json
 
 import pytest
+
+from gdw_bench.options import RunOptions
 import torch
 
 from gdw_bench import store
@@ -89,7 +91,7 @@ def test_every_method_runs_on_cuda(tmp_path):
     from gdw_bench.methods import list_methods
 
     for method in list_methods():
-        record = run_cell(cell(method, protocol=Protocol("small_cnn", 1)), tmp_path, device="cuda")
+        record = run_cell(cell(method, protocol=Protocol("small_cnn", 1)), tmp_path, RunOptions("cuda"))
         assert record["device"].startswith("cuda")
 
 
@@ -111,7 +113,7 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     scratch_cell, = table_cells(table, profile, [1], ("basemodel",), from_scratch=True)
     assert pretrained_cell.protocol.pretrained and not scratch_cell.protocol.pretrained
     assert scratch_cell.config_hash != pretrained_cell.config_hash
-    record = run_cell(scratch_cell, tmp_path / "results", "cpu", tmp_path / "data")
+    record = run_cell(scratch_cell, tmp_path / "results", RunOptions("cpu", str(tmp_path / "data")))
     assert scratch_cell.folder(tmp_path / "results").name == "seed-1"
     assert scratch_cell.folder(tmp_path / "results").parent.name == "basemodel+scratch"
     assert record["from_scratch"] and not record["pretrained"] and record["model"] == "resnet18"

@@ -132,8 +132,14 @@ def test_levels_beyond_the_papers_become_extra_columns_in_run_and_report():
     assert sorted(c.corruption.slug for c in cells) == ["uniform-0.2", "uniform-0.8"]
     cells = grid.plan([get_table("4")], mini, (1,), methods="basemodel", levels="0.05")
     assert [c.corruption.slug for c in cells] == ["imb-0.05"]
-    found = rep.with_found_levels(table, mini, [{"profile": "mini", "setting": "uniform", "dataset": "digits",
-                                                  "level": "0.2", "diagnostics": False}])
+    from gdw_bench.identity import config_hash, identity_for
+
+    record = {"profile": "mini", "setting": "uniform", "dataset": "digits", "level": "0.2", "diagnostics": False,
+              "method": "basemodel", "seed": 1,
+              "corruption": {"noise": "uniform", "rate": 0.2, "imbalance": 1.0, "slug": "uniform-0.2"}}
+    record["identity"] = identity_for(record, mini)  # as `run` would have written it
+    record["config_hash"] = config_hash(record["identity"])
+    found = rep.with_found_levels(table, mini, [record])
     assert [c.level for c in found.columns] == ["0", "0.2", "0.4", "0.6", "0", "0.2", "0.4", "0.6"]
     assert "Levels outside the paper's: 0.2" in " ".join(rep.header_lines(found, mini, (1,)))
 

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from gdw_bench.options import RunOptions
 import torch
 
 from gdw_bench import cpu_tuning
@@ -276,7 +278,7 @@ def test_a_loss_that_turns_nan_mid_run_fails_the_cell_with_its_epoch_and_step(tm
     monkeypatch.setattr(basemodel.BaseModel, "train_step", diverge_later)
     c = cell()
     with pytest.raises(CellFailed, match="epoch 4 .*step 5 of"):
-        run_cell(c, tmp_path, checkpoint_every=0, on_epoch=lambda info: steps_per_epoch.append(calls[0])
+        run_cell(c, tmp_path, RunOptions(checkpoint_every=0), on_epoch=lambda info: steps_per_epoch.append(calls[0])
                  if not steps_per_epoch else None)
     failure = store.read_json(c.folder(tmp_path) / store.FAILED)
     assert (failure["epoch"], failure["step"]) == (4, 5)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from gdw_bench.cli import cli
 
-PROFILE_ARGS = ["--profile", "mini", "--set", "epochs=3", "--seeds", "1,10,100"]
+PROFILE_ARGS = []  # the run the small grid stored (mini at 3 epochs, seeds 1, 10, 100): read back, no --set
 
 
 @pytest.fixture(scope="module")

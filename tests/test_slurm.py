@@ -65,7 +65,8 @@ def test_slurm_executor_without_sbatch_is_a_one_line_error(tmp_path):
 
 
 def test_a_job_that_died_without_a_result_leaves_failed_json(tmp_path):
-    from gdw_bench.slurm import _outcome, _record_death
+    from gdw_bench.execute import record_death
+    from gdw_bench.slurm import _outcome
 
     class DeadJob:
         job_id, state = "12_3", "CANCELLED"
@@ -77,9 +78,9 @@ def test_a_job_that_died_without_a_result_leaves_failed_json(tmp_path):
     cell = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
                       Protocol("small_cnn", 1))
     store.atomic_write_json(cell.folder(tmp_path) / store.QUEUED, {"job_id": "12_3"})
-    error, died = _outcome(DeadJob())
-    assert died and "SLURM job 12_3 (CANCELLED)" in error and "12_3_0_log.err" in error
-    _record_death(cell, tmp_path, DeadJob(), error)
+    result, error = _outcome(DeadJob())
+    assert result is None and "SLURM job 12_3 (CANCELLED)" in error and "12_3_0_log.err" in error
+    record_death(cell, tmp_path, error, DeadJob.job_id)
     assert store.cell_status(cell.folder(tmp_path), cell.config_hash) == "failed"
     assert store.read_json(cell.folder(tmp_path) / store.FAILED)["slurm_job_id"] == "12_3"
     assert not (cell.folder(tmp_path) / store.QUEUED).exists()

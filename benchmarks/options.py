@@ -1,0 +1,53 @@
+"""How cells are trained (never what): one frozen value handed whole from `run` to the engine by every
+executor — in-process, the ``--jobs`` worker pool and SLURM array tasks alike — and the typed outcome
+each cell comes back with. Torch-free: planning and reporting import it without torch.
+
+A field added here reaches the engine everywhere at once; ``tests/test_execute.py`` runs every field
+through each executor and reads it back from the record the engine wrote (``record["run_options"]``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+TRAINED, FAILED, SKIPPED, DIED = "trained", "failed", "skipped", "died"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every option of `run` that changes how, not what, is trained (a cell's identity ignores them)."""
+
+    device: str = "cpu"  # "cpu" | "cuda" | "cuda:N", already resolved for the machine that trains
+    data_dir: str | None = None  # where datasets are read (None: $GDW_BENCH_DATA or ~/.cache/gdw-bench)
+    threads: int | None = None  # torch CPU threads per cell (None: the executor's share of the cores)
+    tensorboard: bool = False  # also write TensorBoard events per cell
+    rerun: frozenset = frozenset()  # "stale" and/or "corrupt": retrain cells whose record is of that kind
+    checkpoint_every: float | None = None  # seconds of training between checkpoints (None: the engine's 10 s)
+    cuda_graphs: bool = True  # replay graph-safe methods' steps as CUDA graphs on a GPU
+
+    def __post_init__(self):
+        object.__setattr__(self, "rerun", frozenset(self.rerun))
+
+    def for_record(self) -> dict:
+        """The options as plain data, as the engine stores them in each record it writes."""
+        out = dataclasses.asdict(self)
+        out["rerun"] = sorted(self.rerun)
+        return out
+
+    def with_threads(self, threads: int | None) -> "RunOptions":
+        return dataclasses.replace(self, threads=threads)
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What became of one cell: trained, failed (its error), skipped (done meanwhile, busy in another
+    process, or a stale/corrupt record not to be touched: the reason), or died (its process or job was
+    lost before the engine could say)."""
+
+    kind: str  # TRAINED | FAILED | SKIPPED | DIED
+    detail: str = ""  # the error, the skip reason, or how it died
+    slurm_job_id: str | None = None  # the array task that died, when one did
+
+    @property
+    def trained(self) -> bool:
+        return self.kind == TRAINED

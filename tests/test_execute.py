@@ -1,0 +1,78 @@
+"""Every executor hands the engine the whole ``RunOptions`` and reports each cell as a typed outcome.
+
+For the in-process runner, the ``--jobs`` worker pool and SLURM (a real job array on the local
+one-node cluster CI starts; skipped without one), one digits cell is trained with every field of
+``RunOptions`` set away from its default, and the record the engine wrote must hold exactly those
+options (``run_options``), with their effects on disk (TensorBoard events, the stale record kept
+aside, one CPU thread). A cell the engine skips (its stale record is not to be touched) comes back
+as skipped, never as trained, whichever executor ran it.
+"""
+import dataclasses
+import json
+
+import pytest
+
+from gdw_bench import store
+from gdw_bench.datasets import Corruption
+from gdw_bench.engine import CellConfig
+from gdw_bench.execute import InProcess, Pool, Slurm, execute
+from gdw_bench.options import SKIPPED, TRAINED, CellOutcome, RunOptions
+from gdw_bench.specs import Protocol
+
+CELL = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
+                  Protocol("small_cnn", 1, eval_batch_size=1000))
+
+
+def slurm_runner():
+    from gdw_bench.slurm import SlurmOptions
+
+    return Slurm(SlurmOptions(cpus_per_task=1, mem_gb=2), [60.0])
+
+
+def slurm_up() -> bool:
+    from test_slurm import slurm_cluster_up
+
+    return slurm_cluster_up()
+
+
+EXECUTORS = [pytest.param(InProcess, id="in-process"), pytest.param(lambda: Pool(1), id="pool"),
+             pytest.param(slurm_runner, id="slurm", marks=[
+                 pytest.mark.slow,
+                 pytest.mark.skipif("not slurm_up()", reason="no SLURM cluster here (bash .ci/slurm-up.sh)")])]
+
+
+def stale_record(root):
+    """A finished record of the cell, then made to look trained under another configuration."""
+    execute([CELL], root, RunOptions(), InProcess(), progress=False)
+    path = CELL.folder(root) / store.RECORD
+    record = json.loads(path.read_text())
+    record["config_hash"] = "0" * 12
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("make_executor", EXECUTORS)
+def test_every_run_option_reaches_the_engine_and_skips_are_never_counted_as_trained(make_executor, tmp_path):
+    root = tmp_path / "results"
+    stale_record(root)
+    # the planner thought it trainable, the engine finds the stale record: skipped, not trained
+    outcome = execute([CELL], root, RunOptions(), make_executor(), statuses=["missing"], progress=False)
+    assert outcome.trained == 0 and list(outcome.skipped) == ["stale"] and not outcome.failed
+
+    options = RunOptions(device="cpu", data_dir=str(tmp_path / "data"), threads=1, tensorboard=True,
+                         rerun=frozenset({"stale"}), checkpoint_every=0.0, cuda_graphs=False)
+    assert all(getattr(options, f.name) != f.default for f in dataclasses.fields(RunOptions)
+               if f.name != "device"), "every field set away from its default"
+    outcome = execute([CELL], root, options, make_executor(), progress=False)
+    assert outcome.trained == 1 and not outcome.failed and not outcome.skipped
+    folder = CELL.folder(root)
+    record = json.loads((folder / store.RECORD).read_text())
+    assert record["run_options"] == options.for_record()
+    assert record["config_hash"] == CELL.config_hash and record["torch_threads"] == 1
+    assert list((folder / "tensorboard").iterdir()), "TensorBoard events"
+    assert list(folder.glob(f"{store.RECORD}.stale-*")), "the stale record kept aside, not overwritten"
+
+
+def test_outcomes_are_typed_values():
+    assert CellOutcome(TRAINED).trained and not CellOutcome(SKIPPED, "busy").trained
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunOptions().threads = 2

@@ -1,0 +1,94 @@
+"""The import graph: no cycle among the suite's modules (top-level imports), and the commands that only
+read results or specs — report, list tables/profiles, info of a table or profile, export — never import
+torch (checked in a fresh interpreter: ``sys.modules`` after each command)."""
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gdw_bench
+
+PACKAGE = "gdw_bench"
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the installed package, by dotted name (the package maps several folders)."""
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.walk_packages(gdw_bench.__path__, PACKAGE + "."):
+        spec = info.module_finder.find_spec(info.name)
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            found[info.name] = Path(spec.origin)
+    found[PACKAGE] = Path(gdw_bench.__file__)
+    return found
+
+
+def top_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The suite's modules ``name`` imports when it is loaded (module level; not inside functions,
+    where an import is deferred to the call), ``TYPE_CHECKING`` blocks excluded."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            continue
+        nodes = [node] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+        for n in nodes:
+            if isinstance(n, ast.Import):
+                targets = [a.name for a in n.names]
+            else:
+                base = n.module or ""
+                if n.level:
+                    parent = package.split(".")[: len(package.split(".")) - (n.level - 1)]
+                    base = ".".join(parent + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in n.names]
+            out |= {t for t in targets if t in known and t != name}
+    return out
+
+
+def test_the_suites_modules_import_each_other_without_a_cycle():
+    files = module_files()
+    graph = {name: top_level_imports(name, path, set(files)) for name, path in files.items()}
+    state, cycles = {}, []
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import cycles: " + "; ".join(" → ".join(c) for c in cycles)
+
+
+# `report` without --profile reads the run stored last (the small grid's, at 3 epochs): no --set again
+READ_ONLY_COMMANDS = [["report"], ["report", "--summary"], ["report", "--table", "2", "--format", "latex"],
+                      ["report", "--table", "2", "--profile", "mini"],
+                      ["list", "tables"], ["list", "profiles"], ["info", "table2"], ["info", "mini"], ["export"]]
+
+SCRIPT = """
+import json, sys
+from click.testing import CliRunner
+from gdw_bench.cli import cli
+root, out, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+extra = {"report": ["--results-dir", root, "--out", out], "export": ["--results-dir", root, "--out", out + "/all.csv"]}
+result = CliRunner().invoke(cli, args + extra.get(args[0], []))
+print(json.dumps({"exit": result.exit_code, "torch": "torch" in sys.modules, "output": result.output[-400:]}))
+"""
+
+
+def test_report_list_info_and_export_never_import_torch(small_grid, tmp_path):
+    for i, args in enumerate(READ_ONLY_COMMANDS):  # each into a folder of its own (a report folder keeps one selection)
+        done = subprocess.run([sys.executable, "-c", SCRIPT, str(small_grid), str(tmp_path / str(i)), json.dumps(args)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["exit"] == 0, (args, result["output"])
+        assert not result["torch"], f"`gdw-bench {' '.join(args)}` imported torch"

@@ -1,0 +1,106 @@
+"""A run as data: cells found by identity (a --set or --sweep of one method's hyperparameter reuses every
+other cell), the resolved run stored and read back by `report`, report folders per selection, and
+results roots of the older layout migrated in place, never retrained."""
+import json
+import re
+
+from click.testing import CliRunner
+
+from gdw_bench import identity, store
+from gdw_bench.cli import cli
+from gdw_bench.datasets import Corruption
+from gdw_bench.engine import CellConfig, run_cell
+from gdw_bench.specs import PROFILES
+
+DRY = ["run", "--table", "2", "--profile", "mini", "--dry-run"]
+
+
+def folders(output: str) -> dict[str, set[str]]:
+    """Cell folders a dry run lists, by method."""
+    found: dict[str, set[str]] = {}
+    for line in output.splitlines():
+        match = re.match(r"\w+\s+(\S+/(\w[\w+-]*)/cfg-\w+/seed-\d+)$", line)
+        if match:
+            found.setdefault(match.group(2), set()).add(match.group(1))
+    return found
+
+
+def test_a_sweep_of_one_hyperparameter_plans_new_cells_for_that_method_only(tmp_path):
+    plain = CliRunner().invoke(cli, [*DRY, "--results-dir", str(tmp_path)])
+    swept = CliRunner().invoke(cli, [*DRY, "--results-dir", str(tmp_path), "--sweep", "gdw.outer_lr=10,50,100"])
+    assert plain.exit_code == 0 and swept.exit_code == 0, swept.output
+    before, after = folders(plain.output), folders(swept.output)
+    assert "165 cells" not in swept.output and "180 cells" in swept.output  # 9 × 15 shared + 3 × 15 GDW
+    for method in before:
+        if method != "gdw":
+            assert after[method] == before[method], method  # the very same folders: nothing retrained
+    assert len(after["gdw"]) == 45 and not after["gdw"] & before["gdw"]
+
+
+def test_set_on_one_method_shares_every_other_methods_cells_and_epochs_changes_them_all(tmp_path):
+    base = folders(CliRunner().invoke(cli, [*DRY, "--results-dir", str(tmp_path)]).output)
+    one = folders(CliRunner().invoke(cli, [*DRY, "--results-dir", str(tmp_path), "--set", "gdw.outer_lr=50"]).output)
+    assert {m for m in base if base[m] != one[m]} == {"gdw"}
+    epochs = folders(CliRunner().invoke(cli, [*DRY, "--results-dir", str(tmp_path), "--set", "epochs=20"]).output)
+    assert all(not (base[m] & epochs[m]) for m in base)
+
+
+def test_a_bad_sweep_is_one_line_and_writes_nothing(tmp_path):
+    for sweep, needle in (("gdw.outer_lr", "expected KEY=V1,V2"), ("gdw.outer_lr=", "expected KEY=V1,V2"),
+                          ("gdw.nope=1,2", "nope")):
+        out = CliRunner().invoke(cli, ["run", "--table", "2", "--results-dir", str(tmp_path / "r"), "--sweep", sweep])
+        assert out.exit_code != 0 and needle in str(out.exception) + out.output, (sweep, out.output)
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_describes_the_stored_run_without_set_again(small_grid):
+    stored = json.loads(next((small_grid / "runs").glob("*.json")).read_text())
+    assert stored["profile"]["protocols"]["digits"]["epochs"] == 3 and stored["seeds"] == [1, 10, 100]
+    out = CliRunner().invoke(cli, ["report", "--table", "2", "--results-dir", str(small_grid), "--out",
+                                   str(small_grid.parent / "stored-report")])
+    assert out.exit_code == 0, out.output
+    assert "3 epochs" in out.output and "seeds 1,10,100" in out.output
+    assert f"Profile '{stored['name']}'" in out.output
+
+
+def test_a_report_folder_keeps_one_selection(small_grid, tmp_path):
+    args = ["report", "--table", "2", "--results-dir", str(small_grid), "--out", str(tmp_path)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    before = (tmp_path / "table2.md").read_text()
+    other = CliRunner().invoke(cli, [*args, "--methods", "all"])
+    assert other.exit_code != 0 and "another selection" in str(other.exception)
+    assert (tmp_path / "table2.md").read_text() == before  # untouched
+
+
+def old_layout_record(root, cell: CellConfig, scratch):
+    """A cell trained today (in ``scratch``), then put under ``root`` where and how the older layout
+    kept it: in its profile's folder, its identity naming the profile and without ``overrides``."""
+    record = run_cell(cell, scratch)
+    old = {k: v for k, v in record["identity"].items() if k != "overrides"}
+    old["profile"] = cell.profile
+    record["identity"], record["config_hash"] = old, identity.config_hash(old)
+    folder = root / cell.profile / cell.dataset / cell.corruption.slug / cell.method_folder / f"seed-{cell.seed}"
+    store.atomic_write_json(folder / store.RECORD, record)
+    return record
+
+
+def test_an_older_layout_is_read_as_is_refused_by_run_and_migrated_without_retraining(tmp_path):
+    mini = PROFILES["mini"]
+    cell = CellConfig("mini", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
+                      mini.protocols["digits"])
+    root = tmp_path / "results"
+    record = old_layout_record(root, cell, tmp_path / "scratch")
+    grid = ["--table", "2", "--profile", "mini", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4",
+            "--results-dir", str(root)]
+    shown = CliRunner().invoke(cli, ["report", "--table", "2", "--profile", "mini", "--seeds", "1", "--results-dir",
+                                     str(root), "--out", str(tmp_path / "rep")])
+    assert f"{record['score']:.2f}" in shown.output  # read as it is
+    refused = CliRunner().invoke(cli, ["run", *grid])
+    assert refused.exit_code != 0 and "gdw-bench migrate" in str(refused.exception)
+    moved = CliRunner().invoke(cli, ["migrate", "--results-dir", str(root)])
+    assert moved.exit_code == 0 and "1 cells moved" in moved.output, moved.output
+    assert not (root / "mini").exists()
+    dry = CliRunner().invoke(cli, ["run", *grid, "--dry-run"])
+    assert "1 cells: 1 done" in dry.output, dry.output
+    migrated = json.loads((cell.folder(root) / store.RECORD).read_text())
+    assert migrated["score"] == record["score"] and migrated["migrated_from"] == "mini/digits/uniform-0.4/basemodel/seed-1"
