@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-all speed
+.PHONY: demo test test-all lint speed
 
 demo: $(VENV)/.installed
 	$(BIN)/gdw-bench run --table 2 --profile mini --threads 1
@@ -12,8 +12,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-all: $(VENV)/.installed
+test-all: lint
 	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
 
 speed: $(VENV)/.installed
 	$(BIN)/gdw-bench speed

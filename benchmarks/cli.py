@@ -166,7 +166,10 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     todo = [c for c, s in zip(cells, statuses) if grid.to_train(s, rerun)]
     threads_given = threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless --threads says
     jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
-    estimates = [grid.estimate_seconds(c, prof, dev.type) for c in todo]
+    from gdw_bench import costs
+
+    measured = costs.load(results_dir)  # what cells took on this machine before (results root's costs.json)
+    estimates = [grid.estimate_seconds(c, prof, dev.type, measured) for c in todo]
     parallel = jobs if executor == "local" and dev.type == "cpu" else slurm_options.parallelism if slurm_options else 1
     eta = sum(estimates) / max(1, min(parallel, len(todo)))
     if dry_run:
@@ -211,7 +214,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                          threads=threads_given if executor == "slurm" else threads, tensorboard=tensorboard,
                          rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs)
     runner = Slurm(slurm_options, estimates) if executor == "slurm" else Pool(jobs) if jobs > 1 else InProcess()
-    outcome = execute(cells, results_dir, options, runner, statuses=statuses)
+    outcome = execute(cells, results_dir, options, runner, statuses=statuses,
+                      estimates={c.label: e for c, e in zip(todo, estimates)}, parallel=parallel)
     failed = outcome.failed
     for line in outcome.skipped_lines(results_dir):
         click.echo(line, err=True)
@@ -498,7 +502,9 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     if compare_paper and prof.name != "paper":
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
                    f"different datasets and protocols and are marked 'stand-in'", err=True)
-    seeds_of = (lambda table: chosen_seeds or table.seeds)
+    def seeds_of(table):
+        return chosen_seeds or table.seeds
+
     with _writing(out):
         if out.exists():
             store.remove_temp_files(out)  # left by a report that was killed while writing

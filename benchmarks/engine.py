@@ -3,7 +3,8 @@ record; the method owns one training step.
 
 Schedule: the authors' per-epoch cosine, lr_e = lr · (1 + cos(π e / E)) / 2, constant within an
 epoch, restarted for each phase. The score is the mean test accuracy (eval mode) of the last 5
-evaluations of the final phase. At least every ``CHECKPOINT_INTERVAL_S`` seconds, at an epoch's end, the whole state (networks,
+evaluations of the final phase. At least every ``CHECKPOINT_INTERVAL_S`` seconds, at an epoch's end, the whole
+state (networks,
 optimizers, the method's own state, the position and the curve) is saved atomically; per-epoch seeding of every random
 choice makes a resumed run finish with the same numbers as an uninterrupted one (on CPU).
 """
@@ -522,7 +523,8 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
         "setting": cell.setting, "level": cell.level,
         "corruption": {**dataclasses.asdict(cell.corruption.canonical()), "slug": cell.corruption.canonical().slug},
         "method": cell.method, "method_title": type(method).title,
-        "method_look": {"color": type(method).color, "marker": type(method).marker}, "hyperparameters": hyperparameter_dict(method.hp),
+        "method_look": {"color": type(method).color, "marker": type(method).marker},
+        "hyperparameters": hyperparameter_dict(method.hp),
         "seed": cell.seed, "train_seed": cell.train_seed, "seeds": cell.seeds_used(len(method.networks)),
         "protocol": dataclasses.asdict(cell.protocol),
         "model": cell.protocol.model, "pretrained": cell.protocol.pretrained, "from_scratch": cell.from_scratch,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from gdw_bench import store
+from gdw_bench import costs, store
+from gdw_bench import record as record_schema
 from gdw_bench.grid import GridOutcome, Progress, _live_line, cell_statuses, to_train
 from gdw_bench.options import DIED, FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
 
@@ -83,18 +84,23 @@ class Slurm:
 
 
 def execute(cells, root: Path, options: RunOptions, executor, statuses: list[str] | None = None,
-            progress: bool = True) -> GridOutcome:
+            progress: bool = True, estimates: dict | None = None, parallel: int = 1) -> GridOutcome:
     """Train the cells not done yet (``statuses``: their ``cell_statuses`` when the caller just read
-    them) with ``executor``; every cell's outcome is counted once, the same way for every executor."""
+    them) with ``executor``; every cell's outcome is counted once, the same way for every executor.
+    ``estimates``: seconds per cell label (``costs.estimate``) and ``parallel`` cells at once, for the
+    progress line's time left."""
     statuses = statuses if statuses is not None else cell_statuses(cells, root)
     todo = [c for c, s in zip(cells, statuses) if to_train(s, options.rerun)]
     done_before = sum(s == "done" for s in statuses)
     outcome = GridOutcome(done_before, 0, [])
-    bar = Progress(done_before + len(todo), done_before, progress)
+    bar = Progress(done_before + len(todo), done_before, progress, estimates=estimates, parallel=parallel)
+
+    measured = []  # (cell, device type, seconds): what this machine took, for later estimates (costs.json)
 
     def settle(cell, result: CellOutcome) -> None:
         if result.kind == TRAINED:
             outcome.trained += 1
+            measured.extend(_cost_of(cell, root))
         elif result.kind == SKIPPED:
             outcome.skipped.setdefault(result.detail, []).append(cell)
         else:
@@ -108,7 +114,19 @@ def execute(cells, root: Path, options: RunOptions, executor, statuses: list[str
         executor.train(todo, root, options, settle, bar)
     finally:
         bar.close()
+        try:
+            costs.add(root, measured)
+        except OSError:
+            pass  # estimates only: never fail a run over them
     return outcome
+
+
+def _cost_of(cell, root: Path) -> list:
+    """The trained cell's (cell, device type, wall seconds) from its record."""
+    record, _ = record_schema.read(cell.folder(root) / store.RECORD)
+    if record is None or not isinstance(record.get("wall_time_s"), (int, float)):
+        return []
+    return [(cell, "cuda" if str(record.get("device", "")).startswith("cuda") else "cpu", record["wall_time_s"])]
 
 
 def record_death(cell, root: Path, error: str, slurm_job_id: str | None = None) -> None:

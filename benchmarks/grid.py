@@ -143,11 +143,11 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
     return cells
 
 
-def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str) -> float:
-    from gdw_bench.methods import get_method
+def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str, measured: dict | None = None) -> float:
+    """Seconds to train ``cell`` here: what this machine measured (``costs``), else the profile's guess."""
+    from gdw_bench import costs
 
-    per_epoch = profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
-    return per_epoch * cell.protocol.epochs * get_method(cell.method).relative_cost
+    return costs.estimate(cell, profile, device_type, measured or {})
 
 
 def check_data(cells: list[CellConfig], data_dir: Path | None, download: bool = False) -> None:
@@ -242,7 +242,7 @@ class Progress:
     the pace so far) at most every ``summary_every_s`` seconds."""
 
     def __init__(self, total: int, done_before: int, enabled: bool = True, stream=None,
-                 summary_every_s: float = 30.0):
+                 summary_every_s: float = 30.0, estimates: dict | None = None, parallel: int = 1):
         from tqdm import tqdm
 
         self.stream = stream or sys.stderr
@@ -251,6 +251,11 @@ class Progress:
         self.total, self.done, self.done_before = total, done_before, done_before
         self.summary_every_s = summary_every_s
         self.started = self.last_summary = time.monotonic()
+        # time left from the cells' estimated costs (measured on this machine where it could), scaled by
+        # how the finished cells' real time compared with their estimate; the bare pace without estimates
+        self.estimates, self.parallel = dict(estimates or {}), max(1, parallel)
+        self.estimated_left = sum(self.estimates.values())
+        self.estimated_done = 0.0
         self.bar = tqdm(total=total, initial=done_before, disable=not self.interactive, unit="cell",
                         file=self.stream, dynamic_ncols=True, desc="cells")
 
@@ -266,8 +271,18 @@ class Progress:
         if self.interactive:
             self.bar.set_postfix_str(text)
 
+    def time_left(self, elapsed: float) -> float:
+        this_run = self.done - self.done_before
+        if self.estimates and self.estimated_done > 0:
+            scale = elapsed / (self.estimated_done / self.parallel)
+            return self.estimated_left / self.parallel * scale
+        return (self.total - self.done) * elapsed / this_run if this_run else float("nan")
+
     def finished(self, label: str, how: str = "trained") -> None:
         self.done += 1
+        spent = self.estimates.pop(label, 0.0)
+        self.estimated_left -= spent
+        self.estimated_done += spent
         if self.interactive:
             self.bar.update(1)
             return
@@ -277,10 +292,11 @@ class Progress:
         now = time.monotonic()
         if now - self.last_summary >= self.summary_every_s or self.done == self.total:
             self.last_summary = now
-            elapsed, this_run = now - self.started, self.done - self.done_before
-            left = (self.total - self.done) * elapsed / this_run if this_run else float("nan")
+            elapsed = now - self.started
+            left = self.time_left(elapsed)
+            how = "by the cells' estimated costs" if self.estimates or self.estimated_done else "at this pace"
             print(f"progress: {self.done}/{self.total} cells done, {_clock(elapsed)} elapsed" +
-                  (f", about {_clock(left)} left at this pace" if self.done < self.total else ""),
+                  (f", about {_clock(left)} left {how}" if self.done < self.total and left == left else ""),
                   file=self.stream, flush=True)
 
     def close(self) -> None:

@@ -25,7 +25,8 @@ def grid_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: C
     return summary.render_markdown(records, columns, blocks, rep.provenance_lines(frame)), columns, blocks
 
 
-def write_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: Callable, out: Path) -> tuple[str, list[Path]]:
+def write_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: Callable,
+                  out: Path) -> tuple[str, list[Path]]:
     """summary.md and the critical-difference diagram into ``out``: (the markdown, written paths)."""
     text, _, blocks = grid_summary(records, profile, tables, seeds_of)
     out.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,8 @@ REQUIRED_FIELDS = {"schema": (int,), "profile": (str,), "dataset": (str,), "meth
 
 # Optional fields a reader (report, figures, results, identity) uses: when present, of these types.
 OPTIONAL_FIELDS = {"identity": (dict,), "hyperparameters": (dict,), "protocol": (dict,), "seeds": (dict,),
-                   "extras": (dict,), "diagnostics_per_epoch": (list,), "method_title": (str,), "method_look": (dict,), "setting": (str,),
+                   "extras": (dict,), "diagnostics_per_epoch": (list,), "method_title": (str,),
+                   "method_look": (dict,), "setting": (str,),
                    "level": (str,), "device": (str,), "torch_threads": (int,), "wall_time_s": (int, float),
                    "score_net2": (int, float, type(None)), "data_info": (dict,), "execution": (dict,),
                    "run_options": (dict,)}

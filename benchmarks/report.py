@@ -343,7 +343,8 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False,
             ours = [cells[(m, i)].mean for m in methods]
             ref = [_paper_value(paper, table, column, m) for m in methods]
             out[f"{title} paper"] = ["—" if r is None else f"{r:.2f}" for r in ref]
-            out[f"{title} Δ" + ("" if profile.name == "paper" else " (stand-in)")] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
+            delta = f"{title} Δ" + ("" if profile.name == "paper" else " (stand-in)")
+            out[delta] = ["—" if r is None or math.isnan(o) else f"{o - r:+.2f}" for o, r in zip(ours, ref)]
     index = [method_name(m, frame) for m in methods]
     header = header_lines(table, profile, seeds, from_scratch) + provenance_lines(frame) + stale_lines(records, profile)
     return pd.DataFrame(out, index=pd.Index(index, name="method")), header, marks
@@ -470,7 +471,8 @@ def per_seed_csv(records, table, profile, seeds, from_scratch=False, methods=Non
         rows.append({"table": table.key, "profile": profile.name, "paper_dataset": column.dataset,
                      "dataset": r["dataset"], "setting": column.setting, "level": column.level,
                      "method": row["method"], "seed": row["seed"], "score": row["score"],
-                     "score_net2": r.get("score_net2"), "from_scratch": bool(r.get("from_scratch")), "wall_time_s": r.get("wall_time_s"),
+                     "score_net2": r.get("score_net2"), "from_scratch": bool(r.get("from_scratch")),
+                     "wall_time_s": r.get("wall_time_s"),
                      "data_hash": r.get("data_hash"), "config_hash": r.get("config_hash")})
     return pd.DataFrame(rows).to_csv(index=False)
 

@@ -23,11 +23,27 @@ CELL_FIELDS = ["method_title", "score", "score_net2", "wall_time_s", "device", "
                "config_hash", "git_commit", "finished_at"]
 
 
-def _paper_dataset(record: dict) -> str:
-    """The paper dataset this record's column stands in for (its own name on the paper profile)."""
+def stored_profiles(results_dir) -> dict:
+    """Every profile the runs stored under ``results_dir`` resolved (``gdw_bench.runs``), a sweep's
+    points included, by name; then the built-ins for names no run stored."""
+    from gdw_bench import runs
     from gdw_bench.specs import PROFILES
 
-    profile = PROFILES.get(record["profile"])
+    found = {}
+    for name in reversed(runs.names(Path(results_dir))):  # the run written last wins a shared name
+        try:
+            run = runs.load(Path(results_dir), name)
+        except Exception:  # an unreadable run file: its records still load, keyed by their own dataset
+            continue
+        found[run.profile.name] = run.profile
+        found.update({p.name: p for p, _ in run.points})
+    return {**PROFILES, **found}
+
+
+def _paper_dataset(record: dict, profiles: dict) -> str:
+    """The paper dataset this record's column stands in for (its own name on the paper profile), from
+    the profile that trained it: a built-in or one a stored run resolved (configs, --set, sweeps)."""
+    profile = profiles.get(record["profile"])
     if profile is not None:
         for paper_name, stand in profile.datasets.items():
             if stand is not None and stand.dataset == record["dataset"] and stand.corruption is None:
@@ -35,24 +51,33 @@ def _paper_dataset(record: dict) -> str:
     return record["dataset"]
 
 
-def _keys(record: dict) -> dict:
-    return {"profile": record["profile"], "paper_dataset": _paper_dataset(record), "dataset": record["dataset"],
-            "setting": record.get("setting"), "level": record.get("level"),
+def _keys(record: dict, profiles: dict) -> dict:
+    return {"profile": record["profile"], "paper_dataset": _paper_dataset(record, profiles),
+            "dataset": record["dataset"], "setting": record.get("setting"), "level": record.get("level"),
             "corruption": record.get("corruption", {}).get("slug"), "method": record["method"], "seed": record["seed"]}
 
 
+def _hyperparameters(record: dict) -> dict:
+    """One column per hyperparameter the method ran with (``hp.<name>``; the resolved values)."""
+    return {f"hp.{k}": v for k, v in sorted((record.get("hyperparameters") or {}).items())}
+
+
 def load(results_dir="results", records: list[dict] | None = None) -> pd.DataFrame:
-    """One row per finished cell: its keys, score and provenance."""
+    """One row per finished cell: its keys, score, provenance and hyperparameters (``hp.*`` columns)."""
     records = records if records is not None else list(store.iter_records(Path(results_dir)))
-    rows = [{**_keys(r), **{f: r.get(f) for f in CELL_FIELDS}} for r in records]
-    return pd.DataFrame(rows, columns=KEYS + CELL_FIELDS)
+    profiles = stored_profiles(results_dir)
+    rows = [{**_keys(r, profiles), **{f: r.get(f) for f in CELL_FIELDS}, **_hyperparameters(r)} for r in records]
+    frame = pd.DataFrame(rows)
+    hp = sorted(c for c in frame.columns if c.startswith("hp."))
+    return frame.reindex(columns=KEYS + CELL_FIELDS + hp)
 
 
 def curves(results_dir="results", records: list[dict] | None = None) -> pd.DataFrame:
     """One row per cell × epoch: lr, training losses, test accuracy and, on noisy cells, the regime
     columns (training accuracy against noisy and true labels, mean weight on correct/wrong labels)."""
     records = records if records is not None else list(store.iter_records(Path(results_dir)))
-    rows = [{**_keys(r), **entry} for r in records for entry in r.get("curve", [])]
+    profiles = stored_profiles(results_dir)
+    rows = [{**_keys(r, profiles), **entry} for r in records for entry in r.get("curve", [])]
     frame = pd.DataFrame(rows)
     return frame if not frame.empty else pd.DataFrame(columns=KEYS + ["phase", "epoch", "global_epoch", "lr"])
 

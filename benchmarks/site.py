@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 STYLE = """
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1200px;padding:0 1.2em 3em;color:#222}
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1200px;
+  padding:0 1.2em 3em;color:#222}
 h1{font-size:1.5em;margin:1em 0 .2em}h2{font-size:1.2em;margin:2em 0 .4em;border-bottom:1px solid #ddd}
 nav a{margin-right:.9em}.note{color:#555;font-size:.92em;margin:.2em 0}
 table{border-collapse:collapse;margin:.6em 0;font-variant-numeric:tabular-nums;font-size:.92em}
@@ -33,7 +34,8 @@ figcaption{color:#444;font-size:.9em;max-width:60em}ul.verdicts li{margin:.2em 0
 # Click a header to sort by that column (numbers by their leading value; '—' always last); click again
 # to reverse. No library: the page must work offline.
 SCRIPT = """
-function sortValue(text){var m=text.replace(/\\u2212/g,'-').match(/^\\s*([-+]?\\d+(?:\\.\\d+)?)/);return m?parseFloat(m[1]):null;}
+function sortValue(text){
+  var m=text.replace(/\\u2212/g,'-').match(/^\\s*([-+]?\\d+(?:\\.\\d+)?)/);return m?parseFloat(m[1]):null;}
 function sortTable(th){
   var table=th.closest('table'),body=table.tBodies[0],index=Array.prototype.indexOf.call(th.parentNode.children,th);
   var ascending=th.getAttribute('aria-sort')!=='ascending';

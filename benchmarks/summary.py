@@ -210,10 +210,12 @@ def summary_lines(columns: list[GridColumn], blocks: list[Block], records) -> li
              f"the median over shared columns of the per-cell time relative to BaseModel's."]
     for block in blocks:
         best = min(block.average_ranks, key=block.average_ranks.get)
+        tied = [m for m in block.methods if m != best and
+                block.average_ranks[m] - block.average_ranks[best] < block.critical_difference]
         lines.append(f"Critical-difference block of {len(block.methods)} methods × {len(block.columns)} columns: "
                      f"Friedman p = {block.friedman_p:.2g}; Nemenyi CD = {block.critical_difference:.2f} ranks at 5 %; "
                      f"best average rank {_name(best, titles)} ({block.average_ranks[best]:.2f}); not significantly "
-                     f"different from it: {', '.join(_name(m, titles) for m in block.methods if m != best and block.average_ranks[m] - block.average_ranks[best] < block.critical_difference) or 'none'}.")
+                     f"different from it: {', '.join(_name(m, titles) for m in tied) or 'none'}.")
     return lines
 
 

@@ -28,7 +28,8 @@ from .base import Method, Phase, hyperparameter, register_method
 def forget_rate_schedule(tau: float, epochs: int, num_gradual: int = 10, exponent: float = 1.0) -> list[float]:
     """The official schedule: linspace(0, τ^c, T_k) over the first T_k epochs, then τ."""
     rates = [float(tau)] * epochs
-    ramp = torch.linspace(0.0, tau ** exponent, num_gradual, dtype=torch.float64).tolist() if num_gradual > 1 else [tau ** exponent]
+    ramp = torch.linspace(0.0, tau ** exponent, num_gradual, dtype=torch.float64).tolist() if num_gradual > 1 \
+        else [tau ** exponent]
     for e in range(min(num_gradual, epochs)):
         rates[e] = float(ramp[e])
     return rates

@@ -74,7 +74,8 @@ def default_outer_lr(num_classes: int, batch_size: int) -> float:
 @dataclass(frozen=True)
 class GDWHyperparameters(MetaHyperparameters):
     outer_lr: float | None = hyperparameter(None, 0, None, resolved="0.1·B·K: 100 at batch 100 and 10 classes, "
-                                                               "1000 at 100 classes")  # η_ω; None: 0.1·B·K (100 for 10 classes, 1000 at K=100); 0: MWNet's step
+                                                               "1000 at 100 classes")
+    # η_ω above; None: 0.1·B·K (100 for 10 classes, 1000 at K=100); 0: MWNet's step
     clip: float = hyperparameter(0.2, 0, None, low_open=True)
     min_weight: float = hyperparameter(1e-6, 0, None, low_open=True)
     max_weight: float = hyperparameter(1e6, 0, None, low_open=True)

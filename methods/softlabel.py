@@ -37,7 +37,8 @@ def smoothed_targets(labels: torch.Tensor, smoothing: torch.Tensor, num_classes:
 
 @dataclass(frozen=True)
 class SoftLabelHyperparameters(MetaHyperparameters):
-    step_size: float = hyperparameter(0.1, 0, None, low_open=True)  # mean |Δa| per visit before clipping (η_a = step_size · B)
+    # mean |Δa| per visit before clipping (η_a = step_size · B)
+    step_size: float = hyperparameter(0.1, 0, None, low_open=True)
     clip: float = hyperparameter(0.2, 0, None, low_open=True)
 
 

@@ -6,7 +6,6 @@ The broken data is made once per module (``bad_data``); each case runs in a fres
 tree (and the data's) must be unchanged afterwards."""
 import json
 import os
-import struct
 import zipfile
 
 import numpy as np

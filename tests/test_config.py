@@ -57,7 +57,8 @@ def test_readme_own_data_config_runs_on_an_npz(tmp_path):
                      "--seeds", "1", "--jobs", "2"], tmp_path)  # pool workers register the dataset themselves
     assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
     record = json.loads((tmp_path / "results/my-data/mine/uniform-0.4/mwnet/seed-1/record.json").read_text())
-    assert (record["data_info"]["train_size"], record["data_info"]["meta_size"], record["data_info"]["test_size"]) == (1100, 100, 597)
+    info = record["data_info"]
+    assert (info["train_size"], info["meta_size"], info["test_size"]) == (1100, 100, 597)
     assert 0.3 < record["data_info"]["actual_noise_fraction"] < 0.5
     info = gdw_bench(["info", "--config", "own-data.toml"], tmp_path)
     assert 'source = "npz"' in info.stdout and "[datasets.mine]" in info.stdout

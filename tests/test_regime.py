@@ -154,7 +154,8 @@ def test_two_methods_with_one_seed_start_from_the_same_weights_and_batches():
         data = prepared_data(cell, torch.device("cpu"), None)
         built = build_method(cell, data, torch.device("cpu"))
         seen = []
-        built.train_step = lambda batch, meta_batch=None, seen=seen: seen.append(batch.index.clone()) or {"loss": torch.tensor(0.0)}
+        built.train_step = lambda batch, meta_batch=None, seen=seen: (  # noqa: E731
+            seen.append(batch.index.clone()) or {"loss": torch.tensor(0.0)})
         _train_epoch(built, built.train_step, data.train, data, cell, 0)
         first[method] = ([p.detach().clone() for p in built.model.parameters()], seen[0], built)
     weights, batch, _ = first["basemodel"]
@@ -228,7 +229,7 @@ def test_compare_paper_prints_kendall_tau_the_largest_moves_and_the_gains_beside
     means, records = _paper_column_records(lambda v: v - 3.0)  # the paper's ordering, 3 points lower
     line = next(x for x in ordering_lines(records, table, profile, (1, 2)) if "40 % uniform" in x)
     assert "stand-in for the paper's cifar10 uniform 0.4: compared as a stand-in" in line
-    assert f"Kendall's τ = +1.00" in line and f"over {len(means)} methods" in line
+    assert "Kendall's τ = +1.00" in line and f"over {len(means)} methods" in line
     assert "moved most: none (same ranks)" in line
     gain = means["gdw"] - means["basemodel"]
     assert f"GDW {gain:+.2f} ({gain:+.2f})" in line  # ours beside the paper's: equal here

@@ -1,0 +1,69 @@
+"""What cells cost on this machine, measured and kept in the results root (``costs.json``), for the
+time estimates of `run` and its progress line.
+
+After a run, each trained cell's wall time is filed under two keys: its exact configuration on this
+kind of device (``digits|gdw|cfg-…|cpu`` → seconds per cell) and, as a fallback for a configuration
+never trained here, its dataset and method (``digits|gdw|cpu`` → seconds per epoch). The last
+``KEPT`` samples of each key are kept; estimates take their median. Cells never measured fall back to
+the profile's built-in seconds per BaseModel epoch × epochs × the method's ``relative_cost``.
+Torch-free; written atomically; a damaged file is ignored (estimates fall back) and rewritten.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+COSTS = "costs.json"
+KEPT = 25  # samples per key
+
+
+def _cell_key(cell, device_type: str) -> str:
+    return f"{cell.dataset}|{cell.method_folder}|{cell.configuration_key}|{device_type}"
+
+
+def _epoch_key(cell, device_type: str) -> str:
+    return f"{cell.dataset}|{cell.method_folder}|{device_type}"
+
+
+def load(root: Path) -> dict:
+    try:
+        data = json.loads((Path(root) / COSTS).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def add(root: Path, measured: list[tuple[object, str, float]]) -> None:
+    """File (cell, device type, wall seconds) samples under the cells' keys (per epoch: per epoch of
+    the protocol's budget, the unit estimates scale by)."""
+    if not measured:
+        return
+    from gdw_bench.store import atomic_write_json
+
+    data = load(root)
+    for cell, device_type, seconds in measured:
+        for key, value in ((_cell_key(cell, device_type), seconds),
+                           (_epoch_key(cell, device_type), seconds / max(_epochs(cell), 1))):
+            samples = data.get(key) if isinstance(data.get(key), list) else []
+            data[key] = (samples + [round(float(value), 4)])[-KEPT:]
+    atomic_write_json(Path(root) / COSTS, data)
+
+
+def estimate(cell, profile, device_type: str, measured: dict) -> float:
+    """Seconds to train ``cell``: measured here for its configuration, else for its dataset and method
+    per epoch, else the profile's built-in guess."""
+    exact = measured.get(_cell_key(cell, device_type))
+    if exact:
+        return statistics.median(exact)
+    per_epoch = measured.get(_epoch_key(cell, device_type))
+    if per_epoch:
+        return statistics.median(per_epoch) * _epochs(cell)
+    from gdw_bench.methods import get_method
+
+    base = profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
+    return base * cell.protocol.epochs * get_method(cell.method).relative_cost
+
+
+def _epochs(cell) -> int:
+    return cell.protocol.epochs
