@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gdw_bench import store
-from gdw_bench.engine import CellConfig
+from gdw_bench.cell import CellConfig
 from gdw_bench.errors import UserInputError, first_line
 from gdw_bench.specs import Profile, TableSpec, takes_levels, with_levels
 

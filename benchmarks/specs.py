@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from gdw_bench.datasets.corruption import Corruption
+from gdw_bench.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
 from gdw_bench.errors import UserInputError, unknown_choice
 
 PAPER_SEEDS = (1, 10, 100, 1000, 10000)  # Appendix C
@@ -160,27 +161,6 @@ TABLES: dict[str, TableSpec] = {t.key: t for t in [
               (noise_column(C10, "uniform", 0.4),), ("gdw", "gdw-nozm"), kind="figure",
               metric="test accuracy (%) per epoch, mean over seeds"),
 ]}
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How one dataset is trained in a profile (Appendix C, E, D.2 for the paper)."""
-
-    model: str
-    epochs: int
-    batch_size: int = 100
-    meta_batch_size: int = 100
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    train_subset: int | None = None
-    test_subset: int | None = None
-    meta_per_class: int | None = None  # None: the dataset's default (GDW: 1000 images in total)
-    pretrained: bool = False
-    eval_batch_size: int = 500
-    augment: bool = True  # the dataset's training augmentation (crop and flip); False: none
-    pad_to: int | None = None  # zero-pad images to pad_to × pad_to px first (Fashion-MNIST 28 → 32)
-    crop_pad: int | None = None  # random-crop padding in px (None: the dataset's own)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+from gdw_bench.cli import main
+
+main()

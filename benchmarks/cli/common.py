@@ -1,0 +1,144 @@
+"""What every command shares: the click group, option helpers, results-root and output checks, and the
+entry point's one-line errors."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from gdw_bench.errors import UserInputError
+
+
+DEFAULT_RESULTS = Path("results")
+
+
+class _NonEmptyPath(click.Path):
+    """click's Path, refusing '' (which pathlib would read as the current folder)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            raise UserInputError(f"{param.opts[0] if param else 'a path'} '' is empty; valid: a path")
+        return super().convert(value, param, ctx)
+
+
+PATH = _NonEmptyPath(path_type=Path)
+
+
+def _profile_option(default="mini"):
+    return click.option("--profile", default=default, show_default=True,
+                        help="paper | mini | fmnist | fmnist-paper (the base of --config / --set)")
+
+
+def _config_options(command):
+    command = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                           help="change one key of the profile, e.g. epochs=20, gdw.outer_lr=50, "
+                                "datasets.digits.lr=0.05, seeds=1,2 (repeatable)")(command)
+    return click.option("--config", "config", type=PATH, default=None,
+                        help="a TOML profile (see `gdw-bench info mini --as-config`)")(command)
+
+
+def _resolve_profile(profile: str, config: Path | None, sets: tuple[str, ...]):
+    """The built-in profile, or the one a config file and --set overrides define on top of it."""
+    from gdw_bench.specs import get_profile
+
+    if config is None and not sets:
+        return get_profile(profile)
+    from gdw_bench.config import load_profile
+
+    get_profile(profile)  # a bad --profile is still an error
+    return load_profile(config, tuple(sets), base=profile)
+
+
+_from_scratch_option = click.option(
+    "--from-scratch", is_flag=True,
+    help="ResNet-18 from random weights instead of ImageNet-pretrained (Tables 5, 7 without a network); "
+         "kept apart from pretrained results")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gdw-bench")
+def cli():
+    """gdw-bench: data reweighting under label noise and class imbalance (GDW, NeurIPS 2021)."""
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    """``path`` itself or its nearest ancestor that exists (None: none does): where writing under
+    ``path`` would start, and a file there blocks it."""
+    return next((p for p in (path, *path.parents) if p.exists()), None)
+
+
+def _data_dir(path: Path | None) -> Path | None:
+    """--data-dir: one line when it is a file (a folder, or one to be created, is fine)."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise UserInputError(f"--data-dir {Path(path).resolve()} is a file; valid: a folder (or one to be created)")
+    return path
+
+
+MAX_JOBS = 256  # worker processes of one `run`: beyond any machine's useful parallelism, and below what
+
+
+MAX_THREADS = 1024  # torch.set_num_threads accepts without overflowing
+
+
+def _results_root(path: Path, must_write: bool) -> Path:
+    """The results root as an absolute path (every message names it so); one-line errors when it is
+    a file, or when training must write there and cannot."""
+    import os
+
+    root = Path(path).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")
+    if must_write:
+        existing = _nearest_existing(root)
+        if existing is not None and not existing.is_dir():
+            raise UserInputError(f"--results-dir {root} lies inside the file {existing}; valid: a folder (or one to "
+                                 f"be created)")
+        if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+            raise UserInputError(f"--results-dir {root} cannot be written (no write permission on {existing}); "
+                                 f"valid: a folder you can write")
+    return root
+
+
+def _existing_results(root: Path) -> Path:
+    """`report` and `export` read a results root: one that does not exist is a typo, not an empty grid."""
+    if not root.exists():
+        raise UserInputError(f"--results-dir {root} does not exist; valid: the folder `gdw-bench run` wrote "
+                             f"(default ./results)")
+    return root
+
+
+@contextlib.contextmanager
+def _writing(target: Path):
+    """An output that cannot be written (read-only folder or filesystem, full disk, no permission) is one
+    line naming it; every file is written to a temporary name and renamed, so none is left half-written."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or target
+        raise UserInputError(f"cannot write {where} ({exc.strerror or exc}); valid: a folder you can write, on a "
+                             f"filesystem with room") from None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def main(argv=None):
+    """Entry point: one-line errors with exit code 2 for bad input (ours and click's)."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except UserInputError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,193 @@
+"""`gdw-bench report`: tables, figures, the grid summary and the results page, from the records and the
+run stored beside them; each selection in a folder of its own."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from gdw_bench.errors import UserInputError
+from gdw_bench.cli.common import (DEFAULT_RESULTS, PATH, _config_options, _existing_results, _from_scratch_option,
+                                  _nearest_existing, _resolve_profile, _results_root, _writing, cli)
+
+
+FORMATS = ("markdown", "latex", "csv")
+
+
+SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
+
+
+def _report_profile(profile: str | None, config, sets: tuple, root: Path):
+    """(profile, stored run or None) a report describes: --config/--set on a profile as `run` resolves
+    them; else a run stored under the results root by that name (``gdw_bench.runs``: what was trained,
+    with no --config/--set needed again); else a built-in profile. Without --profile: the run written
+    last, or 'mini' when none is stored."""
+    from gdw_bench import runs
+    from gdw_bench.errors import unknown_choice
+    from gdw_bench.specs import PROFILES
+
+    if config is not None or sets:
+        return _resolve_profile(profile or "mini", config, sets), None
+    stored_names = runs.names(root) if root.is_dir() else []
+    if profile is None:
+        if not stored_names:
+            return PROFILES["mini"], None
+        profile = stored_names[0]
+    if profile in stored_names:
+        stored = runs.load(root, profile)
+        if stored.axes:  # the header says what was swept, and how its rows are named
+            import dataclasses
+
+            swept = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in stored.axes)
+            note = f"{stored.profile.description}. Swept (run '{stored.name}'): {swept}, one row per value"
+            return dataclasses.replace(stored.profile, description=note), stored
+        return stored.profile, stored
+    if profile not in PROFILES:
+        raise unknown_choice("profile", profile, [*PROFILES, *stored_names])
+    return PROFILES[profile], None
+
+
+REPORT_MANIFEST = "report.json"  # what a report folder holds: the selection it was rendered for
+
+
+def _default_report_folder(selection: dict) -> Path:
+    """reports/<profile> for a profile's default selection; a narrower or wider one (--methods,
+    --seeds, --compare-paper, --from-scratch) in a sub-folder named for it, so reports of different
+    selections never overwrite each other's files."""
+    parts = []
+    if selection["methods"] != "each table's":
+        parts.append(f"methods={selection['methods']}")
+    if selection["seeds"] != "default":
+        parts.append("seeds=" + ",".join(map(str, selection["seeds"])))
+    if selection["compare_paper"]:
+        parts.append("compare-paper")
+    if selection["from_scratch"]:
+        parts.append("from-scratch")
+    folder = Path("reports") / selection["profile"]
+    return folder / "+".join(parts).replace("/", "_") if parts else folder
+
+
+def _output_folder(path: Path, selection: dict | None = None) -> Path:
+    """--out of `report` as an absolute folder; one line when it (or a parent) is a file, or when it
+    holds the report of another selection (whose files this one would silently replace)."""
+    out = Path(path).expanduser().resolve()
+    existing = _nearest_existing(out)
+    if existing is not None and not existing.is_dir():
+        raise UserInputError(f"--out {out}: {existing} is a file; valid: a folder (or one to be created)")
+    manifest = out / REPORT_MANIFEST
+    if selection is not None and manifest.is_file():
+        try:
+            before = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before is not None and before != json.loads(json.dumps(selection)):
+            changed = ", ".join(f"{k} {before.get(k)!r} → {v!r}" for k, v in selection.items() if before.get(k) != v)
+            raise UserInputError(f"--out {out} holds the report of another selection ({changed}); valid: another "
+                                 f"--out, or leave --out out (each selection gets its own folder)")
+    return out
+
+
+@cli.command()
+@click.option("--table", "table_key", default=None,
+              help="one table or figure, printed in --format; default: every table in every format, and every "
+                   "figure, into --out with an index.md")
+@click.option("--profile", default=None,
+              help="a run stored under --results-dir (its name: `run` prints it) or a built-in profile; default: "
+                   "the run written last, else mini")
+@click.option("--format", "fmt", default="markdown", show_default=True, help="markdown | latex | csv (with --table)")
+@click.option("--seeds", default=None, help="the seeds a full cell has (default: each table's, 1,10,100,1000,10000)")
+@click.option("--methods", default=None,
+              help="rows: comma-separated keys, or 'all' (the table's plus any other method with records in its "
+                   "columns); default: the table's")
+@click.option("--compare-paper", is_flag=True, help="the paper's value and our difference beside each column")
+@click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
+@click.option("--out", type=PATH, default=None, help="report folder (default: reports/<profile>)")
+@click.option("--summary", "summary_only", is_flag=True,
+              help="only the grid summary over every accuracy table (average rank, wins/ties/losses, cost, "
+                   "critical-difference diagram): printed, and written to --out")
+@_from_scratch_option
+@_config_options
+def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets,
+           summary_only):
+    """Render tables (and figures) from the result records."""
+    from gdw_bench import figures, publish
+    from gdw_bench import report as rep
+    from gdw_bench import store
+    from gdw_bench.errors import unknown_choice
+    from gdw_bench.identity import record_is_current
+    from gdw_bench.specs import TABLES, get_table, parse_seeds
+    from gdw_bench.store import atomic_write_bytes
+
+    if fmt not in FORMATS:
+        raise unknown_choice("format", fmt, FORMATS)
+    results_dir = _existing_results(_results_root(results_dir, must_write=False))
+    prof, stored = _report_profile(profile, config, sets, results_dir)
+    chosen_seeds = parse_seeds(seeds) if seeds is not None else None
+    chosen_seeds = chosen_seeds or (tuple(stored.seeds) if stored and stored.seeds else None) or prof.seeds
+    tables = [get_table(table_key)] if table_key else list(TABLES.values())
+    problems: list[str] = []
+    records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
+    records = rep.with_sweep_rows(records, stored)
+    rows = _report_rows(methods, records)
+    tables = [rep.with_found_levels(t, prof, records) for t in tables]
+    selection = {"profile": prof.name, "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
+                 "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
+    out = _output_folder(out or _default_report_folder(selection), selection)
+    for line in problems:  # every option is valid: now the warnings
+        click.echo(f"warning: {line}", err=True)
+    if not any(record_is_current(r, prof) for r in records):
+        click.echo(f"no records match profile '{prof.name}' under {results_dir}: every cell shows as missing (run "
+                   f"`gdw-bench run --table N --profile {prof.name}` first, or pass --results-dir)", err=True)
+    if compare_paper and prof.name != "paper":
+        click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
+                   f"different datasets and protocols and are marked 'stand-in'", err=True)
+    def seeds_of(table):
+        return chosen_seeds or table.seeds
+
+    with _writing(out):
+        if out.exists():
+            store.remove_temp_files(out)  # left by a report that was killed while writing
+        atomic_write_bytes(out / REPORT_MANIFEST, json.dumps(selection, indent=1).encode())
+        if summary_only:
+            text, written = publish.write_summary(records, prof, tables, seeds_of, out)
+            click.echo(text)
+        elif table_key:
+            table = tables[0]
+            written = []
+            if table.kind != "figure":
+                text = rep.render(records, table, prof, seeds_of(table), fmt, compare_paper, from_scratch, rows)
+                click.echo(text)
+                path = out / f"table{table.key}.{SUFFIXES[fmt]}"
+                atomic_write_bytes(path, text.encode())
+                written.append(path)
+            if table.key in figures.FIGURES:
+                written += figures.FIGURES[table.key](records, table, prof, seeds_of(table), out)
+                if not written:
+                    click.echo(f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} "
+                               f"--profile {prof.name}`)", err=True)
+        else:
+            written = publish.write_full(records, prof, tables, seeds_of, out, compare_paper=compare_paper,
+                                         from_scratch=from_scratch, rows=rows,
+                                         warn=lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key or summary_only else
+                                                          " (start with index.html or index.md)"),
+               err=bool(table_key) or summary_only)
+
+
+def _report_rows(methods: str | None, records: list[dict]):
+    """--methods of `report`: None, "all", or validated keys (the paper's or any with records)."""
+    from gdw_bench import report as rep
+    from gdw_bench.errors import unknown_choice
+
+    if methods is None or methods.strip() == "all":
+        return methods and "all"
+    keys = tuple(k.strip() for k in methods.split(",") if k.strip())
+    known = rep.known_methods(records)
+    if not keys:
+        raise UserInputError(f"--methods '{methods}' names no method; valid: 'all' or comma-separated keys of "
+                             f"{', '.join(known)}")
+    for key in keys:
+        if key not in known:
+            raise unknown_choice("method", key, ["all", *known])
+    return keys
