@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gdw_bench import store
+from gdw_bench.storage import store
 
 KEYS = ["profile", "paper_dataset", "dataset", "setting", "level", "corruption", "method", "seed"]
 CELL_FIELDS = ["method_title", "score", "score_net2", "wall_time_s", "device", "torch_threads", "data_hash",
@@ -24,10 +24,10 @@ CELL_FIELDS = ["method_title", "score", "score_net2", "wall_time_s", "device", "
 
 
 def stored_profiles(results_dir) -> dict:
-    """Every profile the runs stored under ``results_dir`` resolved (``gdw_bench.runs``), a sweep's
+    """Every profile the runs stored under ``results_dir`` resolved (``gdw_bench.plan.runs``), a sweep's
     points included, by name; then the built-ins for names no run stored."""
-    from gdw_bench import runs
-    from gdw_bench.specs import PROFILES
+    from gdw_bench.plan import runs
+    from gdw_bench.plan.specs import PROFILES
 
     found = {}
     for name in reversed(runs.names(Path(results_dir))):  # the run written last wins a shared name
@@ -84,8 +84,8 @@ def curves(results_dir="results", records: list[dict] | None = None) -> pd.DataF
 
 def paper() -> pd.DataFrame:
     """The paper's Tables 2–8 (shipped paper_results.csv) with our method keys beside its names."""
-    from gdw_bench.report import paper_results
-    from gdw_bench.specs import PAPER_METHOD_NAMES
+    from gdw_bench.reporting.report import paper_results
+    from gdw_bench.plan.specs import PAPER_METHOD_NAMES
 
     frame = paper_results().rename(columns={"dataset": "paper_dataset", "method": "method_title"})
     keys = {title: key for key, title in PAPER_METHOD_NAMES.items()}

@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from gdw_bench import cpu_tuning
-from gdw_bench.options import RunOptions
+from gdw_bench.training import cpu_tuning
+from gdw_bench.execution.options import RunOptions
 from gdw_bench.datasets import Batch
-from gdw_bench.engine import resolve_device
-from gdw_bench.models import build_model, place_model, preferred_memory_format
+from gdw_bench.training.engine import resolve_device
+from gdw_bench.training.models import build_model, place_model, preferred_memory_format
 
 
 META_TARGET_METHODS = ("l2rw", "insw", "mwnet", "softlabel", "genlabel", "gdw")  # the issue's speed targets
@@ -60,11 +60,11 @@ def _time_steps(step, train, meta, steps: int, dev) -> float:
 def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = "all", model: str = "resnet32",
          batch: int = 100, classes: int = 10, graphs: bool = False, memory_format: str | None = None) -> dict[str, float]:
     """ms per step of each method and its ratio to BaseModel. ``graphs`` (CUDA): also each graph-safe
-    method's step replayed as a CUDA graph (``gdw_bench.cuda_graphs``, as ``run`` trains it).
+    method's step replayed as a CUDA graph (``gdw_bench.training.cuda_graphs``, as ``run`` trains it).
     ``memory_format``: the models' layout (None: the one ``run`` uses, ``models.place_model``)."""
-    from gdw_bench.grid import resolve_methods
+    from gdw_bench.plan.grid import resolve_methods
     from gdw_bench.methods import create_method, get_method
-    from gdw_bench.specs import get_table
+    from gdw_bench.plan.specs import get_table
 
     dev = resolve_device(device)
     cpu_tuning.apply()  # as run_cell does
@@ -94,7 +94,7 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
             method.train_step(train, meta)
         runners[key] = [("eager", method.train_step)]
         if graphs and method.graph_safe:
-            from gdw_bench.cuda_graphs import WARMUP_STEPS, GraphedSteps
+            from gdw_bench.training.cuda_graphs import WARMUP_STEPS, GraphedSteps
 
             graphed = GraphedSteps(method)
             for _ in range(WARMUP_STEPS + 2):  # eager warm-up, capture, one replay
@@ -174,9 +174,9 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
     import tempfile
     from pathlib import Path
 
-    from gdw_bench import grid
-    from gdw_bench.execute import InProcess, Pool, execute
-    from gdw_bench.specs import get_profile, get_table
+    from gdw_bench.plan import grid
+    from gdw_bench.execution.execute import InProcess, Pool, execute
+    from gdw_bench.plan.specs import get_profile, get_table
 
     prof = get_profile(profile)
     dev = resolve_device(device)
@@ -196,7 +196,7 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
             wall = time.perf_counter() - start
             if outcome.failed:
                 raise RuntimeError(f"packing run N={n} failed: {outcome.failed[0][1]}")
-            from gdw_bench.store import iter_records
+            from gdw_bench.storage.store import iter_records
 
             times = [e["epoch_time_s"] for r in iter_records(Path(root)) for e in r["curve"][1:]]
         epoch_s = statistics.median(times)
@@ -301,9 +301,9 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
 
     import torch.nn.functional as F
 
-    from gdw_bench import grid
-    from gdw_bench.engine import cosine_lr, prepared_data, run_cell
-    from gdw_bench.specs import get_profile, get_table
+    from gdw_bench.plan import grid
+    from gdw_bench.training.engine import cosine_lr, prepared_data, run_cell
+    from gdw_bench.plan.specs import get_profile, get_table
 
     prof = get_profile(profile)
     dev = resolve_device(device)

@@ -35,7 +35,7 @@ class Batch:
 
 def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     """A CPU generator for one (seed, epoch, stream): 0 = order, 1 = augmentation, 2 = meta order."""
-    from gdw_bench.seeds import stream_seed
+    from gdw_bench.plan.seeds import stream_seed
 
     gen = torch.Generator()
     gen.manual_seed(stream_seed(seed, epoch, stream))
@@ -201,7 +201,7 @@ class FileBatches:
         return Batch(x, y, idx, true_y, trusted)
 
     def epoch(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
-        from gdw_bench.seeds import stream_seed
+        from gdw_bench.plan.seeds import stream_seed
 
         torch.manual_seed(stream_seed(seed, epoch, 1))  # worker transforms draw from it
         order = torch.randperm(len(self), generator=epoch_generator(seed, epoch, 0))

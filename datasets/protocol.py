@@ -86,7 +86,7 @@ def dataset_spec(key: str) -> DatasetSpec:
 
 def data_rng(dataset: str, corruption: Corruption, seed: int) -> np.random.Generator:
     """The one generator for a cell's data: a function of (dataset, setting, level, seed) only."""
-    from gdw_bench.seeds import data_seed
+    from gdw_bench.plan.seeds import data_seed
 
     return np.random.default_rng(data_seed(dataset, corruption.canonical().slug, seed))
 

@@ -3,7 +3,7 @@
 A method is one class in one file, registered with ``@register_method("key")``. It declares what
 it needs as class attributes (the engine reads them and never tests a method's name), takes its
 hyperparameters as a small dataclass with the paper's defaults, owns *one training step* and its
-own state. The engine (``gdw_bench.engine``) owns epochs, schedules, evaluation, seeds,
+own state. The engine (``gdw_bench.training.engine``) owns epochs, schedules, evaluation, seeds,
 checkpoints and records.
 """
 from __future__ import annotations
@@ -135,7 +135,7 @@ class Method:
     # (its code without docstrings and comments) to its version and fails when one changes alone.
     version: ClassVar[int] = 1
     origin: ClassVar[str] = ""  # where the registry found it: a file, or "<distribution> (entry point)"
-    # The step may be recorded once as a CUDA graph and replayed (gdw_bench.cuda_graphs): it never reads
+    # The step may be recorded once as a CUDA graph and replayed (gdw_bench.training.cuda_graphs): it never reads
     # a value back to the CPU and changes no Python state per step beyond rebinding attributes to tensors
     # it computed (per-step bookkeeping goes in ``graph_replayed``). A replay runs kernels, not Python.
     graph_safe: ClassVar[bool] = False

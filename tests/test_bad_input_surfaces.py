@@ -406,7 +406,7 @@ def test_damaged_records_are_one_warning_each_and_the_report_goes_on(tmp_path, m
 
 
 def test_a_report_killed_while_writing_leaves_temp_files_that_the_next_report_removes(tmp_path, monkeypatch):
-    from gdw_bench import figures
+    from gdw_bench.reporting import figures
 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "reports" / "mini"
@@ -467,7 +467,7 @@ def test_failing_files_in_the_methods_folder_are_named_and_the_rest_works(tmp_pa
 def test_a_step_that_breaks_the_contract_fails_its_cell_with_the_reason(tmp_path):
     import torch
 
-    from gdw_bench.engine import CellFailed, _checked_logs
+    from gdw_bench.training.engine import CellFailed, _checked_logs
     from gdw_bench.methods import Method
 
     class NoLoss(Method):

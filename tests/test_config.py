@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gdw_bench.config import load_profile, to_toml
+from gdw_bench.plan.config import load_profile, to_toml
 from gdw_bench.errors import UserInputError
-from gdw_bench.specs import PROFILES
+from gdw_bench.plan.specs import PROFILES
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -33,14 +33,15 @@ def test_readme_table2_config_runs_20_epochs_with_outer_lr_50(tmp_path):
     run = gdw_bench(["run", "--config", "table2-20ep.toml", "--methods", "basemodel,gdw", "--levels", "0.4",
                      "--seeds", "1"], tmp_path)
     assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
-    record = json.loads((tmp_path / "results/table2-20ep/digits/uniform-0.4/gdw/seed-1/record.json").read_text())
+    record = json.loads(next((tmp_path / "results/digits/uniform-0.4/gdw").glob("cfg-*/seed-1/record.json")).read_text())
     assert record["protocol"]["epochs"] == 20 and len(record["curve"]) == 20
     assert record["hyperparameters"]["outer_lr"] == 50.0 and record["hyperparameters"]["meta_mode"] == "jvp"
     dry = gdw_bench(["run", "--config", "table2-20ep.toml", "--dry-run"], tmp_path)
     assert "90 cells: 88 missing, 2 done" in dry.stdout, dry.stdout  # 10 methods × 3 levels × 3 seeds
     same = gdw_bench(["run", "--table", "2", "--set", "epochs=20", "--set", "gdw.outer_lr=50", "--methods", "gdw",
                       "--levels", "0.4", "--seeds", "1", "--dry-run"], tmp_path)
-    assert same.returncode == 0 and "results/mini+" in same.stdout  # --set alone: a profile name of its own
+    # the same cell asked with --set alone (another profile name, 50 for 50.0): found where the config's run left it
+    assert same.returncode == 0 and "1 cells: 1 done" in same.stdout, same.stdout
     report = gdw_bench(["report", "--config", "table2-20ep.toml", "--table", "2", "--seeds", "1"], tmp_path)
     assert report.returncode == 0 and "**" in report.stdout, report.stderr
 
@@ -56,7 +57,7 @@ def test_readme_own_data_config_runs_on_an_npz(tmp_path):
     run = gdw_bench(["run", "--config", "own-data.toml", "--methods", "basemodel,mwnet", "--levels", "0.4",
                      "--seeds", "1", "--jobs", "2"], tmp_path)  # pool workers register the dataset themselves
     assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
-    record = json.loads((tmp_path / "results/my-data/mine/uniform-0.4/mwnet/seed-1/record.json").read_text())
+    record = json.loads(next((tmp_path / "results/mine/uniform-0.4/mwnet").glob("cfg-*/seed-1/record.json")).read_text())
     info = record["data_info"]
     assert (info["train_size"], info["meta_size"], info["test_size"]) == (1100, 100, 597)
     assert 0.3 < record["data_info"]["actual_noise_fraction"] < 0.5
@@ -83,9 +84,9 @@ def test_an_image_folder_tree_is_a_dataset(tmp_path):
     assert DATASETS["pets"].image_shape == (3, 10, 12) and DATASETS["pets"].num_classes == 3
     data = prepare("pets", Corruption("uniform", 0.4), 1, meta_per_class=3)
     assert (len(data.train), len(data.meta), len(data.test)) == (81, 9, 18)
-    from gdw_bench import grid
-    from gdw_bench.engine import run_cell
-    from gdw_bench.specs import get_table
+    from gdw_bench.plan import grid
+    from gdw_bench.training.engine import run_cell
+    from gdw_bench.plan.specs import get_table
 
     cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
     record = run_cell(cell, tmp_path / "results")
@@ -116,8 +117,8 @@ def test_bad_config_keys_and_values_are_one_line_errors(sets, needle):
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_a_builtin_profile_printed_as_config_reads_back_as_the_same_cells(tmp_path, name):
-    from gdw_bench import grid
-    from gdw_bench.specs import get_table
+    from gdw_bench.plan import grid
+    from gdw_bench.plan.specs import get_table
 
     (tmp_path / "copy.toml").write_text(to_toml(PROFILES[name]).replace(f'name = "{name}-copy"', f'name = "{name}"'))
     copy = load_profile(tmp_path / "copy.toml")
@@ -129,10 +130,11 @@ def test_a_builtin_profile_printed_as_config_reads_back_as_the_same_cells(tmp_pa
 
 
 def test_a_new_method_version_or_default_makes_old_records_stale(tmp_path, monkeypatch):
-    from gdw_bench import grid, store
-    from gdw_bench.engine import run_cell
+    from gdw_bench.plan import grid
+    from gdw_bench.storage import store
+    from gdw_bench.training.engine import run_cell
     from gdw_bench.methods import get_method
-    from gdw_bench.specs import get_table
+    from gdw_bench.plan.specs import get_table
 
     profile = load_profile(None, ("epochs=2",))
     cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
@@ -144,8 +146,8 @@ def test_a_new_method_version_or_default_makes_old_records_stale(tmp_path, monke
 
 
 def test_levels_select_the_columns_of_every_table():
-    from gdw_bench.grid import parse_levels
-    from gdw_bench.specs import get_table
+    from gdw_bench.plan.grid import parse_levels
+    from gdw_bench.plan.specs import get_table
 
     assert parse_levels("0,0.4", get_table("2")) == {"0", "0.4"}
     assert parse_levels("noise=0.4", get_table("8")) == {"noise=0.4;imb=0.1", "noise=0.4;imb=0.01"}

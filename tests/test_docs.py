@@ -28,8 +28,9 @@ def test_reports_never_import_methods_or_the_engine():
     import subprocess
     import sys
 
-    code = ("import sys, gdw_bench.report, gdw_bench.figures, gdw_bench.results, gdw_bench.identity, "
-            "gdw_bench.record; print(sorted(m for m in sys.modules if m.startswith('gdw_bench.methods') or "
-            "m in ('gdw_bench.engine', 'gdw_bench.grid', 'gdw_bench.workers')))")
+    code = ("import sys, gdw_bench.reporting.report, gdw_bench.reporting.figures, gdw_bench.results, "
+            "gdw_bench.plan.identity, "
+            "gdw_bench.storage.record; print(sorted(m for m in sys.modules if m.startswith('gdw_bench.methods') or "
+            "m in ('gdw_bench.training.engine', 'gdw_bench.plan.grid', 'gdw_bench.execution.workers')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -3,13 +3,13 @@ import json
 
 import pytest
 
-from gdw_bench.options import RunOptions
+from gdw_bench.execution.options import RunOptions
 import torch
 
-from gdw_bench import store
+from gdw_bench.storage import store
 from gdw_bench.datasets import Corruption
-from gdw_bench.engine import CellConfig, CellFailed, run_cell
-from gdw_bench.specs import Protocol
+from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
+from gdw_bench.plan.specs import Protocol
 
 PROTO = Protocol("small_cnn", 4, eval_batch_size=1000)
 
@@ -101,9 +101,9 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     import dataclasses
 
     from conftest import write_clothing1m_tree
-    from gdw_bench.grid import table_cells
-    from gdw_bench.report import collect, load_records
-    from gdw_bench.specs import PROFILES, TABLES
+    from gdw_bench.plan.grid import table_cells
+    from gdw_bench.reporting.report import collect, load_records
+    from gdw_bench.plan.specs import PROFILES, TABLES
 
     write_clothing1m_tree(tmp_path / "data" / "clothing1m")
     table, paper = TABLES["5"], PROFILES["paper"]
@@ -115,7 +115,7 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     assert scratch_cell.config_hash != pretrained_cell.config_hash
     record = run_cell(scratch_cell, tmp_path / "results", RunOptions("cpu", str(tmp_path / "data")))
     assert scratch_cell.folder(tmp_path / "results").name == "seed-1"
-    assert scratch_cell.folder(tmp_path / "results").parent.name == "basemodel+scratch"
+    assert scratch_cell.folder(tmp_path / "results").parent.parent.name == "basemodel+scratch"
     assert record["from_scratch"] and not record["pretrained"] and record["model"] == "resnet18"
     records = load_records(tmp_path / "results")
     assert len(collect(records, table, profile, [1], from_scratch=True)) == 1

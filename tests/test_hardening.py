@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from gdw_bench.options import RunOptions
+from gdw_bench.execution.options import RunOptions
 import torch
 
-from gdw_bench import cpu_tuning
-from gdw_bench import record as record_schema
-from gdw_bench import store
+from gdw_bench.training import cpu_tuning
+from gdw_bench.storage import record as record_schema
+from gdw_bench.storage import store
 from gdw_bench.datasets import Corruption
-from gdw_bench.engine import CellConfig, CellFailed, run_cell
-from gdw_bench.specs import Protocol
+from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
+from gdw_bench.plan.specs import Protocol
 
 GRID = ["run", "--table", "2", "--profile", "mini", "--levels", "0.4", "--threads", "1"]
 
@@ -36,6 +36,15 @@ def start(args, cwd, **kwargs):
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
 
 
+def cell_folder(root, method: str, seed: int) -> Path:
+    """Where GRID's cell of ``method`` and ``seed`` lives under ``root`` (found by its identity)."""
+    from gdw_bench.plan.grid import plan
+    from gdw_bench.plan.specs import PROFILES, get_table
+
+    cell, = plan([get_table("2")], PROFILES["mini"], (seed,), method, "0.4")
+    return cell.folder(Path(root))
+
+
 def records(root):
     """{cell folder relative to root: usable record without its timings and provenance}."""
     out = {}
@@ -44,7 +53,7 @@ def records(root):
         if record is None:
             continue
         for key in ("wall_time_s", "finished_at", "argv", "versions", "git_commit", "notes", "execution_changes",
-                    "host", "slurm_job_id"):
+                    "host", "slurm_job_id", "run_options"):  # how it was run (--rerun-*), not what
             record.pop(key, None)
         for entry in record["curve"]:
             entry.pop("epoch_time_s")
@@ -76,7 +85,7 @@ def test_a_lock_is_released_when_its_holder_dies_and_a_stale_fallback_lock_is_ta
     import errno
     import fcntl
 
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from gdw_bench import store; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from gdw_bench.storage import store; "
                                f"store.CellLock({str(tmp_path)!r}).acquire(); print('held', flush=True); "
                                "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -175,8 +184,7 @@ def test_corrupt_state_is_reported_left_alone_and_retrained_only_when_asked(tmp_
     import shutil
 
     shutil.copytree(tmp_path / "ref" / "results", tmp_path / "results")
-    base = tmp_path / "results" / "mini" / "digits" / "uniform-0.4" / "basemodel"
-    cells = {s: base / f"seed-{s}" for s in range(1, 8)}
+    cells = {s: cell_folder(tmp_path / "results", "basemodel", s) for s in range(1, 8)}
     (cells[1] / store.RECORD).write_text((cells[1] / store.RECORD).read_text()[:300])  # truncated
     bad = json.loads((cells[2] / store.RECORD).read_text())
     del bad["score"]
@@ -222,7 +230,7 @@ def test_corrupt_state_is_reported_left_alone_and_retrained_only_when_asked(tmp_
     want = records(tmp_path / "ref" / "results")
     got = records(tmp_path / "results")
     for s in (3, 4, 5):
-        key = f"mini/digits/uniform-0.4/basemodel/seed-{s}"
+        key = str(cells[s].relative_to(tmp_path / "results"))
         assert got[key] == want[key]
     assert json.loads((cells[3] / store.RECORD).read_text())["notes"][0].endswith("trained from scratch")
 
@@ -230,7 +238,7 @@ def test_corrupt_state_is_reported_left_alone_and_retrained_only_when_asked(tmp_
     assert rerun.returncode == 1 and "trained 3 cells" in rerun.stdout, rerun.stderr
     got = records(tmp_path / "results")
     for s in (1, 2, 6):
-        key = f"mini/digits/uniform-0.4/basemodel/seed-{s}"
+        key = str(cells[s].relative_to(tmp_path / "results"))
         assert got[key] == want[key]
         kept = list(cells[s].glob("record.json.*"))  # the damaged or stale file, kept beside it
         assert len(kept) == 1 and kept[0].read_bytes() == damaged[s]
@@ -240,7 +248,7 @@ def test_corrupt_state_is_reported_left_alone_and_retrained_only_when_asked(tmp_
 def test_a_killed_pool_worker_fails_only_its_cell_and_the_grid_goes_on(tmp_path):
     args = GRID + ["--methods", "basemodel,gdw", "--seeds", "1,2", "--jobs", "2"]
     runner = start(args, tmp_path)
-    running = tmp_path / "results" / "mini" / "digits" / "uniform-0.4" / "gdw" / "seed-1" / store.RUNNING
+    running = cell_folder(tmp_path / "results", "gdw", 1) / store.RUNNING
     deadline = time.time() + 120
     while store.read_json(running) is None and time.time() < deadline:
         time.sleep(0.05)

@@ -11,7 +11,7 @@ from test_registry import cli_with_site, install_distribution
 
 from gdw_bench.cli import main
 from gdw_bench.errors import UserInputError
-from gdw_bench.models import CNNBN, MODELS, build_model, parameter_count, resolve_model
+from gdw_bench.training.models import CNNBN, MODELS, build_model, parameter_count, resolve_model
 
 USER_MODELS = '''
 """Models a user brings (a file next to their config)."""
@@ -160,10 +160,10 @@ def test_a_model_from_a_file_resumes_from_its_checkpoint_to_the_uninterrupted_re
     resumed, the cell ends with the very record of an uninterrupted run."""
     from test_engine import strip_times
 
-    from gdw_bench import store
+    from gdw_bench.storage import store
     from gdw_bench.datasets import Corruption
-    from gdw_bench.engine import CellConfig, run_cell
-    from gdw_bench.specs import Protocol
+    from gdw_bench.training.engine import CellConfig, run_cell
+    from gdw_bench.plan.specs import Protocol
 
     (tmp_path / "nets.py").write_text(USER_MODELS)
     protocol = Protocol(f"{tmp_path / 'nets.py'}:TinyConv", 3, augment=False, eval_batch_size=1000)

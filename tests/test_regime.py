@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from gdw_bench import regime, seeds
+from gdw_bench.reporting import regime
+from gdw_bench.plan import seeds
 from gdw_bench.datasets import Corruption
-from gdw_bench.engine import CellConfig, _train_epoch, build_method, prepared_data
+from gdw_bench.training.engine import CellConfig, _train_epoch, build_method, prepared_data
 from gdw_bench.methods import Method
 from gdw_bench.methods.base import TaskInfo
-from gdw_bench.report import Cell, compare, render, significance
-from gdw_bench.specs import Protocol, get_profile, get_table
+from gdw_bench.reporting.report import Cell, compare, render, significance
+from gdw_bench.plan.specs import Protocol, get_profile, get_table
 
 PROTO = Protocol("mlp128", 2, augment=False, eval_batch_size=2000)
 
@@ -89,7 +90,7 @@ def test_a_column_without_basemodel_records_is_not_judged_and_the_line_says_what
 def fake_record(method, seed, score, curve_, column_rate=0.4):
     import dataclasses
 
-    from gdw_bench.identity import config_hash, identity_for
+    from gdw_bench.plan.identity import config_hash, identity_for
 
     c = Corruption("uniform", column_rate).canonical()
     record = {"profile": "mini", "dataset": "digits", "corruption": {**dataclasses.asdict(c), "slug": c.slug},
@@ -136,7 +137,7 @@ def test_engine_averages_sample_weights_over_correct_and_wrong_labels():
 
 
 def test_noisy_records_carry_the_regime_curve(tmp_path):
-    from gdw_bench.engine import run_cell
+    from gdw_bench.training.engine import run_cell
 
     record = run_cell(digits_cell("mwnet"), tmp_path)
     for entry in record["curve"]:
@@ -183,7 +184,7 @@ def test_seed_derivation_is_named_and_never_uses_python_hash():
 
 
 def test_records_say_which_seeds_they_used(tmp_path):
-    from gdw_bench.engine import run_cell
+    from gdw_bench.training.engine import run_cell
 
     cell = digits_cell("gdw", protocol=Protocol("mlp128", 1, augment=False))
     used = run_cell(cell, tmp_path)["seeds"]
@@ -211,8 +212,8 @@ def test_shared_seeds_use_the_paired_test():
 # ----- the ordering against the paper's (report --compare-paper) ---------------------------------
 def _paper_column_records(transform):
     """Records of every Table 2 method on mini's 40 % column, two seeds, scores = transform(paper mean)."""
-    from gdw_bench.report import paper_results
-    from gdw_bench.specs import PAPER_METHOD_NAMES
+    from gdw_bench.reporting.report import paper_results
+    from gdw_bench.plan.specs import PAPER_METHOD_NAMES
 
     paper = paper_results()
     column = paper[(paper["table"] == "2") & (paper["dataset"] == "cifar10") & (paper["level"] == "0.4")]
@@ -223,7 +224,7 @@ def _paper_column_records(transform):
 
 
 def test_compare_paper_prints_kendall_tau_the_largest_moves_and_the_gains_beside_the_papers():
-    from gdw_bench.report import ordering_lines
+    from gdw_bench.reporting.report import ordering_lines
 
     table, profile = get_table("2"), get_profile("mini")
     means, records = _paper_column_records(lambda v: v - 3.0)  # the paper's ordering, 3 points lower
@@ -238,7 +239,7 @@ def test_compare_paper_prints_kendall_tau_the_largest_moves_and_the_gains_beside
     line = next(x for x in ordering_lines(records, table, profile, (1, 2)) if "40 % uniform" in x)
     assert "Kendall's τ = -1.00" in line
     best = max(means, key=means.get)
-    from gdw_bench.specs import PAPER_METHOD_NAMES
+    from gdw_bench.plan.specs import PAPER_METHOD_NAMES
 
     assert f"{PAPER_METHOD_NAMES[best]} 1st in the paper → {len(means)}th here" in line
     text = render(records, table, profile, (1, 2), "markdown", compare_paper=True)

@@ -142,7 +142,7 @@ def test_a_method_from_another_installed_package_runs_in_a_grid_and_its_table(tm
     run = gdw_bench("run", "--table", "2", "--methods", "basemodel,sce", "--seeds", "1", "--levels", "0.4",
                     "--jobs", "2", "--set", "epochs=3", "--set", "sce.beta=0.5")
     assert run.returncode == 0 and "trained 2 cells" in run.stdout, run.stderr
-    record = json.loads(next((tmp_path / "results").rglob("sce/seed-1/record.json")).read_text())
+    record = json.loads(next((tmp_path / "results").rglob("sce/cfg-*/seed-1/record.json")).read_text())
     assert record["hyperparameters"] == {"alpha": 0.1, "beta": 0.5} and len(record["curve"]) == 3
     table = gdw_bench("report", "--table", "2", "--methods", "basemodel,sce", "--set", "epochs=3",
                       "--set", "sce.beta=0.5")

@@ -33,7 +33,7 @@ def test_replayed_jvp_equals_double_backward_over_several_steps(key, separable_p
 def test_replay_is_used_only_for_the_recorded_input(model, separable_problem):
     """The replayed JVP equals full forward-mode AD, through BatchNorm2d (tiny_net) and BatchNorm1d."""
     from conftest import tiny_net
-    from gdw_bench.models import build_model
+    from gdw_bench.training.models import build_model
 
     batch, meta, k = separable_problem
     net = tiny_net(k) if model == "tiny_net" else build_model(model, k, image_shape=(2, 4, 4)).double()
@@ -55,7 +55,7 @@ def test_replay_is_used_only_for_the_recorded_input(model, separable_problem):
 def test_a_channels_last_model_gives_the_contiguous_models_meta_gradients(key, separable_problem):
     """The layout ``run`` gives conv models (``models.place_model``) changes float rounding only: the
     replayed JVP of a channels-last net equals the contiguous net's double-backward reference."""
-    from gdw_bench.models import place_model
+    from gdw_bench.training.models import place_model
 
     batch, meta, k = separable_problem
     fast, reference = make(key, k), make(key, k)

@@ -46,7 +46,7 @@ def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
     assert out.returncode == 0, out.stderr
     out = cli(["report", "--profile", "mini", "--seeds", "1"], tmp_path)
     assert out.returncode == 0, out.stderr
-    reports = tmp_path / "reports" / "mini"
+    reports = tmp_path / "reports" / "mini" / "seeds=1"  # a selection of seeds: a folder of its own
     for name in ("fig3", "fig4", "fig5", "fig6", "fig7", "table6", "table2_curves", "weight_vs_loss"):
         for suffix in (".png", ".pdf"):
             assert (reports / f"{name}{suffix}").stat().st_size > 1000, name
@@ -65,10 +65,10 @@ def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
 
 def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     """Compile-free invariants of the LaTeX table, with a user's method whose name has &, _ and η."""
-    from gdw_bench.report import render
-    from gdw_bench.specs import get_profile, get_table
+    from gdw_bench.reporting.report import render
+    from gdw_bench.plan.specs import get_profile, get_table
 
-    from gdw_bench.identity import config_hash, identity_for
+    from gdw_bench.plan.identity import config_hash, identity_for
 
     def record(method, title, seed, score):
         out = {"profile": "mini", "dataset": "digits", "method": method, "method_title": title, "seed": seed,
@@ -109,8 +109,8 @@ def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
     mixes into a table: the cell shows as missing and the header counts the stale record."""
     import json
 
-    from gdw_bench.report import load_records, render
-    from gdw_bench.specs import get_profile, get_table
+    from gdw_bench.reporting.report import load_records, render
+    from gdw_bench.plan.specs import get_profile, get_table
 
     out = cli(["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel", "--levels", "0.4"], tmp_path)
     assert out.returncode == 0, out.stderr

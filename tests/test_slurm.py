@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gdw_bench import store
+from gdw_bench.storage import store
 from gdw_bench.datasets import Corruption
-from gdw_bench.engine import CellConfig
-from gdw_bench.specs import Protocol
+from gdw_bench.training.engine import CellConfig
+from gdw_bench.plan.specs import Protocol
 
 pytestmark = pytest.mark.slow  # a real cluster / a GPU: the full tier (make test-all)
 
@@ -65,8 +65,8 @@ def test_slurm_executor_without_sbatch_is_a_one_line_error(tmp_path):
 
 
 def test_a_job_that_died_without_a_result_leaves_failed_json(tmp_path):
-    from gdw_bench.execute import record_death
-    from gdw_bench.slurm import _outcome
+    from gdw_bench.execution.execute import record_death
+    from gdw_bench.execution.slurm import _outcome
 
     class DeadJob:
         job_id, state = "12_3", "CANCELLED"

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from gdw_bench import store
+from gdw_bench.storage import store
 from gdw_bench.errors import UserInputError
 from gdw_bench.methods import get_method, hyperparameters_of
 

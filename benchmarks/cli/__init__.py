@@ -1,5 +1,5 @@
 """The ``gdw-bench`` command line: run, report, list, info, export, migrate, speed — one module per
-command over the library (``gdw_bench.execute``, ``publish``, ``report``, ``results`` …), the click
+command over the library (``gdw_bench.execution.execute``, ``publish``, ``report``, ``results`` …), the click
 group and shared checks in ``common``.
 
 Bad input is a one-line message on stderr and exit code 2, before anything is written.

@@ -36,7 +36,7 @@ def list_(what, config, sets):
         for line in plugin_errors():
             click.echo(f"warning: {line}", err=True)
     elif what == "tables":
-        from gdw_bench.specs import TABLES
+        from gdw_bench.plan.specs import TABLES
 
         for t in TABLES.values():
             cols = ", ".join(dict.fromkeys(c.label for c in t.columns))
@@ -49,12 +49,12 @@ def list_(what, config, sets):
         for d in DATASETS.values():
             click.echo(f"{d.key:14s} {d.num_classes:4d} classes  {d.description}")
     elif what == "profiles":
-        from gdw_bench.specs import PROFILES
+        from gdw_bench.plan.specs import PROFILES
 
         for p in PROFILES.values():
             click.echo(f"{p.name:12s} {p.description}")
     elif what == "models":
-        from gdw_bench.models import MODELS, build_model, model_plugin_errors, parameter_count, resolve_model
+        from gdw_bench.training.models import MODELS, build_model, model_plugin_errors, parameter_count, resolve_model
 
         errors = model_plugin_errors()  # registers the entry points' models first
         rows = {name: entry.origin for name, entry in MODELS.items()}
@@ -82,10 +82,10 @@ def list_(what, config, sets):
 def info(key, as_config, config, sets):
     """Describe a method, table, dataset or profile (or the profile --config / --set resolve to)."""
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.specs import PROFILES, TABLES
+    from gdw_bench.plan.specs import PROFILES, TABLES
 
     if config is not None or sets or as_config:
-        from gdw_bench.config import to_toml
+        from gdw_bench.plan.config import to_toml
 
         if key is not None and key not in PROFILES:
             raise unknown_choice("profile", key, PROFILES)
@@ -113,7 +113,7 @@ def info(key, as_config, config, sets):
 
 def _describe_spec(key: str) -> None:
     """`info` of a table or a profile, from the specs alone."""
-    from gdw_bench.specs import PROFILES, TABLES
+    from gdw_bench.plan.specs import PROFILES, TABLES
 
     if key.removeprefix("table") in TABLES:
         t = TABLES[key.removeprefix("table")]

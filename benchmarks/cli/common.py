@@ -41,11 +41,11 @@ def _config_options(command):
 
 def _resolve_profile(profile: str, config: Path | None, sets: tuple[str, ...]):
     """The built-in profile, or the one a config file and --set overrides define on top of it."""
-    from gdw_bench.specs import get_profile
+    from gdw_bench.plan.specs import get_profile
 
     if config is None and not sets:
         return get_profile(profile)
-    from gdw_bench.config import load_profile
+    from gdw_bench.plan.config import load_profile
 
     get_profile(profile)  # a bad --profile is still an error
     return load_profile(config, tuple(sets), base=profile)

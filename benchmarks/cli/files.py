@@ -16,7 +16,7 @@ from gdw_bench.cli.common import (DEFAULT_RESULTS, PATH, _existing_results, _nea
 def migrate(results_dir, dry_run):
     """Move a results root of the older layout (<profile>/<dataset>/…) to today's, in place: nothing is
     retrained or deleted."""
-    from gdw_bench.migrate import migrate as move
+    from gdw_bench.storage.migrate import migrate as move
 
     root = _existing_results(_results_root(results_dir, must_write=not dry_run))
     with _writing(root):
@@ -39,7 +39,8 @@ def migrate(results_dir, dry_run):
 @click.option("--curves", is_flag=True, help="one row per cell × epoch (learning curves, regime columns) instead")
 def export(results_dir, out, fmt, curves):
     """Write every record as tidy rows: one per cell (and seed), or one per cell × epoch."""
-    from gdw_bench import results, store
+    from gdw_bench import results
+    from gdw_bench.storage import store
     from gdw_bench.errors import unknown_choice
 
     out = Path(out) if out is not None else Path("results_curves.csv" if curves else "results.csv")

@@ -20,12 +20,12 @@ SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
 def _report_profile(profile: str | None, config, sets: tuple, root: Path):
     """(profile, stored run or None) a report describes: --config/--set on a profile as `run` resolves
-    them; else a run stored under the results root by that name (``gdw_bench.runs``: what was trained,
+    them; else a run stored under the results root by that name (``gdw_bench.plan.runs``: what was trained,
     with no --config/--set needed again); else a built-in profile. Without --profile: the run written
     last, or 'mini' when none is stored."""
-    from gdw_bench import runs
+    from gdw_bench.plan import runs
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.specs import PROFILES
+    from gdw_bench.plan.specs import PROFILES
 
     if config is not None or sets:
         return _resolve_profile(profile or "mini", config, sets), None
@@ -90,8 +90,8 @@ def _output_folder(path: Path, selection: dict | None = None) -> Path:
 
 @cli.command()
 @click.option("--table", "table_key", default=None,
-              help="one table or figure, printed in --format; default: every table in every format, and every "
-                   "figure, into --out with an index.md")
+              help="one table or figure, printed in --format (with --summary: several, e.g. 2,3,4,8); default: every "
+                   "table in every format, and every figure, into --out with index.md and index.html")
 @click.option("--profile", default=None,
               help="a run stored under --results-dir (its name: `run` prints it) or a built-in profile; default: "
                    "the run written last, else mini")
@@ -111,13 +111,13 @@ def _output_folder(path: Path, selection: dict | None = None) -> Path:
 def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets,
            summary_only):
     """Render tables (and figures) from the result records."""
-    from gdw_bench import figures, publish
-    from gdw_bench import report as rep
-    from gdw_bench import store
+    from gdw_bench.reporting import figures, publish
+    from gdw_bench.reporting import report as rep
+    from gdw_bench.storage import store
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.identity import record_is_current
-    from gdw_bench.specs import TABLES, get_table, parse_seeds
-    from gdw_bench.store import atomic_write_bytes
+    from gdw_bench.plan.identity import record_is_current
+    from gdw_bench.plan.specs import TABLES, get_table, parse_seeds
+    from gdw_bench.storage.store import atomic_write_bytes
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
@@ -125,7 +125,11 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     prof, stored = _report_profile(profile, config, sets, results_dir)
     chosen_seeds = parse_seeds(seeds) if seeds is not None else None
     chosen_seeds = chosen_seeds or (tuple(stored.seeds) if stored and stored.seeds else None) or prof.seeds
-    tables = [get_table(table_key)] if table_key else list(TABLES.values())
+    keys = [k.strip() for k in table_key.split(",") if k.strip()] if table_key else []
+    if len(keys) > 1 and not summary_only:
+        raise UserInputError(f"--table {table_key}: several tables only with --summary; valid: one table, or "
+                             f"--summary --table 2,3,4,8, or no --table for the full report")
+    tables = [get_table(k) for k in keys] if keys else list(TABLES.values())
     problems: list[str] = []
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
     records = rep.with_sweep_rows(records, stored)
@@ -177,7 +181,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
 
 def _report_rows(methods: str | None, records: list[dict]):
     """--methods of `report`: None, "all", or validated keys (the paper's or any with records)."""
-    from gdw_bench import report as rep
+    from gdw_bench.reporting import report as rep
     from gdw_bench.errors import unknown_choice
 
     if methods is None or methods.strip() == "all":

@@ -57,11 +57,11 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
-    from gdw_bench import grid
-    from gdw_bench.engine import resolve_device
+    from gdw_bench.plan import grid
+    from gdw_bench.training.engine import resolve_device
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.models import check_pretrained
-    from gdw_bench.specs import TABLES, get_table, parse_seeds
+    from gdw_bench.training.models import check_pretrained
+    from gdw_bench.plan.specs import TABLES, get_table, parse_seeds
 
     prof = _resolve_profile(profile, config, sets)
     if table_key is None and not prof.tables:
@@ -111,7 +111,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     todo = [c for c, s in zip(cells, statuses) if grid.to_train(s, rerun)]
     threads_given = threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless --threads says
     jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
-    from gdw_bench import costs
+    from gdw_bench.plan import costs
 
     measured = costs.load(results_dir)  # what cells took on this machine before (results root's costs.json)
     estimates = [grid.estimate_seconds(c, prof, dev.type, measured) for c in todo]
@@ -124,13 +124,13 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         click.echo(f"{len(cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
                    f"; estimated time for the {len(todo)} to train: {_duration(eta)} on {dev.type}")
         if "done" in statuses and table.kind == "accuracy":
-            from gdw_bench import report as rep
+            from gdw_bench.reporting import report as rep
 
             for line in rep.regime_lines(rep.load_records(results_dir), table, prof, seed_list, from_scratch):
                 click.echo(line)
         return
     if executor == "slurm" and todo:
-        from gdw_bench import slurm
+        from gdw_bench.execution import slurm
 
         slurm.check_cluster()  # before anything is written: no cluster, one line
     grid.check_data(cells, data_dir, download)
@@ -139,7 +139,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
                    "use a GPU (--device cuda) or --profile mini", err=True)
     _explain_skipped(cells, statuses, results_dir, rerun)
-    from gdw_bench import runs
+    from gdw_bench.plan import runs
 
     stored = runs.StoredRun(_run_name(prof, axes), prof, [t.key for t in tables], list(seed_list), methods, levels,
                             axes, points, sys.argv[1:])
@@ -151,8 +151,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     click.echo(f"table {table.key} ({prof.name}): {statuses.count('done')} of {len(cells)} cells done, "
                f"training {len(todo)} (estimate {_duration(eta)}) on {dev if executor == 'local' else 'slurm'}",
                err=True)
-    from gdw_bench.execute import InProcess, Pool, Slurm, execute
-    from gdw_bench.options import RunOptions
+    from gdw_bench.execution.execute import InProcess, Pool, Slurm, execute
+    from gdw_bench.execution.options import RunOptions
 
     options = RunOptions(device=str(dev) if executor == "local" else device,
                          data_dir=str(data_dir) if data_dir else None,
@@ -185,7 +185,7 @@ def _sweep_points(profile: str, config, sets: tuple, sweeps: tuple, base) -> tup
     their product, named for it ('mini+gdw.outer_lr=10'); each point is --set KEY=V on top of the rest."""
     import itertools
 
-    from gdw_bench.config import check_name, parse_value
+    from gdw_bench.plan.config import check_name, parse_value
 
     axes = []
     for item in sweeps:
@@ -221,7 +221,7 @@ def _run_name(prof, axes) -> str:
 
 def _refuse_old_layout(root: Path) -> None:
     """A root of the older layout would have every cell trained again: say how to move it instead."""
-    from gdw_bench.migrate import old_layout_records
+    from gdw_bench.storage.migrate import old_layout_records
 
     if root.is_dir():
         old = old_layout_records(root)
@@ -233,7 +233,7 @@ def _refuse_old_layout(root: Path) -> None:
 
 def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
                    slurm_parallelism, slurm_extra):
-    from gdw_bench import slurm
+    from gdw_bench.execution import slurm
 
     for name, value in (("--slurm-time-min", slurm_time_min), ("--slurm-cpus", slurm_cpus),
                         ("--slurm-mem-gb", slurm_mem_gb), ("--slurm-parallelism", slurm_parallelism)):
@@ -250,7 +250,7 @@ def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus,
 
 def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:
     """Say why cells that are not done are not trained now."""
-    from gdw_bench.grid import NOT_TRAINED_BECAUSE
+    from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
 
     for status in ("stale", "corrupt", "running", "queued"):
         why = NOT_TRAINED_BECAUSE[status]

@@ -4,7 +4,7 @@ next run sees it. The method owns one training step, ``training`` the epochs and
 state, this module the cell's folder.
 
 Names the rest of the suite imports from here (``CellConfig``, ``run_cell``, the exceptions, the
-training helpers) stay importable from ``gdw_bench.engine``.
+training helpers) stay importable from ``gdw_bench.training.engine``.
 """
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from typing import Callable
 
 import torch
 
-from gdw_bench import record as record_schema
-from gdw_bench import store
-from gdw_bench.cell import CellConfig, CellFailed, CellSkipped, Protocol  # noqa: F401 (re-exported)
-from gdw_bench.options import RunOptions
-from gdw_bench.training import (CHECKPOINT_INTERVAL_S, SCORE_EPOCHS, Diverged, _checked_logs,  # noqa: F401
+from gdw_bench.storage import record as record_schema
+from gdw_bench.storage import store
+from gdw_bench.training.cell import CellConfig, CellFailed, CellSkipped, Protocol  # noqa: F401 (re-exported)
+from gdw_bench.execution.options import RunOptions
+from gdw_bench.training.loop import (CHECKPOINT_INTERVAL_S, SCORE_EPOCHS, Diverged, _checked_logs,  # noqa: F401
                                 _stderr_note, _train, _train_epoch, build_method, cosine_lr, evaluate,
                                 prepared_data, resolve_device)
 
@@ -55,11 +55,11 @@ def run_cell(cell: CellConfig, root: Path, options: RunOptions | None = None, *,
     its kind, and then it is renamed aside (kept) before training. ``on_note``: one-line notes (a
     damaged checkpoint, so training from scratch).
 
-    ``options`` (``gdw_bench.options.RunOptions``, every executor hands it over whole): the device,
+    ``options`` (``gdw_bench.execution.options.RunOptions``, every executor hands it over whole): the device,
     data folder and CPU threads; ``tensorboard``: also write each epoch's numbers as TensorBoard events
     into the cell's ``tensorboard/`` folder; ``rerun``; ``checkpoint_every``: seconds of training
     between checkpoints (default ``CHECKPOINT_INTERVAL_S``); ``cuda_graphs``: on a CUDA device, replay
-    the step of a ``graph_safe`` method as a CUDA graph (``gdw_bench.cuda_graphs``; the record's
+    the step of a ``graph_safe`` method as a CUDA graph (``gdw_bench.training.cuda_graphs``; the record's
     ``execution`` says whether it did). The record stores them as ``run_options``.
 
     ``stop_after_epochs`` stops (as if killed) after that many epochs of *this call*, leaving the

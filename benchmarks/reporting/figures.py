@@ -20,10 +20,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gdw_bench import figstyle  # noqa: E402
-from gdw_bench.report import _column_title, collect, paper_weight_ratios, weight_ratio_matrix  # noqa: E402
-from gdw_bench.specs import PAPER_METHOD_NAMES, Profile, TableSpec, extra_levels, reader_name  # noqa: E402
-from gdw_bench.store import atomic_write_bytes  # noqa: E402
+from gdw_bench.reporting import figstyle  # noqa: E402
+from gdw_bench.reporting.report import _column_title, collect, paper_weight_ratios, weight_ratio_matrix  # noqa: E402
+from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec, extra_levels, reader_name  # noqa: E402
+from gdw_bench.storage.store import atomic_write_bytes  # noqa: E402
 
 
 plt.rcParams.update(figstyle.STYLE)  # this module draws only report figures

@@ -10,7 +10,7 @@ Layout: ``<root>/<profile>/<dataset>/<corruption>/<method>[+diag]/seed-<seed>/``
 Every write goes to a temporary file in the same folder and is renamed into place; a temporary file
 left by a killed writer is removed by the next process that takes the cell's lock.
 
-The record's fields, their meaning and its schema version: ``gdw_bench.record`` (written and read there).
+The record's fields, their meaning and its schema version: ``gdw_bench.storage.record`` (written and read there).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from gdw_bench import record as record_schema
+from gdw_bench.storage import record as record_schema
 
 RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
     "queued.json"

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import torch
 
-from gdw_bench import cpu_tuning, provenance, seeds, store
-from gdw_bench import record as record_schema
-from gdw_bench.cell import CellConfig, CellFailed
+from gdw_bench.training import cpu_tuning, provenance
+from gdw_bench.plan import seeds
+from gdw_bench.storage import store
+from gdw_bench.storage import record as record_schema
+from gdw_bench.training.cell import CellConfig, CellFailed
 from gdw_bench.datasets import PreparedData, expected_wrong_fraction, prepare
-from gdw_bench.models import build_model, place_model, preferred_memory_format
-from gdw_bench.options import RunOptions
+from gdw_bench.training.models import build_model, place_model, preferred_memory_format
+from gdw_bench.execution.options import RunOptions
 
 SCORE_EPOCHS = 5
 # Seconds of training between checkpoints (and always before a planned stop). A killed run redoes at
@@ -150,7 +152,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     p = cell.protocol
     position = {"phase": 0, "epoch": 0, "global_epoch": 0}
     curve, diagnostics, elapsed_before, notes = [], [], 0.0, []
-    # CUDA graphs for the step where the method allows it (gdw_bench.cuda_graphs); diagnostics keep
+    # CUDA graphs for the step where the method allows it (gdw_bench.training.cuda_graphs); diagnostics keep
     # per-step Python state, so +diag cells step eagerly
     graphed = cuda_graphs and dev.type == "cuda" and method.graph_safe and not cell.diagnostics
     execution, execution_changes = _execution(dev, graphed, preferred_memory_format(method.networks[0], dev)), []
@@ -177,7 +179,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     splits = {"train": data.train, "meta": data.meta}
     step = method.train_step
     if graphed:
-        from gdw_bench.cuda_graphs import GraphedSteps
+        from gdw_bench.training.cuda_graphs import GraphedSteps
 
         def note(message: str) -> None:
             notes.append(message)
@@ -307,7 +309,7 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
     final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
     score = sum(e["test_acc"] for e in final) / len(final)
     net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]
-    return {  # the fields and their meaning: gdw_bench.record.Record
+    return {  # the fields and their meaning: gdw_bench.storage.record.Record
         "schema": record_schema.SCHEMA_VERSION, "profile": cell.profile, "dataset": cell.dataset,
         "setting": cell.setting, "level": cell.level,
         "corruption": {**dataclasses.asdict(cell.corruption.canonical()), "slug": cell.corruption.canonical().slug},

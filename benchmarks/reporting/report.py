@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gdw_bench import regime, store
-from gdw_bench.identity import record_is_current
-from gdw_bench.specs import (PAPER_METHOD_NAMES, Column, Profile, TableSpec, extra_levels, reader_name, takes_levels,
+from gdw_bench.reporting import regime
+from gdw_bench.storage import store
+from gdw_bench.plan.identity import record_is_current
+from gdw_bench.plan.specs import (PAPER_METHOD_NAMES, Column, Profile, TableSpec, extra_levels, reader_name, takes_levels,
                              with_levels)
 
 ALPHA = 0.05

@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import json
 
-from gdw_bench import seeds
+from gdw_bench.plan import seeds
 
 
 def build_identity(dataset: str, corruption: dict, method: str, method_version: int, hyperparameters: dict,

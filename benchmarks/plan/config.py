@@ -42,7 +42,7 @@ import typing
 from pathlib import Path
 
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.specs import PROFILES, Profile, Protocol, StandIn
+from gdw_bench.plan.specs import PROFILES, Profile, Protocol, StandIn
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,6 +105,12 @@ def _type_ok(value, annotation) -> bool:
     return False
 
 
+def int_only(annotation):
+    """An annotation that accepts an int only where the original names ``int`` itself (not via float)."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return "int" if "int" in str(text).replace("Int", "") else "str"
+
+
 def _model_reference(value, folder: Path):
     """A model named by a file ('nets/my.py:Net') is resolved against the config's folder, so the
     cells' worker processes and SLURM tasks find the same file."""
@@ -116,7 +122,7 @@ def _model_reference(value, folder: Path):
 
 
 def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
-    from gdw_bench.models import resolve_model
+    from gdw_bench.training.models import resolve_model
 
     fields = {k: v for k, v in values.items() if k in PROTOCOL_FIELDS}
     for key, value in fields.items():
@@ -177,7 +183,7 @@ def _set_path(tree: dict, dotted: str, value, method_keys) -> None:
             tree.setdefault("_all_datasets", {})[key] = value
             return
         if key == "seeds" and isinstance(value, str):
-            from gdw_bench.specs import parse_seeds
+            from gdw_bench.plan.specs import parse_seeds
 
             value = list(parse_seeds(value))
         tree[key] = value
@@ -308,6 +314,9 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         for name, value in values.items():
             if name in fields and not _type_ok(value, fields[name].type):
                 raise UserInputError(f"methods.{method}.{name} = {value!r}: expected {fields[name].type}")
+        # 50 and 50.0 set a float hyperparameter alike: one value, so one cell identity and folder
+        values = {k: float(v) if k in fields and isinstance(v, int) and not isinstance(v, bool)
+                  and not _type_ok(v, int_only(fields[k].type)) else v for k, v in values.items()}
         merged = {**overrides.get(method, {}), **values}
         hyperparameters_of(cls, merged)  # unknown names and out-of-range values, e.g. prob_clamp ≥ 1
         overrides[method] = merged
@@ -322,7 +331,7 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         seeds = tuple(seeds)
     levels = _levels(tree.get("levels", {}), parent.extra_levels)
     tables = tree.get("tables", list(parent.tables))
-    from gdw_bench.specs import get_table
+    from gdw_bench.plan.specs import get_table
 
     if not isinstance(tables, list | tuple) or not all(isinstance(t, str | int) and not isinstance(t, bool)
                                                        for t in tables):
@@ -346,7 +355,7 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
 
 def _levels(given: dict, inherited: dict) -> dict:
     """A config's [levels]: extra noise rates (uniform, flip: in [0, 1)) or μ (imbalance: in (0, 1])."""
-    from gdw_bench.specs import LEVELED_SETTINGS
+    from gdw_bench.plan.specs import LEVELED_SETTINGS
 
     _check_keys("levels", given, LEVELED_SETTINGS)
     levels = dict(inherited)

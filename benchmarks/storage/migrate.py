@@ -16,8 +16,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gdw_bench import identity, store
-from gdw_bench import record as record_schema
+from gdw_bench.plan import identity
+from gdw_bench.storage import store
+from gdw_bench.storage import record as record_schema
 
 
 def old_layout_records(root: Path) -> list[Path]:

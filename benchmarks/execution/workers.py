@@ -20,7 +20,7 @@ from typing import Callable
 
 
 def _worker_main(conn, root: str, options) -> None:
-    from gdw_bench.execute import train_one
+    from gdw_bench.execution.execute import train_one
 
     while True:
         try:
@@ -122,7 +122,7 @@ class WorkerPool:
         self.workers.remove(worker)
         worker.conn.close()
         if worker.cell is not None:
-            from gdw_bench.options import DIED, CellOutcome
+            from gdw_bench.execution.options import DIED, CellOutcome
 
             on_outcome(worker.cell, CellOutcome(DIED, death_message(worker.process.exitcode)))
         if todo:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gdw_bench.specs import PAPER_METHOD_NAMES, Profile, TableSpec
+from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec
 
 ALPHA = 0.05
 
@@ -60,7 +60,7 @@ class Block:
 def grid_columns(records, tables: list[TableSpec], profile: Profile, seeds_of) -> list[GridColumn]:
     """Every column of the accuracy tables present, once, with each method's mean score over complete
     cells (``seeds_of(table)``: the seeds a full cell has)."""
-    from gdw_bench.report import _column_title, collect, summarise
+    from gdw_bench.reporting.report import _column_title, collect, summarise
 
     columns: dict[tuple[str, str], GridColumn] = {}
     for table in tables:
@@ -106,7 +106,7 @@ def average_ranks(columns: list[GridColumn]) -> tuple[dict[str, float], dict[str
 
 def pairwise(columns: list[GridColumn], a: str, b: str) -> list[str]:
     """'win' | 'tie' | 'loss' of a against b in each column both ran in, by the tables' test at 5 %."""
-    from gdw_bench.report import compare
+    from gdw_bench.reporting.report import compare
 
     outcomes = []
     for column in columns:

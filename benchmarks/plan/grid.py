@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gdw_bench import store
-from gdw_bench.cell import CellConfig
+from gdw_bench.storage import store
+from gdw_bench.training.cell import CellConfig
 from gdw_bench.errors import UserInputError, first_line
-from gdw_bench.specs import Profile, TableSpec, takes_levels, with_levels
+from gdw_bench.plan.specs import Profile, TableSpec, takes_levels, with_levels
 
 
 def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
@@ -145,7 +145,7 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
 
 def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str, measured: dict | None = None) -> float:
     """Seconds to train ``cell`` here: what this machine measured (``costs``), else the profile's guess."""
-    from gdw_bench import costs
+    from gdw_bench.plan import costs
 
     return costs.estimate(cell, profile, device_type, measured or {})
 
@@ -184,7 +184,7 @@ def check_model_fits(dataset: str, model: str, pad_to: int | None) -> None:
     import torch
 
     from gdw_bench.datasets import dataset_spec
-    from gdw_bench.models import build_model
+    from gdw_bench.training.models import build_model
 
     spec = dataset_spec(dataset)
     channels, height, width = spec.image_shape
@@ -334,7 +334,7 @@ def cell_statuses(cells: list[CellConfig], root: Path, problems: list[str] | Non
     ``problems``: one line per damaged file met."""
     active = None
     if any((c.folder(root) / store.QUEUED).exists() for c in cells):
-        from gdw_bench.slurm import active_jobs
+        from gdw_bench.execution.slurm import active_jobs
 
         active = active_jobs()
     return [store.cell_status(c.folder(root), c.config_hash, active, problems) for c in cells]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gdw_bench import store
+from gdw_bench.storage import store
 from gdw_bench.errors import UserInputError, first_line
 
 POLL_SECONDS = 5.0  # between status checks while waiting; submitit batches them into one sacct call
@@ -80,7 +80,7 @@ class CellJob:
     per-epoch checkpoint."""
 
     def __call__(self, cell, root: str, options):
-        from gdw_bench.execute import train_one
+        from gdw_bench.execution.execute import train_one
 
         if options.threads is None:
             options = options.with_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
@@ -127,7 +127,7 @@ def submit_and_wait(cells, root: Path, options, slurm_options: SlurmOptions, est
     task ends. Returns the job ids."""
     import submitit
 
-    from gdw_bench.options import DIED, CellOutcome
+    from gdw_bench.execution.options import DIED, CellOutcome
 
     executor = submitit.AutoExecutor(folder=Path(root) / ".slurm" / "%j", cluster="slurm")
     params = dict(name="gdw-bench", timeout_min=timeout_minutes(slurm_options, estimates),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from gdw_bench.datasets.corruption import Corruption
-from gdw_bench.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
+from gdw_bench.training.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
 from gdw_bench.errors import UserInputError, unknown_choice
 
 PAPER_SEEDS = (1, 10, 100, 1000, 10000)  # Appendix C

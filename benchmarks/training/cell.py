@@ -10,7 +10,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from gdw_bench import identity, seeds, store
+from gdw_bench.plan import identity, seeds
+from gdw_bench.storage import store
 from gdw_bench.datasets.corruption import Corruption
 
 
@@ -77,7 +78,7 @@ class CellConfig:
                               self.configuration_key, self.seed)
 
     def identity(self) -> dict:
-        """What decides the cell's numbers (``gdw_bench.identity``). The method's hyperparameters are
+        """What decides the cell's numbers (``gdw_bench.plan.identity``). The method's hyperparameters are
         the *resolved* ones (its defaults with the overrides applied, ``meta_mode`` included), and its
         ``version`` is in: a changed default or a changed method makes old records stale."""
         from gdw_bench.methods import get_method, hyperparameter_dict, hyperparameters_of

@@ -2,7 +2,7 @@
 
 The executor decides *where* cells train — in this process (``InProcess``), in ``--jobs`` worker
 processes (``Pool``), or as one SLURM job array (``Slurm``) — and nothing else: each hands every cell
-the same frozen ``RunOptions`` (``gdw_bench.options``) and reports each cell back as a typed
+the same frozen ``RunOptions`` (``gdw_bench.execution.options``) and reports each cell back as a typed
 ``CellOutcome``, so an option can never be dropped on one path, and a cell the engine skipped (a
 stale record, another process holding its lock) is counted as skipped wherever it ran.
 """
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from gdw_bench import costs, store
-from gdw_bench import record as record_schema
-from gdw_bench.grid import GridOutcome, Progress, _live_line, cell_statuses, to_train
-from gdw_bench.options import DIED, FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
+from gdw_bench.plan import costs
+from gdw_bench.storage import store
+from gdw_bench.storage import record as record_schema
+from gdw_bench.plan.grid import GridOutcome, Progress, _live_line, cell_statuses, to_train
+from gdw_bench.execution.options import DIED, FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
 
 OnOutcome = Callable[[object, CellOutcome], None]
 
@@ -24,7 +25,7 @@ OnOutcome = Callable[[object, CellOutcome], None]
 def train_one(cell, root: Path, options: RunOptions, on_epoch=None, on_note=None) -> CellOutcome:
     """Train one cell with the engine: the one call every executor makes (in this process, in a pool
     worker, in a SLURM task)."""
-    from gdw_bench.engine import CellFailed, CellSkipped, run_cell
+    from gdw_bench.training.engine import CellFailed, CellSkipped, run_cell
 
     try:
         run_cell(cell, Path(root), options, on_epoch=on_epoch, skip_done=True,
@@ -53,13 +54,13 @@ class InProcess:
 
 @dataclass
 class Pool:
-    """``jobs`` worker processes (``gdw_bench.workers``); each cell gets ``options`` with the threads
+    """``jobs`` worker processes (``gdw_bench.execution.workers``); each cell gets ``options`` with the threads
     per worker filled in (the cores shared out) when the user gave none."""
 
     jobs: int
 
     def train(self, cells, root: Path, options: RunOptions, on_outcome: OnOutcome, progress: Progress) -> None:
-        from gdw_bench.workers import WorkerPool
+        from gdw_bench.execution.workers import WorkerPool
 
         if options.threads is None:
             options = options.with_threads(max(1, (os.cpu_count() or 1) // self.jobs))
@@ -70,14 +71,14 @@ class Pool:
 
 @dataclass
 class Slurm:
-    """One job array through submitit (``gdw_bench.slurm``); ``wait`` off: submit and return."""
+    """One job array through submitit (``gdw_bench.execution.slurm``); ``wait`` off: submit and return."""
 
     options: object  # slurm.SlurmOptions
     estimates: list  # seconds per cell, for the time limit
     job_ids: tuple = ()
 
     def train(self, cells, root: Path, options: RunOptions, on_outcome: OnOutcome, progress: Progress) -> None:
-        from gdw_bench import slurm
+        from gdw_bench.execution import slurm
 
         self.job_ids = tuple(slurm.submit_and_wait(cells, root, options, self.options, self.estimates, on_outcome,
                                                    progress.write))

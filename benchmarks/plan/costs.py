@@ -39,7 +39,7 @@ def add(root: Path, measured: list[tuple[object, str, float]]) -> None:
     the protocol's budget, the unit estimates scale by)."""
     if not measured:
         return
-    from gdw_bench.store import atomic_write_json
+    from gdw_bench.storage.store import atomic_write_json
 
     data = load(root)
     for cell, device_type, seconds in measured:
