@@ -288,7 +288,7 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
     ncols = 2 if len(panels) == 4 else min(len(panels), 3)  # Table 8's four columns as 2 × 2
     nrows = -(-len(panels) // ncols)
     fig, axes = _figure((figstyle.TWO_COLUMNS[0], 2.2 * nrows + 0.3), ncols=ncols, nrows=nrows, squeeze=False)
-    handles = {}
+    handles, extra_drawn = {}, False
     for ax, (i, by) in zip(axes.flat, panels):
         shown, end, finals_of = [], 0, {}
         for method, chosen in sorted(by.items(), key=lambda kv: kv[0] == "basemodel"):  # BaseModel last: on top
@@ -314,7 +314,8 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
             shown.append(float(np.mean(finals)))
         if finals_of:
             ax.axvline(end + 0.5, color="0.8", linewidth=0.6, zorder=0)
-        ax.set_xlim(0, end * 1.1)
+        ax.set_xlim(0, end * (1.1 if finals_of else 1.02))  # room for the extra phase's markers only if drawn
+        extra_drawn = extra_drawn or bool(finals_of)
         _panel_ylim(ax, shown)
         ax.set(title=_panel_title(table, table.columns[i], profile), xlabel="epoch")
     for ax in axes.flat[len(panels):]:
@@ -329,8 +330,9 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
     seeds_n = max(len(rs) for _, by in panels for rs in by.values())
     caption = (f"Learning curves of Table {table.key}: test accuracy per epoch of the main phase, mean ± std over up "
                f"to n={seeds_n} seeds per method, each panel on its own y-scale. BaseModel (black) is drawn on top. "
-               f"Fine-tuning's main phase is BaseModel's own run (dotted); its score after the 100-epoch fine-tuning "
-               f"phase on the meta set is the marker right of the grey line. {_where(table, profile, panels[0][0])}")
+               + ("Fine-tuning's main phase is BaseModel's own run (dotted); its score after the 100-epoch fine-tuning "
+                  "phase on the meta set is the marker right of the grey line. " if extra_drawn else "")
+               + _where(table, profile, panels[0][0]))
     return _save(fig, out, f"table{table.key}_curves", caption)
 
 
