@@ -314,12 +314,11 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         for name, value in values.items():
             if name in fields and not _type_ok(value, fields[name].type):
                 raise UserInputError(f"methods.{method}.{name} = {value!r}: expected {fields[name].type}")
+        hyperparameters_of(cls, {**overrides.get(method, {}), **values})  # unknown names, out-of-range values
         # 50 and 50.0 set a float hyperparameter alike: one value, so one cell identity and folder
         values = {k: float(v) if k in fields and isinstance(v, int) and not isinstance(v, bool)
                   and not _type_ok(v, int_only(fields[k].type)) else v for k, v in values.items()}
-        merged = {**overrides.get(method, {}), **values}
-        hyperparameters_of(cls, merged)  # unknown names and out-of-range values, e.g. prob_clamp ≥ 1
-        overrides[method] = merged
+        overrides[method] = {**overrides.get(method, {}), **values}
 
     seeds = tree.get("seeds", parent.seeds)
     if seeds is not None:
