@@ -168,8 +168,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
             if table.key in figures.FIGURES:
                 written += figures.FIGURES[table.key](records, table, prof, seeds_of(table), out)
                 if not written:
-                    click.echo(f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} "
-                               f"--profile {prof.name}`)", err=True)
+                    click.echo(publish.no_records_line(table, prof), err=True)
         else:
             written = publish.write_full(records, prof, tables, seeds_of, out, compare_paper=compare_paper,
                                          from_scratch=from_scratch, rows=rows,

@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gdw_bench.reporting import figstyle  # noqa: E402
-from gdw_bench.reporting.report import _column_title, collect, paper_weight_ratios, weight_ratio_matrix  # noqa: E402
+from gdw_bench.reporting.report import (_column_title, collect, display_name, paper_weight_ratios,
+                                        weight_ratio_matrix)  # noqa: E402
 from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec, extra_levels, reader_name  # noqa: E402
 from gdw_bench.storage.store import atomic_write_bytes  # noqa: E402
 
@@ -343,7 +344,7 @@ def _row_keys(table: TableSpec, records) -> list[str]:
 
 
 def method_name_of(method: str, chosen: list[dict]) -> str:
-    return PAPER_METHOD_NAMES.get(method) or chosen[0].get("method_title") or method
+    return display_name(method, chosen[0].get("method_title"))
 
 
 def fig7(records, table, profile, seeds, out) -> list[Path]:
@@ -480,7 +481,7 @@ def cd_diagram(records, blocks, out) -> list[Path]:
             ax.plot([rank, rank, edge], [0, level, level], color=look["color"], linewidth=0.9)
             ax.plot([rank], [0], marker=look["marker"], color=look["color"], markersize=4, zorder=4)
             ax.text(edge + (-0.08 if left else 0.08), level,
-                    f"{PAPER_METHOD_NAMES.get(method) or titles.get(method, method)} ({rank:.2f})",
+                    f"{display_name(method, titles.get(method))} ({rank:.2f})",
                     ha="right" if left else "left", va="center", fontsize=6.5)
         ax.plot([1.0, 1.0 + cd], [1.1, 1.1], color="black", linewidth=1.2)
         ax.text(1.0 + cd / 2, 1.2, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=6.5)

@@ -17,6 +17,11 @@ from gdw_bench.storage.store import atomic_write_bytes
 SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
 
+def no_records_line(table: TableSpec, profile: Profile) -> str:
+    """What a figure without records says, with the command that trains them."""
+    return f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {profile.name}`)"
+
+
 def grid_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: Callable) -> tuple[str, list, list]:
     """(markdown, columns, complete blocks) of the grid summary over ``tables``."""
     columns = summary.grid_columns(records, tables, profile, seeds_of)
@@ -35,13 +40,8 @@ def write_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: 
 
 
 def _stand_in_titles(table: TableSpec, profile: Profile) -> set[str]:
-    titles = set()
-    for column in table.columns:
-        stand = profile.stand_in(column.dataset)
-        if stand is not None and (stand.dataset != column.dataset or stand.corruption is not None) \
-                and profile.resolve(column) is not None:
-            titles.add(rep._column_title(column, profile))
-    return titles
+    return {rep._column_title(c, profile) for c in table.columns
+            if rep.is_stand_in(profile, c) and profile.resolve(c) is not None}
 
 
 def write_full(records, profile: Profile, tables: list[TableSpec], seeds_of: Callable, out: Path, *,
@@ -71,8 +71,7 @@ def write_full(records, profile: Profile, tables: list[TableSpec], seeds_of: Cal
                 index.append(f"![{png.stem}]({png.name})\n\n_{caption}_\n")
                 section.figures.append((png, caption))
             if not paths:
-                message = (f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} "
-                           f"--profile {profile.name}`)")
+                message = no_records_line(table, profile)
                 warn(message)
                 index.append(f"_{message}_\n")
                 section.notes.append(message)

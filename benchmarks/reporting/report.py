@@ -94,7 +94,7 @@ def with_sweep_rows(records: list[dict], run) -> list[dict]:
         label = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in values.items())
         for record in records:
             if record["method"] in swept and record_is_current(record, variant):
-                title = PAPER_METHOD_NAMES.get(record["method"]) or record.get("method_title") or record["method"]
+                title = display_name(record["method"], record.get("method_title"))
                 copy = {**record, "method": f"{record['method']}[{label}]", "method_title": f"{title} ({label})"}
                 copy["_current"] = {run.profile.name: True}  # a row of the base profile's tables
                 out.append(copy)
@@ -233,9 +233,22 @@ def _fmt(cell: Cell) -> str:
     return text if cell.n >= cell.expected else f"{text} ({cell.n}/{cell.expected})"
 
 
+def display_name(method: str, title: str | None = None) -> str:
+    """How every table, figure and summary names a method: the paper's name, else the title its records
+    carry, else its key."""
+    return PAPER_METHOD_NAMES.get(method) or title or method
+
+
 def method_name(method: str, frame: pd.DataFrame) -> str:
     titles = frame.loc[frame["method"] == method, "title"].dropna()
-    return PAPER_METHOD_NAMES.get(method) or (titles.iloc[0] if len(titles) else method)
+    return display_name(method, titles.iloc[0] if len(titles) else None)
+
+
+def is_stand_in(profile: Profile, column: Column) -> bool:
+    """Whether the column runs on something other than the paper's data here (another dataset, or a
+    fixed synthetic corruption standing in for real labels)."""
+    stand = profile.stand_in(column.dataset)
+    return stand is not None and (stand.dataset != column.dataset or stand.corruption is not None)
 
 
 def _paper_value(paper: pd.DataFrame, table: TableSpec, column: Column, method: str) -> float | None:
@@ -388,8 +401,7 @@ def ordering_lines(records, table: TableSpec, profile: Profile, seeds, from_scra
     lines = []
     for i in present:
         column = table.columns[i]
-        stand = profile.stand_in(column.dataset)
-        stand_in = stand is not None and (stand.dataset != column.dataset or stand.corruption is not None)
+        stand_in = is_stand_in(profile, column)
         label = _column_title(column, profile) + (f" (stand-in for the paper's {column.label}: compared as a "
                                                   f"stand-in)" if stand_in else "")
         ours = {m: cells[(m, i)].mean for m in methods if cells[(m, i)].n > 0}

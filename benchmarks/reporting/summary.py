@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec
+from gdw_bench.plan.specs import Profile, TableSpec
+from gdw_bench.reporting.report import display_name
 
 ALPHA = 0.05
 
@@ -174,7 +175,7 @@ def complete_blocks(columns: list[GridColumn], most: int = 2) -> list[Block]:
 
 
 def _name(method: str, titles: dict[str, str]) -> str:
-    return PAPER_METHOD_NAMES.get(method) or titles.get(method) or method
+    return display_name(method, titles.get(method))
 
 
 def summary_frame(records, columns: list[GridColumn]) -> pd.DataFrame:
