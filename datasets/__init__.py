@@ -11,8 +11,8 @@ _WHERE = {
     "Batch": "batches", "FileBatches": "batches", "TensorBatches": "batches", "augment_batch": "batches",
     "Corruption": "corruption", "expected_wrong_fraction": "corruption", "flip_targets": "corruption",
     "long_tail_counts": "corruption", "transition_matrix": "corruption",
-    "DATASETS": "protocol", "USER_SOURCES": "protocol", "PreparedData": "protocol", "dataset_spec": "protocol",
-    "prepare": "protocol", "register_user_dataset": "protocol",
+    "DATASETS": "catalogue", "USER_SOURCES": "catalogue", "PreparedData": "protocol", "dataset_spec": "catalogue",
+    "DatasetSpec": "catalogue", "prepare": "protocol", "register_user_dataset": "catalogue",
     "default_data_dir": "sources",
 }
 

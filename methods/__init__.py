@@ -11,6 +11,10 @@ group ``gdw_bench.methods`` that installed packages declare, e.g. in a plugin's 
 ``list_methods()`` gives the keys in row order (each class's ``order``), never in import order.
 A plugin that fails to load is reported by ``plugin_errors()`` (and `gdw-bench list methods`)
 instead of breaking every command.
+
+Importing this package imports neither torch nor a method: the registry is filled on first use (any
+name of the contract below, or ``discover()``), so ``gdw_bench.methods.cards`` — what planning,
+validation, `list` and `info` read of each method — stays torch-free.
 """
 from __future__ import annotations
 
@@ -20,10 +24,11 @@ from pathlib import Path
 
 from gdw_bench.errors import first_line
 
-from .base import _FAILED_TO_LOAD
-from .base import (Method, NoHyperparameters, Phase, PhaseContext, Range, TaskInfo, create_method, get_method,
-                   hyperparameter, hyperparameter_dict, hyperparameter_ranges, hyperparameters_of, list_methods,
-                   register_method)
+# The contract's names, from ``base`` (torch) on first use.
+_CONTRACT = ("Method", "NoHyperparameters", "Phase", "PhaseContext", "TaskInfo", "create_method", "get_method",
+             "hyperparameter_dict", "hyperparameters_of", "hyperparameter_ranges", "list_methods", "register_method")
+_FIELDS = ("Range", "hyperparameter")  # torch-free (``_fields``)
+NOT_METHOD_FILES = ("base", "cards")  # modules of this folder that hold no method (besides the ``_`` ones)
 
 ENTRY_POINT_GROUP = "gdw_bench.methods"
 _PLUGIN_ERRORS: list[str] = []
@@ -36,7 +41,8 @@ BUILTIN_FILES = ("basemodel", "finetune", "focal", "cb", "coteaching", "glc", "l
 def _import_folder_methods() -> None:
     """The built-in files, then any other file of this folder; a file that fails (a syntax error, an
     exception at import, a key another file has) is named by ``plugin_errors()`` and the rest works."""
-    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "base"]
+    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
+             and m.name not in NOT_METHOD_FILES]
     for name in sorted(names, key=lambda n: (n not in BUILTIN_FILES, n)):
         try:
             importlib.import_module(f"{__name__}.{name}")
@@ -50,6 +56,8 @@ def _load_plugins() -> None:
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         source = f"{entry.dist.name if entry.dist else entry.value} (entry point '{entry.name}')"
+        from .base import get_method, list_methods, register_method
+
         try:
             loaded = entry.load()
             if isinstance(loaded, type):  # a class: register it under the entry point's name
@@ -67,6 +75,8 @@ def _load_plugins() -> None:
 
 
 def _record_failure(key: str, line: str) -> None:
+    from .base import _FAILED_TO_LOAD
+
     """Remember why ``key`` (a file's stem or an entry point's name) is missing, for `list methods` and
     for `run --methods key`, which then says why instead of only "unknown method"."""
     _PLUGIN_ERRORS.append(line)
@@ -75,13 +85,38 @@ def _record_failure(key: str, line: str) -> None:
 
 
 def plugin_errors() -> list[str]:
+    discover()
     return list(_PLUGIN_ERRORS)
 
 
-_import_folder_methods()
-_load_plugins()
+_DISCOVERY = {"state": "not yet"}  # not yet | running | done
 
-__all__ = ["ENTRY_POINT_GROUP", "Method", "NoHyperparameters", "Phase", "PhaseContext", "Range", "TaskInfo",
-           "create_method", "hyperparameter", "hyperparameter_ranges",
-           "get_method", "hyperparameter_dict", "hyperparameters_of", "list_methods", "plugin_errors",
-           "register_method"]
+
+def discover() -> None:
+    """Fill the registry once per process: the folder's method files, then the installed plugins. A call
+    while it runs (a method file that asks the registry at import) returns at once."""
+    if _DISCOVERY["state"] != "not yet":
+        return
+    _DISCOVERY["state"] = "running"
+    try:
+        _import_folder_methods()
+        _load_plugins()
+    finally:
+        _DISCOVERY["state"] = "done"
+
+
+def __getattr__(name: str):
+    if name in _FIELDS:
+        from . import _fields
+
+        return getattr(_fields, name)
+    if name == "plugin_errors":
+        return plugin_errors
+    if name not in _CONTRACT:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import base  # its get_method and list_methods fill the registry on first call
+
+    return getattr(base, name)
+
+
+__all__ = ["ENTRY_POINT_GROUP", *_CONTRACT, *_FIELDS, "discover", "plugin_errors"]

@@ -32,6 +32,8 @@ from torch import nn
 import torch.autograd.forward_ad as fwAD
 from torch.func import functional_call
 
+from ._fields import hyperparameter
+
 MODES = ("jvp", "double_backward")
 
 
@@ -257,6 +259,8 @@ def softmax_residual(logits: torch.Tensor, labels: torch.Tensor, clamp: float | 
 
 
 META_MODES = ("jvp", "double_backward")
+# Why p̃ is clamped below 1 (GDW and MWNet): the error of a prob_clamp outside (0, 1) says it.
+PROB_CLAMP_WHY = "at 1 the zero-mean constraint divides by zero; the paper's value is 0.999"
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,7 @@ class MetaHyperparameters:
     the tests compare against). Both give the same numbers up to float rounding; it is part of a
     cell's identity, so records say which one produced them."""
 
-    meta_mode: str = "jvp"
+    meta_mode: str = hyperparameter("jvp", choices=META_MODES)
 
     def __post_init__(self):
         check_meta_mode(self.meta_mode)

@@ -19,6 +19,8 @@ from torch import nn
 from gdw_bench.datasets import Batch
 from gdw_bench.errors import UserInputError, unknown_choice
 
+from ._fields import Range, check_names, check_values, hyperparameter, rules_of, valid_text  # noqa: F401 (re-exported)
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -59,57 +61,6 @@ class NoHyperparameters:
     pass
 
 
-@dataclass(frozen=True)
-class Range:
-    """The valid values of a numeric hyperparameter: low … high, each end open or closed (None: unbounded)."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value) -> bool:
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
-
-    def __str__(self) -> str:
-        low = "(-∞" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
-        high = "∞)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
-        return f"{low}, {high}"
-
-
-def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=False, resolved: str = ""):
-    """A hyperparameter field with its valid range, checked (with finiteness) whenever the method is
-    configured, and printed by `gdw-bench info <method>`. Plugins declare theirs the same way::
-
-        step_size: float = hyperparameter(0.1, 0, None, low_open=True)   # (0, ∞)
-
-    ``resolved``: for a default of None that the method derives from its task, what it becomes (shown
-    by `info` beside the None, e.g. GDW's outer_lr: '0.1·B·K = 100 at batch 100 and 10 classes')."""
-    metadata = {"range": Range(low, high, low_open, high_open)}
-    if resolved:
-        metadata["resolved"] = resolved
-    return field(default=default, metadata=metadata)
-
-
-def check_hyperparameters(key: str, hp) -> None:
-    """Every numeric field finite and inside its declared range (None passes where it is the default's
-    kind of value, e.g. GDW's outer_lr = None: derived from the batch and class count)."""
-    import math
-
-    for f in dataclasses.fields(hp):
-        value = getattr(hp, f.name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        where = f"{key}.{f.name} = {value!r}"
-        valid = f.metadata.get("range")
-        if not math.isfinite(value):
-            raise UserInputError(f"{where} must be a finite number" + (f" in {valid}" if valid else ""))
-        if valid is not None and value not in valid:
-            raise UserInputError(f"{where} is outside its valid range {valid}")
-
-
 class Method:
     """Base class. Subclasses set the class attributes below and implement ``train_step``."""
 
@@ -143,20 +94,9 @@ class Method:
     @classmethod
     def describe(cls) -> str:
         """One paragraph for `gdw-bench info <key>`: what it is, what it needs, its hyperparameters."""
-        import sys as _sys
+        from .cards import from_class
 
-        needs = [n for n, on in (("meta set", cls.needs_meta_set), ("per-instance state", cls.per_instance_state),
-                                 (f"{cls.num_networks} networks", cls.num_networks > 1)) if on]
-        hp = dataclasses.asdict(cls.Hyperparameters())
-        ranges = hyperparameter_ranges(cls)
-        doc = (_sys.modules[cls.__module__].__doc__ or "").strip()
-        resolved = {f.name: f.metadata.get("resolved") for f in dataclasses.fields(cls.Hyperparameters)}
-        listed = "".join(f"\n  {k} = {v!r}" + (f" → {resolved[k]}" if v is None and resolved[k] else "")
-                         + f"  (valid: {ranges[k]})" for k, v in hp.items())
-        return (f"{cls.key}: {cls.title} — {cls.paper}\n"
-                f"from: {cls.origin or cls.__module__}; version {cls.version}; needs: {', '.join(needs) or 'nothing extra'}"
-                f"; relative step cost: {cls.relative_cost}\n"
-                f"hyperparameters (defaults):{listed or ' none'}\n{doc}")
+        return from_class(cls).describe()
 
     @classmethod
     def prepare_for_step_test(cls, method: "Method", num_classes: int) -> None:
@@ -309,7 +249,14 @@ def register_method(key: str, origin: str | None = None):
     return decorate
 
 
+def _discover() -> None:
+    from gdw_bench.methods import discover  # the package fills the registry once, on first use
+
+    discover()
+
+
 def get_method(key: str) -> type[Method]:
+    _discover()
     if key not in _REGISTRY:
         if key in _FAILED_TO_LOAD:
             raise UserInputError(f"method '{key}' failed to load — {_FAILED_TO_LOAD[key]}")
@@ -319,25 +266,26 @@ def get_method(key: str) -> type[Method]:
 
 def list_methods() -> list[str]:
     """Every registered key in row order (the class's ``order``, then the key): never import order."""
+    _discover()
     return sorted(_REGISTRY, key=lambda k: (_REGISTRY[k].order, k))
 
 
 def hyperparameters_of(cls: type[Method], overrides: dict[str, Any] | None = None):
-    """The method's hyperparameter dataclass with ``overrides`` applied (unknown names rejected)."""
+    """The method's hyperparameter dataclass with ``overrides`` applied: unknown names, values outside
+    their declared range or choices rejected first (the same lines the torch-free cards give), then the
+    dataclass's own checks, then every value (defaults included) against its range."""
     overrides = dict(overrides or {})
-    names = {f.name for f in dataclasses.fields(cls.Hyperparameters)}
-    for name in overrides:
-        if name not in names:
-            raise unknown_choice(f"hyperparameter of {cls.key}", name, names or ["(none)"])
+    rules = rules_of(cls.Hyperparameters)
+    check_names(cls.key, rules, overrides)
+    check_values(cls.key, rules, overrides)
     hp = cls.Hyperparameters(**overrides)
-    check_hyperparameters(cls.key, hp)
+    check_values(cls.key, rules, dataclasses.asdict(hp))
     return hp
 
 
 def hyperparameter_ranges(cls: type[Method]) -> dict[str, str]:
-    """Each hyperparameter's valid range as text ('(0, ∞)'; 'any' where none is declared)."""
-    return {f.name: str(f.metadata["range"]) if "range" in f.metadata else "any"
-            for f in dataclasses.fields(cls.Hyperparameters)}
+    """Each hyperparameter's valid values as text ('(0, ∞)', 'jvp | double_backward'; 'any' where none is declared)."""
+    return {rule.name: valid_text(rule) for rule in rules_of(cls.Hyperparameters)}
 
 
 def create_method(key: str, networks, num_classes: int, num_train: int, class_counts=None,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
+from ._bilevel import PROB_CLAMP_WHY, MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
 from ._weighting import WeightingNetMixin
 from .base import Method, hyperparameter, register_method
 from gdw_bench.errors import UserInputError
@@ -62,8 +62,7 @@ def zero_mean_target(weights: torch.Tensor, probs: torch.Tensor, labels: torch.T
 def check_prob_clamp(value: float) -> None:
     """p̃ is clamped at ``prob_clamp`` so that 1 − p̃_y > 0 in Eq. 4; at 1 the constraint divides by zero."""
     if not 0.0 < value < 1.0:
-        raise UserInputError(f"prob_clamp {value} must lie in (0, 1): at 1 the zero-mean constraint divides by "
-                             f"zero; the paper's value is 0.999")
+        raise UserInputError(f"prob_clamp {value} must lie in (0, 1): {PROB_CLAMP_WHY}")
 
 
 def default_outer_lr(num_classes: int, batch_size: int) -> float:
@@ -79,7 +78,7 @@ class GDWHyperparameters(MetaHyperparameters):
     clip: float = hyperparameter(0.2, 0, None, low_open=True)
     min_weight: float = hyperparameter(1e-6, 0, None, low_open=True)
     max_weight: float = hyperparameter(1e6, 0, None, low_open=True)
-    prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True)
+    prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True, why=PROB_CLAMP_WHY)
     vnet_lr: float = hyperparameter(1e-3, 0, None, low_open=True)
     vnet_weight_decay: float = hyperparameter(1e-4, 0, None)
     hidden: int = hyperparameter(100, 1, None)

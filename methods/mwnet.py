@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
+from ._bilevel import PROB_CLAMP_WHY, MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
 from ._weighting import WeightingNetMixin
 from .base import Method, hyperparameter, register_method
 
@@ -30,7 +30,7 @@ class MWNetHyperparameters(MetaHyperparameters):
     vnet_lr: float = hyperparameter(1e-3, 0, None, low_open=True)
     vnet_weight_decay: float = hyperparameter(1e-4, 0, None)
     hidden: int = hyperparameter(100, 1, None)
-    prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True)
+    prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True, why=PROB_CLAMP_WHY)
 
     def __post_init__(self):
         super().__post_init__()  # meta_mode

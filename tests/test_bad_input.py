@@ -93,7 +93,7 @@ CASES = [
     (RUN + ["--config", "missing.toml"], "no such file"),
     (RUN + ["--config", "broken.toml"], "is not valid TOML"),
     (RUN + ["--config", "typo.toml"], "did you mean 'epochs'"),
-    (RUN + ["--set", "gdw.prob_clamp=1.0"], "prob_clamp 1.0 must lie in (0, 1)"),
+    (RUN + ["--set", "gdw.prob_clamp=1.0"], "prob_clamp = 1.0 is outside its valid range (0, 1): at 1 the zero-mean"),
     (RUN + ["--set", "mwnet.vnet_lr=fast"], "expected float"),
     (RUN + ["--set", "seeds"], "bad --set 'seeds'"),
     (["report", "--set", "datasets.digits.batch_size=0"], "must be positive"),

@@ -97,7 +97,7 @@ def test_an_image_folder_tree_is_a_dataset(tmp_path):
     (("epochz=3",), "unknown key in the config 'epochz'"),
     (("datasets.digits.epochs=-1",), "must be positive"),
     (("datasets.digits.model=resnet99",), "datasets.digits: unknown model 'resnet99'"),
-    (("gdw.prob_clamp=1.0",), "prob_clamp 1.0 must lie in (0, 1)"),
+    (("gdw.prob_clamp=1.0",), "prob_clamp = 1.0 is outside its valid range (0, 1): at 1 the zero-mean"),
     (("gdw.meta_mode=finite_differences",), "unknown meta_mode 'finite_differences'"),
     (("gdw.outer_lrr=50",), "did you mean 'outer_lr'"),
     (("methods.gdww.outer_lr=50",), "did you mean 'gdw'"),

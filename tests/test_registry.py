@@ -149,7 +149,77 @@ def test_a_method_from_another_installed_package_runs_in_a_grid_and_its_table(tm
     assert table.returncode == 0 and "| SCE " in table.stdout, table.stderr
 
 
-if __name__ == "__main__":  # re-pin after bumping a method's version
+# ----- method cards: the torch-free view of the registry --------------------------------------------
+CARD_PROBES = [{}, {"outer_lr": 50}, {"outer_lr": 50.0, "zero_mean": False}, {"meta_mode": "double_backward"},
+               {"meta_mode": "newton"}, {"prob_clamp": 1.0}, {"prob_clamp": 0.5}, {"clip": -1.0},
+               {"clip": float("nan")}, {"hidden": 0}, {"gamma": 0.5}, {"beta": 1.0}, {"beta": 0.99},
+               {"finetune_iterations": 0}, {"forget_rate": 0.2}, {"forget_rate": 1.0}, {"num_gradual": -1},
+               {"warmup_share": 0.3}, {"step_size": 0.0}, {"no_such_name": 1}, {"initial_weight": 2.0}]
+
+
+def resolved_or_error(resolve, overrides):
+    from gdw_bench.errors import UserInputError
+
+    try:
+        return ("ok", resolve(overrides))
+    except UserInputError as exc:
+        return ("error", str(exc))
+
+
+def test_stored_cards_are_the_registrys_and_current():
+    """cards.json (what `list`, `info`, `--dry-run` and config validation read without torch) equals the
+    cards made from the imported classes, and its hash is this folder's: else `python tests/test_registry.py`."""
+    from gdw_bench.methods import cards
+
+    stored = json.loads(cards.STORED.read_text())
+    made = json.loads(json.dumps(cards.catalogue_from_registry()))
+    assert stored == made, "cards.json lags the methods: run `python tests/test_registry.py`"
+
+
+def test_a_stored_card_resolves_and_refuses_exactly_as_the_class_does():
+    """For every built-in and a spread of overrides (valid, out of range, not finite, a bad choice, an
+    unknown name), the stored card gives the class's resolved values or the class's very error line."""
+    from gdw_bench.methods import cards
+    from gdw_bench.methods.base import hyperparameter_dict, hyperparameters_of
+
+    stored = {c.key: c for c in map(cards._from_json, json.loads(cards.STORED.read_text())["methods"])}
+    assert list(stored) == [k for k in list_methods() if k in stored]
+    for key, card in stored.items():
+        cls = get_method(key)
+        assert card.version == cls.version and card.relative_cost == cls.relative_cost
+        assert card.describe() == cls.describe()
+        names = {h.name for h in card.hyperparameters}
+        for probe in CARD_PROBES:  # each name the method has, alone or together; a foreign one is refused alike
+            overrides = {k: v for k, v in probe.items() if k in names} or probe
+            by_card = resolved_or_error(lambda o: cards.MethodCard.resolve(card, o), overrides)
+            by_class = resolved_or_error(lambda o: hyperparameter_dict(hyperparameters_of(cls, o)), overrides)
+            assert by_card == by_class, (key, overrides)
+
+
+def test_cards_in_a_fresh_process_come_without_torch_and_lag_nothing(tmp_path):
+    """With the stored file current, reading every card imports no torch; with a method file changed, the
+    cards come from the imported classes instead (never stale), here shown on a copy of the folder."""
+    script = ("import sys, json; from gdw_bench.methods import cards; c = cards.cards(); "
+              "print(json.dumps([list(c), 'torch' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    keys, torch_loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert keys == list_methods() and not torch_loaded
+    from gdw_bench.methods import cards
+
+    assert cards.source_hash() == json.loads(cards.STORED.read_text())["source_hash"]
+
+
+def test_the_registered_models_are_the_ones_planning_knows_without_torch():
+    from gdw_bench.training.cell import BUILTIN_MODELS
+    from gdw_bench.training.models import MODELS
+
+    assert BUILTIN_MODELS == tuple(name for name, entry in MODELS.items() if entry.origin == "built-in")
+
+
+if __name__ == "__main__":  # re-pin after bumping a method's version (and write the stored method cards)
     PINS.write_text(json.dumps({k: {"version": get_method(k).version, "code": code_of(k)} for k in list_methods()
                                 if Path(get_method(k).origin).parent == METHODS_DIR}, indent=1) + "\n")
     print(f"pinned {PINS}")
+    from gdw_bench.methods import cards
+
+    print(f"wrote {cards.write()}")

@@ -1,8 +1,6 @@
 """`gdw-bench list` and `gdw-bench info`: what methods, tables, datasets, profiles and models there are."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import click
 
@@ -22,18 +20,13 @@ def list_(what, config, sets):
                              f"`list {what}`")
 
     if what == "methods":
-        from gdw_bench.methods import get_method, list_methods
+        from gdw_bench.methods import cards  # torch-free
 
-        from gdw_bench.methods import plugin_errors
-
-        for key in list_methods():
-            cls = get_method(key)
-            needs = [n for n, on in (("meta set", cls.needs_meta_set), ("per-instance state", cls.per_instance_state),
-                                     (f"{cls.num_networks} networks", cls.num_networks > 1)) if on]
-            builtin = Path(cls.origin).parent == Path(sys.modules["gdw_bench.methods"].__file__).parent
-            click.echo(f"{key:11s} {cls.title:18s} {cls.paper}" + (f"  [{', '.join(needs)}]" if needs else "") +
-                       ("" if builtin else f"  (from {cls.origin})"))
-        for line in plugin_errors():
+        for card in cards.cards().values():
+            click.echo(f"{card.key:11s} {card.title:18s} {card.paper}" +
+                       (f"  [{', '.join(card.needs)}]" if card.needs else "") +
+                       ("" if card.builtin else f"  (from {card.origin})"))
+        for line in cards.load_errors():
             click.echo(f"warning: {line}", err=True)
     elif what == "tables":
         from gdw_bench.plan.specs import TABLES
@@ -100,15 +93,16 @@ def info(key, as_config, config, sets):
         _describe_spec(key)
         return
     from gdw_bench.datasets import DATASETS
-    from gdw_bench.methods import get_method, list_methods
+    from gdw_bench.methods import cards
 
-    if key in list_methods():
-        click.echo(get_method(key).describe())
+    known = cards.cards()
+    if key in known:
+        click.echo(known[key].describe())
     elif key in DATASETS:
         d = DATASETS[key]
         click.echo(f"{d.key}: {d.description}; {d.num_classes} classes; meta set {d.meta_per_class} per class")
     else:
-        raise unknown_choice("key", key, list(list_methods()) + list(TABLES) + list(DATASETS) + list(PROFILES))
+        raise unknown_choice("key", key, list(known) + list(TABLES) + list(DATASETS) + list(PROFILES))
 
 
 def _describe_spec(key: str) -> None:

@@ -9,7 +9,7 @@ import click
 
 from gdw_bench.errors import UserInputError
 from gdw_bench.cli.common import (DEFAULT_RESULTS, MAX_JOBS, MAX_THREADS, PATH, _config_options, _data_dir,
-                                  _duration, _from_scratch_option, _profile_option, _resolve_profile, _results_root,
+                                  _duration, _from_scratch_option, _profile_option, _results_root,
                                   cli)
 
 
@@ -57,23 +57,15 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
-    from gdw_bench.plan import grid
-    from gdw_bench.training.engine import resolve_device
     from gdw_bench.errors import unknown_choice
-    from gdw_bench.training.models import check_pretrained
-    from gdw_bench.plan.specs import TABLES, get_table, parse_seeds
+    from gdw_bench.plan import grid, planner
 
-    prof = _resolve_profile(profile, config, sets)
-    if table_key is None and not prof.tables:
-        raise UserInputError("--table is missing; valid: 2–8 or fig3–fig7 (or `tables = [...]` in a --config)")
-    if table_key is not None and table_key.strip().lower() == "all":  # every table and figure; cells shared once
-        tables = list(TABLES.values())
-    else:
-        tables = [get_table(table_key)] if table_key is not None else [get_table(t) for t in prof.tables]
-    table = tables[0]
+    request = planner.RunRequest(table_key, seeds, methods, levels, profile, config, tuple(sets), tuple(sweeps),
+                                 from_scratch, tuple(sys.argv[1:]))
+    the_plan = planner.plan(request)  # every bad value of the request: one line, before anything is written
+    prof, table, cells = the_plan.profile, the_plan.tables[0], list(the_plan.cells)
     results_dir = _results_root(results_dir, must_write=not dry_run)
     data_dir = _data_dir(data_dir)
-    seed_list = parse_seeds(seeds) if seeds is not None else prof.seeds or table.seeds
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise UserInputError(f"--jobs {jobs} must be at least 1" if jobs < 1 else
                              f"--jobs {jobs} is more than {MAX_JOBS} processes; valid: 1…{MAX_JOBS}")
@@ -92,43 +84,25 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
             raise UserInputError("--tensorboard needs the tensorboard package (pip install 'gdw-bench[tensorboard]')") \
                 from None
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
-    dev = resolve_device(device, here=executor == "local")
+    device_type = planner.planned_device_type(device)  # torch-free; training resolves the device itself below
     _refuse_old_layout(results_dir)
-    axes, points = _sweep_points(profile, config, sets, sweeps, prof)
-    cells, seen = [], set()
-    for variant in [p for p, _ in points] or [prof]:  # a sweep: one profile per point; cells they share, once
-        for cell in grid.plan(tables, variant, seed_list, methods, levels, from_scratch):
-            if (cell.folder(results_dir), cell.config_hash) not in seen:
-                seen.add((cell.folder(results_dir), cell.config_hash))
-                cells.append(cell)
-    if not cells:
-        raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{prof.name}' for "
-                             f"these options")
     problems: list[str] = []
-    statuses = grid.cell_statuses(cells, results_dir, problems)
+    statuses = the_plan.statuses(results_dir, problems)
     for line in problems:  # damaged files: one line each, and the grid goes on
         click.echo(f"warning: {line}", err=True)
     todo = [c for c, s in zip(cells, statuses) if grid.to_train(s, rerun)]
+    if dry_run:  # torch-free: the plan, its statuses and an estimate
+        jobs, threads = grid.default_parallelism(jobs, threads, device_type, len(todo))
+        eta, _ = _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options, jobs)
+        _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta)
+        return
+    from gdw_bench.training.engine import resolve_device
+    from gdw_bench.training.models import check_pretrained
+
+    dev = resolve_device(device, here=executor == "local")
     threads_given = threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless --threads says
     jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
-    from gdw_bench.plan import costs
-
-    measured = costs.load(results_dir)  # what cells took on this machine before (results root's costs.json)
-    estimates = [grid.estimate_seconds(c, prof, dev.type, measured) for c in todo]
-    parallel = jobs if executor == "local" and dev.type == "cpu" else slurm_options.parallelism if slurm_options else 1
-    eta = sum(estimates) / max(1, min(parallel, len(todo)))
-    if dry_run:
-        for cell, status in zip(cells, statuses):
-            click.echo(f"{status:8s} {cell.folder(results_dir)}")
-        counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
-        click.echo(f"{len(cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
-                   f"; estimated time for the {len(todo)} to train: {_duration(eta)} on {dev.type}")
-        if "done" in statuses and table.kind == "accuracy":
-            from gdw_bench.reporting import report as rep
-
-            for line in rep.regime_lines(rep.load_records(results_dir), table, prof, seed_list, from_scratch):
-                click.echo(line)
-        return
+    eta, estimates = _estimate(the_plan, todo, results_dir, dev.type, executor, slurm_options, jobs)
     if executor == "slurm" and todo:
         from gdw_bench.execution import slurm
 
@@ -141,8 +115,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     _explain_skipped(cells, statuses, results_dir, rerun)
     from gdw_bench.plan import runs
 
-    stored = runs.StoredRun(_run_name(prof, axes), prof, [t.key for t in tables], list(seed_list), methods, levels,
-                            axes, points, sys.argv[1:])
+    stored = the_plan.stored_run()
     runs.save(results_dir, stored)  # what was asked, resolved: `report` reads it back by name
     if not todo:
         click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done or under way; nothing to train")
@@ -160,7 +133,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                          rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs)
     runner = Slurm(slurm_options, estimates) if executor == "slurm" else Pool(jobs) if jobs > 1 else InProcess()
     outcome = execute(cells, results_dir, options, runner, statuses=statuses,
-                      estimates={c.label: e for c, e in zip(todo, estimates)}, parallel=parallel)
+                      estimates={c.label: e for c, e in zip(todo, estimates)},
+                      parallel=_parallel(executor, dev.type, slurm_options, jobs))
     failed = outcome.failed
     for line in outcome.skipped_lines(results_dir):
         click.echo(line, err=True)
@@ -180,43 +154,39 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         sys.exit(1)
 
 
-def _sweep_points(profile: str, config, sets: tuple, sweeps: tuple, base) -> tuple[list, list]:
-    """--sweep KEY=V1,V2 (repeatable): the axes [(key, [values])] and one resolved profile per point of
-    their product, named for it ('mini+gdw.outer_lr=10'); each point is --set KEY=V on top of the rest."""
-    import itertools
-
-    from gdw_bench.plan.config import check_name, parse_value
-
-    axes = []
-    for item in sweeps:
-        key, sep, text = item.partition("=")
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        if not sep or not key.strip() or not values:
-            raise UserInputError(f"bad --sweep '{item}'; expected KEY=V1,V2,…, e.g. gdw.outer_lr=10,50,100 or "
-                                 f"epochs=20,40")
-        if key.strip() in [k for k, _ in axes]:
-            raise UserInputError(f"--sweep {key.strip()} is given twice; valid: each key once, its values comma-separated")
-        axes.append((key.strip(), values))
-    points = []
-    for combination in itertools.product(*(values for _, values in axes)) if axes else []:
-        assignment = dict(zip((k for k, _ in axes), combination))
-        label = "+".join(f"{k}={v}" for k, v in assignment.items())
-        name = f"{base.name}+{label}"
-        try:
-            check_name(name)
-        except UserInputError:
-            import hashlib
-
-            name = f"{base.name}+sweep-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
-        variant = _resolve_profile(profile, config, (*sets, *(f"{k}={v}" for k, v in assignment.items()),
-                                                     f"name={name}"))
-        points.append((variant, {k: parse_value(v) for k, v in assignment.items()}))
-    return axes, points
+def _parallel(executor: str, device_type: str, slurm_options, jobs: int) -> int:
+    """Cells that train at once: --jobs on a local CPU, the array's parallelism on SLURM, else one."""
+    if executor == "slurm":
+        return slurm_options.parallelism
+    return jobs if device_type == "cpu" else 1
 
 
-def _run_name(prof, axes) -> str:
-    """The stored run's name: the profile's, or for a sweep the profile's and the swept keys'."""
-    return prof.name if not axes else f"{prof.name}+sweep-{'+'.join(k for k, _ in axes)}"
+def _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options, jobs) -> tuple[float, list[float]]:
+    """Seconds until the cells to train are done (their estimates over the cells running at once), and
+    each cell's estimate: what this machine measured (the results root's costs.json), else the profile's."""
+    from gdw_bench.plan import costs, grid
+
+    measured = costs.load(results_dir)
+    estimates = [grid.estimate_seconds(c, the_plan.profile, device_type, measured) for c in todo]
+    parallel = _parallel(executor, device_type, slurm_options, jobs)
+    return sum(estimates) / max(1, min(parallel, len(todo))), estimates
+
+
+def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta) -> None:
+    """Every cell with its status, the counts, the estimated time for the cells to train, and (for an
+    accuracy table with results) the regime verdicts of its columns."""
+    for cell, status in zip(the_plan.cells, statuses):
+        click.echo(f"{status:8s} {cell.folder(results_dir)}")
+    counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+    click.echo(f"{len(the_plan.cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
+               f"; estimated time for the {len(todo)} to train: {_duration(eta)} on {device_type}")
+    table = the_plan.tables[0]
+    if "done" in statuses and table.kind == "accuracy":
+        from gdw_bench.reporting import report as rep
+
+        for line in rep.regime_lines(rep.load_records(results_dir), table, the_plan.profile, list(the_plan.seeds),
+                                     the_plan.request.from_scratch):
+            click.echo(line)
 
 
 def _refuse_old_layout(root: Path) -> None:

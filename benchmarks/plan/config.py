@@ -43,14 +43,17 @@ from pathlib import Path
 
 from gdw_bench.errors import UserInputError, unknown_choice
 from gdw_bench.plan.specs import PROFILES, Profile, Protocol, StandIn
+from gdw_bench.training.cell import BUILTIN_MODELS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-TOP_KEYS = ("extends", "name", "description", "seeds", "tables", "datasets", "stand_ins", "methods", "levels")
-DATASET_KEYS = ("source", "path", "description")  # besides the Protocol fields
+TOP_KEYS = ("extends", "name", "description", "seeds", "tables", "datasets", "stand_ins", "methods", "levels",
+            "needs_gpu")
+DATASET_KEYS = ("source", "path", "description", "seconds_per_epoch")  # besides the Protocol fields
+DEVICE_TYPES = ("cpu", "cuda")  # the keys of a dataset's seconds_per_epoch
 PROTOCOL_FIELDS = {f.name: f for f in dataclasses.fields(Protocol)}
 PAPER_DATASETS = ("cifar10", "cifar100", "clothing1m", "places_lt")
 
@@ -122,8 +125,6 @@ def _model_reference(value, folder: Path):
 
 
 def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
-    from gdw_bench.training.models import resolve_model
-
     fields = {k: v for k, v in values.items() if k in PROTOCOL_FIELDS}
     for key, value in fields.items():
         if not _type_ok(value, PROTOCOL_FIELDS[key].type):
@@ -138,7 +139,9 @@ def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
             raise UserInputError(f"{where}.{key} = {value!r} must be 0 or more")
         if key == "momentum" and value >= 1:
             raise UserInputError(f"{where}.momentum = {value!r} must lie in [0, 1)")
-    if "model" in fields:
+    if "model" in fields and fields["model"] not in BUILTIN_MODELS:  # a plugin's or a file's: import it
+        from gdw_bench.training.models import resolve_model
+
         try:
             resolve_model(fields["model"])
         except UserInputError as exc:
@@ -205,7 +208,8 @@ TOP_KINDS = {"extends": (str, "a profile name or a .toml file"), "name": (str, "
              "datasets": (dict, "a table of [datasets.<key>] tables"),
              "stand_ins": (dict, "a table mapping paper datasets to yours"),
              "methods": (dict, "a table of [methods.<key>] tables"),
-             "levels": (dict, 'a table such as {uniform = [0.2, 0.8], imbalance = [0.05]}')}
+             "levels": (dict, 'a table such as {uniform = [0.2, 0.8], imbalance = [0.05]}'),
+             "needs_gpu": (bool, "true or false (the profile is meant for a GPU: `run` warns on a CPU)")}
 NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+=-")
 NAME_MAX = 100  # characters: a results folder name, well inside every filesystem's 255-byte limit
 
@@ -226,11 +230,13 @@ def _check_kinds(tree: dict) -> None:
             raise UserInputError(f"{key} = {tree[key]!r}: valid: {valid}")
 
 
-def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: str = "mini",
-                 _chain: tuple[Path, ...] = ()) -> Profile:
+def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: str | None = "mini",
+                 _chain: tuple[Path, ...] = (), builtin: bool = False) -> Profile:
     """The profile a config file (and ``--set`` overrides) define, on top of ``base`` or its ``extends``.
-    ``_chain``: the config files already being read through ``extends`` (a cycle is one line)."""
-    from gdw_bench.methods import get_method, hyperparameters_of, list_methods
+    ``base=None`` with no ``extends``: a profile from nothing (the built-ins, ``plan/profiles/*.toml``,
+    which ``builtin`` marks: no source to name). ``_chain``: the config files already being read
+    through ``extends`` (a cycle is one line)."""
+    from gdw_bench.methods.cards import card, method_keys
 
     tree: dict = {}
     folder = Path.cwd()
@@ -247,13 +253,15 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise UserInputError(f"bad --set '{item}'; expected KEY=VALUE, e.g. epochs=20 or gdw.outer_lr=50")
-        _set_path(tree, key.strip(), parse_value(text), list_methods())
+        _set_path(tree, key.strip(), parse_value(text), method_keys())
     all_datasets = tree.pop("_all_datasets", {})
     _check_keys("the config", tree, TOP_KEYS)
     _check_kinds(tree)
 
     extends = tree.get("extends", base)
-    if extends.endswith(".toml"):
+    if extends is None:
+        parent = Profile("", "", {}, {})
+    elif extends.endswith(".toml"):
         parent = load_profile(folder / extends, _chain=_chain)
     else:
         if extends not in PROFILES:
@@ -307,17 +315,17 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
 
     overrides = {k: dict(v) for k, v in parent.method_overrides.items()}
     for method, values in tree.get("methods", {}).items():
-        cls = get_method(method)  # "unknown method 'x' (did you mean …)"
+        method_card = card(method)  # "unknown method 'x' (did you mean …)"
         if not isinstance(values, dict):
             raise UserInputError(f"methods.{method} = {values!r}: valid: a table of hyperparameters")
-        fields = {f.name: f for f in dataclasses.fields(cls.Hyperparameters)}
+        fields = {h.name: h for h in method_card.hyperparameters}
         for name, value in values.items():
-            if name in fields and not _type_ok(value, fields[name].type):
-                raise UserInputError(f"methods.{method}.{name} = {value!r}: expected {fields[name].type}")
-        hyperparameters_of(cls, {**overrides.get(method, {}), **values})  # unknown names, out-of-range values
+            if name in fields and not _type_ok(value, fields[name].annotation):
+                raise UserInputError(f"methods.{method}.{name} = {value!r}: expected {fields[name].annotation}")
+        method_card.resolve({**overrides.get(method, {}), **values})  # unknown names, out-of-range values
         # 50 and 50.0 set a float hyperparameter alike: one value, so one cell identity and folder
         values = {k: float(v) if k in fields and isinstance(v, int) and not isinstance(v, bool)
-                  and not _type_ok(v, int_only(fields[k].type)) else v for k, v in values.items()}
+                  and not _type_ok(v, int_only(fields[k].annotation)) else v for k, v in values.items()}
         overrides[method] = {**overrides.get(method, {}), **values}
 
     seeds = tree.get("seeds", parent.seeds)
@@ -341,15 +349,31 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     if name is None:  # --set only: a name of its own, so the results never mix with the base profile's
         name = f"{parent.name}+{hashlib.sha256(json.dumps(sorted(sets)).encode()).hexdigest()[:6]}"
     check_name(name)
-    source = " ".join(([str(config)] if config is not None else []) + [f"--set {s}" for s in sets])
+    source = "" if builtin else " ".join(([str(config)] if config is not None else []) + [f"--set {s}" for s in sets])
     estimates = dict(parent.base_epoch_seconds)
+    for key, values in tree.get("datasets", {}).items():
+        estimates.update(_seconds_per_epoch(f"datasets.{key}.seconds_per_epoch", key, values.get("seconds_per_epoch")))
     for key in user:
-        for device in ("cpu", "cuda"):
+        for device in DEVICE_TYPES:
             estimates.setdefault((key, device), 1.0)
     description = tree.get("description") or (f"'{parent.name}' changed by {source}" if not new else
                                               f"your data ({', '.join(new)}) from {source}")
-    return Profile(name, str(description),
-                   stand_ins, protocols, overrides, estimates, parent.needs_gpu, user, seeds, tables, source, levels)
+    return Profile(name, str(description), stand_ins, protocols, overrides, estimates,
+                   tree.get("needs_gpu", parent.needs_gpu), user, seeds, tables, source, levels)
+
+
+def _seconds_per_epoch(where: str, dataset: str, value) -> dict:
+    """A dataset's ``seconds_per_epoch = {cpu = 0.02, cuda = 0.01}``: BaseModel's time per epoch, for the
+    estimates of a machine that has measured none yet (``costs``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise UserInputError(f"{where} = {value!r}: valid: a table such as {{cpu = 0.5, cuda = 0.1}}")
+    _check_keys(where, value, DEVICE_TYPES)
+    for device, seconds in value.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+            raise UserInputError(f"{where}.{device} = {seconds!r}: valid: a positive number of seconds")
+    return {(dataset, device): float(seconds) for device, seconds in value.items()}
 
 
 def _levels(given: dict, inherited: dict) -> dict:

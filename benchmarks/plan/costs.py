@@ -59,10 +59,10 @@ def estimate(cell, profile, device_type: str, measured: dict) -> float:
     per_epoch = measured.get(_epoch_key(cell, device_type))
     if per_epoch:
         return statistics.median(per_epoch) * _epochs(cell)
-    from gdw_bench.methods import get_method
+    from gdw_bench.methods import cards
 
     base = profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
-    return base * cell.protocol.epochs * get_method(cell.method).relative_cost
+    return base * cell.protocol.epochs * cards.card(cell.method).relative_cost
 
 
 def _epochs(cell) -> int:

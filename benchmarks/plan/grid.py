@@ -84,18 +84,18 @@ def _level_value(level: str) -> float | None:
 
 
 def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
-    from gdw_bench.methods import get_method, list_methods
+    from gdw_bench.methods.cards import card, method_keys
 
     if text is None:
         return table.methods + tuple(m for m in table.regime_methods if m not in table.methods)
     if text.strip() == "all":
-        return tuple(list_methods())
+        return tuple(method_keys())
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
     if not keys:
         raise UserInputError(f"--methods '{text}' names no method; valid: 'all' or comma-separated keys of "
-                             f"{', '.join(list_methods())}")
+                             f"{', '.join(method_keys())}")
     for key in keys:
-        get_method(key)  # raises "unknown method 'x' (did you mean ...)"
+        card(key)  # raises "unknown method 'x' (did you mean ...)"
     return keys
 
 

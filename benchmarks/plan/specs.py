@@ -6,7 +6,9 @@ protocol. Both ``run`` and ``report`` read these; neither imports a method to do
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.training.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
@@ -202,74 +204,42 @@ class Profile:
         return stand.dataset, (stand.corruption or column.corruption)
 
 
-def fmnist_stand_ins(note: str) -> dict:
-    """The CPU Fashion-MNIST profiles' stand-ins: CIFAR-10 → Fashion-MNIST; CIFAR-100 omitted (10 classes);
-    Clothing1M → Fashion-MNIST with 40 % uniform noise; Places-LT → Fashion-MNIST long-tailed, μ = 0.1."""
-    return {C10: StandIn("fashion-mnist", note=note), C100: None,
-            "clothing1m": StandIn("fashion-mnist", Corruption("uniform", 0.4), "Fashion-MNIST, 40 % uniform"),
-            "places_lt": StandIn("fashion-mnist", Corruption("none", 0.0, 0.1), "Fashion-MNIST, μ = 0.1")}
+PROFILE_FOLDER = Path(__file__).resolve().parent / "profiles"
+PROFILE_ORDER = ("paper", "mini", "fmnist", "fmnist-small", "fmnist-paper")  # as `list profiles` shows them
 
 
-MINI_NOTE = ("digits (8×8, 1,157 train / 100 meta / 540 test), MLP with 128 batch-normalised hidden units, "
-             "80 epochs, no augmentation")
-PROFILES: dict[str, Profile] = {p.name: p for p in [
-    Profile(
-        "paper", "The paper's protocol: CIFAR with ResNet-32, 80 epochs; Clothing1M and Places-LT with "
-                 "ImageNet-pretrained ResNet-18 (Appendix C, D.2, E)",
-        {C10: StandIn(C10), C100: StandIn(C100), "clothing1m": StandIn("clothing1m"),
-         "places_lt": StandIn("places_lt")},
-        {C10: Protocol("resnet32", 80), C100: Protocol("resnet32", 80),
-         # Clothing1M (Appendix E and §4.3): 5 epochs, lr 1e-3, batch 128, wd 1e-3, 7k meta set.
-         "clothing1m": Protocol("resnet18", 5, 128, 128, 1e-3, weight_decay=1e-3, pretrained=True),
-         # Places-LT (Appendix D.2): 10 epochs, lr 0.01 cosine, batch 64, wd 1e-3.
-         "places_lt": Protocol("resnet18", 10, 64, 64, 1e-2, weight_decay=1e-3, pretrained=True)},
-        base_epoch_seconds={(C10, "cpu"): 90.0, (C100, "cpu"): 90.0, (C10, "cuda"): 6.0, (C100, "cuda"): 6.0,
-                            ("clothing1m", "cuda"): 1800.0, ("places_lt", "cuda"): 300.0,
-                            ("clothing1m", "cpu"): 90000.0, ("places_lt", "cpu"): 15000.0},
-        needs_gpu=True),
-    Profile(
-        "mini", "CPU minutes: every table and figure on scikit-learn's bundled digits. Stand-ins: "
-                "CIFAR-10 → digits; CIFAR-100 → omitted (digits has 10 classes); Clothing1M → digits with "
-                "40 % uniform noise; Places-LT → digits long-tailed μ = 0.1",
-        {C10: StandIn("digits", note=MINI_NOTE), C100: None,
-         "clothing1m": StandIn("digits", Corruption("uniform", 0.4), "digits, 40 % uniform noise"),
-         "places_lt": StandIn("digits", Corruption("none", 0.0, 0.1), "digits, long-tailed μ = 0.1")},
-        {"digits": Protocol("mlp128bn", 80, augment=False, eval_batch_size=2000)},
-        method_overrides={"finetune": {"finetune_iterations": 100}},
-        base_epoch_seconds={("digits", "cpu"): 0.019, ("digits", "cuda"): 0.01}),  # measured: 1.5 s / 80 epochs
-    Profile(
-        "fmnist", "Real Fashion-MNIST in the paper's proportions at CPU scale: a fixed 20,400-image stratified "
-                  "subset (400 of them, 40 per class, the clean meta set: 2 % of the data, as the paper's 1,000 of "
-                  "50,000), 20,000 noisy training images, the full 10,000-image test set, an MLP with 128 "
-                  "batch-normalised hidden units, 35 epochs, no augmentation. Stand-ins: CIFAR-10 → Fashion-MNIST; "
-                  "CIFAR-100 → omitted; Clothing1M → Fashion-MNIST 40 % uniform; Places-LT → Fashion-MNIST μ = 0.1",
-        fmnist_stand_ins("Fashion-MNIST 20,000 noisy + 400 meta (2 %), MLP-128-BN, 35 epochs"),
-        # 35 epochs, chosen by the regime diagnostics (BaseModel, 40 % uniform, 5 seeds): at 30 it lay 4.8–6.3
-        # points below its best epoch (seed 10000 under the 5-point bar), at 35 6.9–7.7 on every seed
-        {"fashion-mnist": Protocol("mlp128bn", 35, train_subset=20400, meta_per_class=40, augment=False,
-                                   eval_batch_size=2000)},
-        method_overrides={"finetune": {"finetune_iterations": 500}},
-        base_epoch_seconds={("fashion-mnist", "cpu"): 0.5, ("fashion-mnist", "cuda"): 0.2}),  # measured: 15–20 s / 35
-    Profile(
-        "fmnist-small", "Quick real-data check, NOT the paper's proportions: Fashion-MNIST, a fixed 5,000-image "
-                        "stratified subset (1,000 of them the clean meta set: 20 % of the data, ten times the "
-                        "paper's share, which favours the methods that train on it), 4,000 noisy training images, "
-                        "the full test set, MLP-128-BN, 30 epochs. Stand-ins as in 'fmnist'",
-        fmnist_stand_ins("Fashion-MNIST 4,000 noisy + 1,000 meta (20 %), MLP-128-BN, 30 epochs"),
-        {"fashion-mnist": Protocol("mlp128bn", 30, train_subset=5000, augment=False, eval_batch_size=2000)},
-        method_overrides={"finetune": {"finetune_iterations": 500}},
-        base_epoch_seconds={("fashion-mnist", "cpu"): 0.2, ("fashion-mnist", "cuda"): 0.2}),  # measured: 4–7 s / 30
-    Profile(
-        "fmnist-paper", "The paper's CIFAR protocol on real Fashion-MNIST, for a GPU: ResNet-32 with a 1-channel "
-                        "stem on all 60,000 training images zero-padded to 32×32 (1,000 of them the clean, balanced "
-                        "meta set), 80 epochs, batch 100, lr 0.1 cosine, random crop (pad 4) + flip, the full "
-                        "10,000-image test set. Stand-ins: CIFAR-10 → Fashion-MNIST; the others omitted",
-        {C10: StandIn("fashion-mnist", note="Fashion-MNIST 60k at 32×32, ResNet-32 (paper protocol)"), C100: None,
-         "clothing1m": None, "places_lt": None},
-        {"fashion-mnist": Protocol("resnet32", 80, pad_to=32, crop_pad=4)},
-        base_epoch_seconds={("fashion-mnist", "cpu"): 100.0, ("fashion-mnist", "cuda"): 5.0},
-        needs_gpu=True),
-]}
+class BuiltinProfiles(Mapping):
+    """The built-in profiles: ``plan/profiles/<name>.toml``, read on first use by the loader that reads
+    your configs (``config.load_profile``), so a built-in is a config like any other — and
+    ``gdw-bench info <name> --as-config`` prints one to copy. Ordered as ``PROFILE_ORDER``, then any
+    other file by name."""
+
+    def __init__(self):
+        self._profiles: dict[str, Profile] | None = None
+
+    def _loaded(self) -> dict[str, Profile]:
+        if self._profiles is None:
+            from gdw_bench.plan.config import load_profile  # config reads these specs: import on use
+
+            files = sorted(PROFILE_FOLDER.glob("*.toml"),
+                           key=lambda f: (PROFILE_ORDER.index(f.stem) if f.stem in PROFILE_ORDER else len(PROFILE_ORDER),
+                                          f.stem))
+            self._profiles = {}
+            for path in files:
+                self._profiles[path.stem] = load_profile(path, base=None, builtin=True)
+        return self._profiles
+
+    def __getitem__(self, name: str) -> Profile:
+        return self._loaded()[name]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+PROFILES = BuiltinProfiles()
 
 
 def get_table(key: str) -> TableSpec:

@@ -1,7 +1,7 @@
 """A cell: one (dataset, corruption, method, seed) under one protocol and set of hyperparameters —
 what decides its numbers (its identity), where it lives, and how a run can end for it. Torch-free:
 planning, `run --dry-run`'s statuses and every executor handle cells without importing torch (the
-method's resolved defaults, for the identity, are read from the method registry on demand).
+method's resolved defaults, for the identity, are read from its card: ``gdw_bench.methods.cards``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from pathlib import Path
 from gdw_bench.plan import identity, seeds
 from gdw_bench.storage import store
 from gdw_bench.datasets.corruption import Corruption
+
+
+# The models ``training.models`` registers itself, by name: a protocol naming one is valid without
+# importing torch (a test keeps this list equal to the registry's built-ins).
+BUILTIN_MODELS = ("resnet32", "small_cnn", "small_cnn28", "cnn_bn", "conv_fc128", "mlp128", "mlp512", "mlp128bn",
+                  "resnet18")
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,12 @@ class CellConfig:
         """What decides the cell's numbers (``gdw_bench.plan.identity``). The method's hyperparameters are
         the *resolved* ones (its defaults with the overrides applied, ``meta_mode`` included), and its
         ``version`` is in: a changed default or a changed method makes old records stale."""
-        from gdw_bench.methods import get_method, hyperparameter_dict, hyperparameters_of
+        from gdw_bench.methods import cards  # torch-free: the stored cards, or the imported registry's
 
-        cls = get_method(self.method)
+        card = cards.card(self.method)
         return identity.build_identity(
-            self.dataset, dataclasses.asdict(self.corruption.canonical()), self.method, cls.version,
-            hyperparameter_dict(hyperparameters_of(cls, dict(self.hyperparameters))), dict(self.hyperparameters),
+            self.dataset, dataclasses.asdict(self.corruption.canonical()), self.method, card.version,
+            card.resolve(dict(self.hyperparameters)), dict(self.hyperparameters),
             self.seed, dataclasses.asdict(self.protocol), self.diagnostics, self.user_data[0] if self.user_data else None)
 
     def ensure_dataset(self) -> None:

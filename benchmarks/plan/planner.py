@@ -1,0 +1,142 @@
+"""A run request, resolved once into a plan: ``plan(request) -> Plan``.
+
+A ``RunRequest`` is what a user asked for, as typed (table, seeds, methods, levels, profile, config
+file, ``--set`` and ``--sweep`` texts). ``plan`` resolves it once — the profile after the config and
+overrides, the tables with their extra levels, the seeds, a sweep's axes and one profile per point —
+into a ``Plan``: every cell with its protocol, its method's resolved hyperparameters and version
+(``cell.identity()``, from the method cards), its seeds and its folder. Plain data, torch-free: `run
+--dry-run` prints it, `run` stores it (``stored_run``) and hands its cells to one ``execute``.
+Every bad value is a one-line ``UserInputError`` here, before anything is written.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from gdw_bench.errors import UserInputError
+from gdw_bench.plan import grid
+from gdw_bench.plan.runs import StoredRun
+from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_profile, get_table, parse_seeds
+from gdw_bench.training.cell import CellConfig
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `run` was asked, as typed; ``None`` where an option was left out."""
+
+    table: str | None = None  # "2", "fig3", "all"; None: the config's ``tables``
+    seeds: str | None = None  # "1,10,100"; None: the config's, else each table's
+    methods: str | None = None  # "gdw,mwnet" or "all"; None: each table's
+    levels: str | None = None  # "0,0.4"; None: the table's columns (and the profile's extra levels)
+    profile: str = "mini"
+    config: Path | None = None
+    sets: tuple[str, ...] = ()  # --set KEY=VALUE
+    sweeps: tuple[str, ...] = ()  # --sweep KEY=V1,V2
+    from_scratch: bool = False
+    argv: tuple[str, ...] = ()  # the command line, kept with the stored run
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved: the profile, tables, seeds, sweep and every distinct cell (shared cells once)."""
+
+    request: RunRequest
+    profile: Profile
+    tables: tuple[TableSpec, ...]
+    seeds: tuple[int, ...]
+    axes: tuple = ()  # ((key, (text values…)), …) of --sweep
+    points: tuple = ()  # ((profile, {key: value}), …): one resolved profile per point of the axes' product
+    cells: tuple[CellConfig, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The stored run's name: the profile's, or for a sweep the profile's and the swept keys'."""
+        return self.profile.name if not self.axes else f"{self.profile.name}+sweep-{'+'.join(k for k, _ in self.axes)}"
+
+    def stored_run(self) -> StoredRun:
+        return StoredRun(self.name, self.profile, [t.key for t in self.tables], list(self.seeds), self.request.methods,
+                         self.request.levels, [(k, list(v)) for k, v in self.axes], list(self.points),
+                         list(self.request.argv))
+
+    def statuses(self, root: Path, problems: list[str] | None = None) -> list[str]:
+        """Each cell's status under ``root`` (done, missing, stale, corrupt, running, queued, failed)."""
+        return grid.cell_statuses(list(self.cells), root, problems)
+
+
+def resolve_profile(name: str, config: Path | None = None, sets: tuple[str, ...] = ()) -> Profile:
+    """The built-in profile ``name``, or the one a config file and --set overrides define on top of it."""
+    if config is None and not sets:
+        return get_profile(name)
+    from gdw_bench.plan.config import load_profile
+
+    get_profile(name)  # a bad --profile is still an error
+    return load_profile(config, tuple(sets), base=name)
+
+
+def plan(request: RunRequest) -> Plan:
+    profile = resolve_profile(request.profile, request.config, request.sets)
+    tables = _tables(request.table, profile)
+    seeds = parse_seeds(request.seeds) if request.seeds is not None else profile.seeds or tables[0].seeds
+    axes, points = sweep_points(request, profile)
+    cells, seen = [], set()
+    for variant in [p for p, _ in points] or [profile]:  # a sweep: one profile per point; cells they share, once
+        for cell in grid.plan(list(tables), variant, seeds, request.methods, request.levels, request.from_scratch):
+            key = (cell.folder(Path(".")), cell.config_hash)
+            if key not in seen:
+                seen.add(key)
+                cells.append(cell)
+    if not cells:
+        raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{profile.name}' for "
+                             f"these options")
+    return Plan(request, profile, tables, tuple(seeds), tuple((k, tuple(v)) for k, v in axes), tuple(points),
+                tuple(cells))
+
+
+def _tables(text: str | None, profile: Profile) -> tuple[TableSpec, ...]:
+    if text is None and not profile.tables:
+        raise UserInputError("--table is missing; valid: 2–8 or fig3–fig7 (or `tables = [...]` in a --config)")
+    if text is not None and text.strip().lower() == "all":  # every table and figure; cells shared once
+        return tuple(TABLES.values())
+    return (get_table(text),) if text is not None else tuple(get_table(t) for t in profile.tables)
+
+
+def sweep_points(request: RunRequest, base: Profile) -> tuple[list, list]:
+    """--sweep KEY=V1,V2 (repeatable): the axes [(key, [values])] and one resolved profile per point of
+    their product, named for it ('mini+gdw.outer_lr=10'); each point is --set KEY=V on top of the rest."""
+    from gdw_bench.plan.config import check_name, parse_value
+
+    axes = []
+    for item in request.sweeps:
+        key, sep, text = item.partition("=")
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not sep or not key.strip() or not values:
+            raise UserInputError(f"bad --sweep '{item}'; expected KEY=V1,V2,…, e.g. gdw.outer_lr=10,50,100 or "
+                                 f"epochs=20,40")
+        if key.strip() in [k for k, _ in axes]:
+            raise UserInputError(f"--sweep {key.strip()} is given twice; valid: each key once, its values comma-separated")
+        axes.append((key.strip(), values))
+    points = []
+    for combination in itertools.product(*(values for _, values in axes)) if axes else []:
+        assignment = dict(zip((k for k, _ in axes), combination))
+        label = "+".join(f"{k}={v}" for k, v in assignment.items())
+        name = f"{base.name}+{label}"
+        try:
+            check_name(name)
+        except UserInputError:
+            name = f"{base.name}+sweep-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+        variant = resolve_profile(request.profile, request.config,
+                                  (*request.sets, *(f"{k}={v}" for k, v in assignment.items()), f"name={name}"))
+        points.append((variant, {k: parse_value(v) for k, v in assignment.items()}))
+    return axes, points
+
+
+def planned_device_type(device: str) -> str:
+    """The device type a plan's time estimate is for, without importing torch (`run --dry-run`): "cpu",
+    "cuda", or for "auto" whether an NVIDIA driver is loaded here — torch itself decides when training."""
+    if device == "auto":
+        return "cuda" if Path("/proc/driver/nvidia/version").exists() else "cpu"
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserInputError(f"unknown device '{device}'; valid: auto, cpu, cuda, cuda:N")
+    return "cpu" if device == "cpu" else "cuda"

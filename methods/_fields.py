@@ -1,0 +1,101 @@
+"""Hyperparameter fields and their checks, torch-free: what a method declares of each hyperparameter (a
+default, a valid range or a set of choices, why a bound is there) and the one check every path runs —
+the registry's ``hyperparameters_of`` with the classes imported, and the method cards (``cards``) that
+plan, validate and describe a run without importing torch. One check, so both say the same line."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from gdw_bench.errors import UserInputError, unknown_choice
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric hyperparameter: low … high, each end open or closed (None: unbounded)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        low = "(-∞" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
+        high = "∞)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
+        return f"{low}, {high}"
+
+
+def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=False, resolved: str = "",
+                   choices: tuple = (), why: str = ""):
+    """A hyperparameter field with its valid range (or its ``choices``, for a text value), checked (with
+    finiteness) whenever the method is configured, and printed by `gdw-bench info <method>`. Plugins
+    declare theirs the same way::
+
+        step_size: float = hyperparameter(0.1, 0, None, low_open=True)   # (0, ∞)
+
+    ``resolved``: for a default of None that the method derives from its task, what it becomes (shown
+    by `info` beside the None, e.g. GDW's outer_lr: '0.1·B·K = 100 at batch 100 and 10 classes').
+    ``why``: appended to the error of a value outside the range (what goes wrong there)."""
+    metadata = {"range": Range(low, high, low_open, high_open)} if not choices else {"choices": tuple(choices)}
+    if resolved:
+        metadata["resolved"] = resolved
+    if why:
+        metadata["why"] = why
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """What the checks need of one hyperparameter: its name, valid range or choices, and why."""
+
+    name: str
+    range: Range | None = None
+    choices: tuple = ()
+    why: str = ""
+
+
+def rules_of(hyperparameters_class) -> list[FieldRule]:
+    """The rules a hyperparameter dataclass declares through ``hyperparameter(...)``."""
+    return [FieldRule(f.name, f.metadata.get("range"), tuple(f.metadata.get("choices", ())), f.metadata.get("why", ""))
+            for f in dataclasses.fields(hyperparameters_class)]
+
+
+def check_names(key: str, rules: list[FieldRule], overrides: dict) -> None:
+    """Every name set is a hyperparameter of the method (else one line, with "did you mean")."""
+    names = [r.name for r in rules]
+    for name in overrides:
+        if name not in names:
+            raise unknown_choice(f"hyperparameter of {key}", name, names or ["(none)"])
+
+
+def check_values(key: str, rules: list[FieldRule], values: dict) -> None:
+    """Each value of ``values`` (name → value) among its choices, or finite and inside its range."""
+    for rule in rules:
+        if rule.name not in values:
+            continue
+        value = values[rule.name]
+        if rule.choices:
+            if value not in rule.choices:
+                raise unknown_choice(rule.name, value, rule.choices)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        where = f"{key}.{rule.name} = {value!r}"
+        valid = rule.range
+        if not math.isfinite(value):
+            raise UserInputError(f"{where} must be a finite number" + (f" in {valid}" if valid else ""))
+        if valid is not None and value not in valid:
+            raise UserInputError(f"{where} is outside its valid range {valid}" + (f": {rule.why}" if rule.why else ""))
+
+
+def valid_text(rule: FieldRule) -> str:
+    """A rule as `info` prints it: '(0, ∞)', 'jvp | double_backward', or 'any'."""
+    if rule.choices:
+        return " | ".join(map(str, rule.choices))
+    return str(rule.range) if rule.range is not None else "any"

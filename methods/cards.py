@@ -1,0 +1,249 @@
+"""Method cards: what planning, validation, `list methods` and `info <method>` need of each method — its
+names, version, needs, look, cost and hyperparameters (defaults, ranges, choices) — without importing
+torch or the method.
+
+The cards of the built-in methods are stored in ``cards.json`` beside them, with a hash of every
+``.py`` file of this folder. They are used only while that hash matches and no plugin is installed;
+otherwise (a method edited, a file dropped in, an entry point) the cards are made from the imported
+classes, so they are never out of date — just slower to get. ``tests/test_registry.py`` fails when the
+stored file lags the code, and ``python -m gdw_bench.methods.cards --write`` (or ``python
+tests/test_registry.py``) writes it anew.
+
+A card resolves a cell's hyperparameters (defaults with the overrides applied) with the same checks and
+the same error lines as the registry's ``hyperparameters_of`` (``_fields``); from an imported class it
+calls that function itself, so a plugin's own ``__post_init__`` checks hold too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gdw_bench.errors import unknown_choice
+
+from ._fields import FieldRule, Range, check_names, check_values, valid_text
+
+FOLDER = Path(__file__).resolve().parent
+STORED = FOLDER / "cards.json"
+FORMAT = 1  # of cards.json: bump when the card's fields change
+
+
+@dataclass(frozen=True)
+class HyperparameterCard:
+    name: str
+    annotation: str  # as written in the dataclass ("float | None"): config files are type-checked against it
+    default: object
+    range: Range | None = None
+    choices: tuple = ()
+    why: str = ""
+    resolved: str = ""  # what a None default becomes (GDW's outer_lr)
+
+    @property
+    def rule(self) -> FieldRule:
+        return FieldRule(self.name, self.range, self.choices, self.why)
+
+
+@dataclass(frozen=True)
+class MethodCard:
+    key: str
+    title: str
+    paper: str
+    order: float
+    version: int
+    relative_cost: float
+    needs_meta_set: bool
+    per_instance_state: bool
+    num_networks: int
+    records_weights: bool
+    color: str
+    marker: str
+    origin: str  # the file or "<distribution> (entry point …)" it came from
+    builtin: bool  # a file of this folder
+    doc: str  # its module's docstring: paper, equation, deviations
+    hyperparameters: tuple[HyperparameterCard, ...] = ()
+
+    def resolve(self, overrides: dict | None = None) -> dict:
+        """Its hyperparameters with ``overrides`` applied, checked: what a cell's identity stores."""
+        overrides = dict(overrides or {})
+        live = _LIVE_CLASSES.get(self.key)
+        if live is not None:  # the imported class: its dataclass's own checks too
+            from .base import hyperparameter_dict, hyperparameters_of
+
+            return hyperparameter_dict(hyperparameters_of(live, overrides))
+        rules = [h.rule for h in self.hyperparameters]
+        check_names(self.key, rules, overrides)
+        check_values(self.key, rules, overrides)
+        values = {h.name: overrides.get(h.name, h.default) for h in self.hyperparameters}
+        check_values(self.key, rules, values)
+        return values
+
+    @property
+    def needs(self) -> list[str]:
+        return [n for n, on in (("meta set", self.needs_meta_set), ("per-instance state", self.per_instance_state),
+                                (f"{self.num_networks} networks", self.num_networks > 1)) if on]
+
+    def describe(self) -> str:
+        """One paragraph for `gdw-bench info <key>`: what it is, what it needs, its hyperparameters."""
+        listed = "".join(f"\n  {h.name} = {h.default!r}" + (f" → {h.resolved}" if h.default is None and h.resolved
+                                                              else "") + f"  (valid: {valid_text(h.rule)})"
+                         for h in self.hyperparameters)
+        return (f"{self.key}: {self.title} — {self.paper}\n"
+                f"from: {self.origin}; version {self.version}; needs: {', '.join(self.needs) or 'nothing extra'}"
+                f"; relative step cost: {self.relative_cost}\n"
+                f"hyperparameters (defaults):{listed or ' none'}\n{self.doc}")
+
+
+_LIVE_CLASSES: dict[str, type] = {}  # key → imported class, for cards made from the registry
+
+
+def from_class(cls) -> MethodCard:
+    """The card of an imported method class."""
+    hyperparameters = []
+    for f in dataclasses.fields(cls.Hyperparameters):
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        hyperparameters.append(HyperparameterCard(f.name, annotation, f.default, f.metadata.get("range"),
+                                                  tuple(f.metadata.get("choices", ())), f.metadata.get("why", ""),
+                                                  f.metadata.get("resolved", "")))
+    origin = cls.origin or cls.__module__
+    builtin = Path(origin).parent == FOLDER if origin.endswith(".py") else False
+    return MethodCard(cls.key, cls.title, cls.paper, float(cls.order), int(cls.version), float(cls.relative_cost),
+                      bool(cls.needs_meta_set), bool(cls.per_instance_state), int(cls.num_networks),
+                      bool(cls.records_weights), cls.color, cls.marker, origin, builtin,
+                      (sys.modules[cls.__module__].__doc__ or "").strip(), tuple(hyperparameters))
+
+
+def source_hash() -> str:
+    """A hash of every .py file of this folder (names and bytes): the stored cards hold for it only."""
+    digest = hashlib.sha256()
+    for path in sorted(FOLDER.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _plugins_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    from . import ENTRY_POINT_GROUP
+
+    return bool(list(entry_points(group=ENTRY_POINT_GROUP)))
+
+
+def _to_json(card: MethodCard) -> dict:
+    out = dataclasses.asdict(card)
+    out["origin"] = Path(card.origin).name  # made absolute again on reading: the folder moves with the install
+    for h in out["hyperparameters"]:
+        h["choices"] = list(h["choices"])
+    return out
+
+
+def _from_json(data: dict) -> MethodCard:
+    hps = tuple(HyperparameterCard(h["name"], h["annotation"], h["default"],
+                                   Range(**h["range"]) if h["range"] is not None else None, tuple(h["choices"]),
+                                   h["why"], h["resolved"]) for h in data["hyperparameters"])
+    return MethodCard(**{**data, "origin": str(FOLDER / data["origin"]), "hyperparameters": hps})
+
+
+def catalogue_from_registry() -> dict:
+    """The stored file's content, made from the imported registry (built-in methods only)."""
+    return {"format": FORMAT, "source_hash": source_hash(),
+            "methods": [_to_json(c) for c in _registry_cards().values() if c.builtin]}
+
+
+def write() -> Path:
+    from gdw_bench.storage.store import atomic_write_bytes
+
+    atomic_write_bytes(STORED, (json.dumps(catalogue_from_registry(), indent=1, ensure_ascii=False) + "\n").encode())
+    return STORED
+
+
+def _stored_cards() -> dict[str, MethodCard] | None:
+    """The stored cards, when they describe this folder as it is and no plugin can add a method."""
+    try:
+        data = json.loads(STORED.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("format") != FORMAT or data.get("source_hash") != source_hash() or _plugins_installed():
+        return None
+    return {c.key: c for c in (_from_json(m) for m in data["methods"])}
+
+
+def _registry_cards() -> dict[str, MethodCard]:
+    from .base import get_method, list_methods
+
+    cards_ = {}
+    for key in list_methods():
+        cls = get_method(key)
+        _LIVE_CLASSES[key] = cls
+        cards_[key] = from_class(cls)
+    return cards_
+
+
+_CACHE: dict[str, dict] = {}
+
+
+def _registry_loaded() -> bool:
+    base = sys.modules.get(f"{__package__}.base")
+    return base is not None and bool(base._REGISTRY)
+
+
+def cards() -> dict[str, MethodCard]:
+    """Every method's card, in row order (``order``, then key). Where this process has imported the
+    registry, it is the truth, read anew each time (a method registered or changed at run time
+    included); else the stored cards when current; else the registry, imported now."""
+    if _registry_loaded():
+        return _ordered(_registry_cards())
+    if "stored" not in _CACHE:
+        found = _stored_cards()
+        _CACHE["stored"] = _ordered(found if found is not None else _registry_cards())
+    return _CACHE["stored"]
+
+
+def _ordered(found: dict) -> dict[str, MethodCard]:
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def method_keys() -> list[str]:
+    return list(cards())
+
+
+def card(key: str) -> MethodCard:
+    """The card of ``key``; an unknown key is one line (with "did you mean", or why its file failed)."""
+    if _registry_loaded():
+        from .base import get_method
+
+        cls = get_method(key)
+        _LIVE_CLASSES[key] = cls
+        return from_class(cls)
+    found = cards()
+    if key not in found:
+        if _registry_loaded():  # imported just now (the stored cards lag): it knows which files failed and why
+            return card(key)
+        raise unknown_choice("method", key, found)
+    return found[key]
+
+
+def load_errors() -> list[str]:
+    """Why a method file or plugin failed to load (none where the stored cards hold: every file is a built-in)."""
+    if "stored" in _CACHE and f"{__package__}.base" not in sys.modules:
+        return []
+    from . import plugin_errors
+
+    return plugin_errors()
+
+
+def forget() -> None:
+    """Drop what this process read (tests that add a method at run time)."""
+    _CACHE.clear()
+
+
+if __name__ == "__main__":  # python -m gdw_bench.methods.cards --write
+    if sys.argv[1:] != ["--write"]:
+        raise SystemExit("usage: python -m gdw_bench.methods.cards --write")
+    print(f"wrote {write()}")
+
+
+__all__ = ["HyperparameterCard", "MethodCard", "card", "cards", "from_class", "load_errors", "method_keys",
+           "source_hash", "write"]
