@@ -108,6 +108,9 @@ def test_an_image_folder_tree_is_a_dataset(tmp_path):
     (("datasets.mine.source=csv", "datasets.mine.path=x"), "unknown source of datasets.mine 'csv'"),
     (("extends=tiny",), "unknown profile in extends 'tiny'"),
     (("nokey",), "bad --set 'nokey'"),
+    (("needs_gpu=maybe",), "needs_gpu = 'maybe': valid: true or false"),
+    (("datasets.digits.seconds_per_epoch={gpu=1.0}",), "unknown key in datasets.digits.seconds_per_epoch 'gpu'"),
+    (("datasets.digits.seconds_per_epoch={cpu=-1.0}",), "datasets.digits.seconds_per_epoch.cpu = -1.0: valid: a pos"),
 ])
 def test_bad_config_keys_and_values_are_one_line_errors(sets, needle):
     with pytest.raises(UserInputError) as error:
@@ -154,3 +157,18 @@ def test_levels_select_the_columns_of_every_table():
     assert parse_levels("noise=0.6;imb=0.01", get_table("8")) == {"noise=0.6;imb=0.01"}
     assert parse_levels("imb=0.1", get_table("8")) == {"noise=0.4;imb=0.1", "noise=0.6;imb=0.1"}
     assert parse_levels("0.01", get_table("4")) == {"0.01"}
+
+
+def test_the_builtin_profiles_are_toml_files_read_by_the_config_loader():
+    """One source of truth: each built-in profile is plan/profiles/<name>.toml, loaded by load_profile (the
+    loader of your configs, with every key checked); a copy of one with a change is a config like any other."""
+    from gdw_bench.plan.specs import PROFILE_FOLDER
+
+    assert list(PROFILES) == ["paper", "mini", "fmnist", "fmnist-small", "fmnist-paper"]
+    for name in PROFILES:
+        again = load_profile(PROFILE_FOLDER / f"{name}.toml", base=None, builtin=True)
+        assert again == PROFILES[name] and again.source == ""
+    mini = PROFILES["mini"]
+    assert mini.protocols["digits"].epochs == 80 and mini.method_overrides == {"finetune": {"finetune_iterations": 100}}
+    assert mini.stand_in("cifar100") is None and mini.stand_in("places_lt").corruption.imbalance == 0.1
+    assert mini.base_epoch_seconds[("digits", "cpu")] == 0.019 and PROFILES["paper"].needs_gpu

@@ -102,7 +102,7 @@ def test_weight_vs_loss_pools_every_seed_with_a_legend_on_both_panels(grid_recor
 
 def test_table8_trains_basemodel_for_its_regime_verdict_but_does_not_print_it():
     table = get_table("8")
-    cells = grid.plan([table], PROFILES["mini"], (1,))
+    cells = grid.cells_of_tables([table], PROFILES["mini"], (1,))
     assert {c.method for c in cells} == {"basemodel", "mwnet", "gdw"}
     frame, _, _ = rep.accuracy_frame([], table, PROFILES["mini"], (1,))
     assert list(frame.index) == ["MWNet", "GDW"]
@@ -130,9 +130,9 @@ def test_latex_groups_columns_under_a_readers_dataset_name():
 
 def test_levels_beyond_the_papers_become_extra_columns_in_run_and_report():
     mini, table = PROFILES["mini"], get_table("2")
-    cells = grid.plan([table], mini, (1,), methods="basemodel", levels="0.2,0.8")
+    cells = grid.cells_of_tables([table], mini, (1,), methods="basemodel", levels="0.2,0.8")
     assert sorted(c.corruption.slug for c in cells) == ["uniform-0.2", "uniform-0.8"]
-    cells = grid.plan([get_table("4")], mini, (1,), methods="basemodel", levels="0.05")
+    cells = grid.cells_of_tables([get_table("4")], mini, (1,), methods="basemodel", levels="0.05")
     assert [c.corruption.slug for c in cells] == ["imb-0.05"]
     from gdw_bench.plan.identity import config_hash, identity_for
 
@@ -151,7 +151,7 @@ def test_a_configs_levels_add_columns_and_bad_levels_are_refused(tmp_path):
     config.write_text('extends = "mini"\nlevels = {uniform = [0.3], imbalance = [0.05]}\n')
     profile = load_profile(config)
     assert profile.extra_levels == {"uniform": (0.3,), "imbalance": (0.05,)}
-    cells = grid.plan([get_table("2")], profile, (1,), methods="basemodel")
+    cells = grid.cells_of_tables([get_table("2")], profile, (1,), methods="basemodel")
     assert sorted(c.corruption.slug for c in cells) == ["clean", "uniform-0.3", "uniform-0.4", "uniform-0.6"]
     for text, needle in (("{uniform = [1.5]}", "levels.uniform"), ("{imbalance = [0]}", "μ in (0, 1]"),
                          ("{mixed = [0.2]}", "mixed")):

@@ -38,7 +38,7 @@ def start(args, cwd, **kwargs):
 
 def cell_folder(root, method: str, seed: int) -> Path:
     """Where GRID's cell of ``method`` and ``seed`` lives under ``root`` (found by its identity)."""
-    from gdw_bench.plan.grid import plan
+    from gdw_bench.plan.grid import cells_of_tables as plan
     from gdw_bench.plan.specs import PROFILES, get_table
 
     cell, = plan([get_table("2")], PROFILES["mini"], (seed,), method, "0.4")

@@ -2,7 +2,7 @@
 summary at most every 30 s (a CI or SLURM log is not rewritten once per epoch of every cell)."""
 import io
 
-from gdw_bench.plan.grid import Progress
+from gdw_bench.execution.progress import Progress
 
 
 class Terminal(io.StringIO):

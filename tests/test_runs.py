@@ -46,6 +46,27 @@ def test_set_on_one_method_shares_every_other_methods_cells_and_epochs_changes_t
     assert all(not (base[m] & epochs[m]) for m in base)
 
 
+def test_a_plan_is_the_request_resolved_once_as_plain_data():
+    """plan(RunRequest) -> Plan: every cell with its protocol, resolved hyperparameters (defaults applied),
+    method version and identity; a sweep's points each a resolved profile; the stored run made from it."""
+    from gdw_bench.methods.cards import card
+    from gdw_bench.plan.planner import RunRequest, plan
+
+    the_plan = plan(RunRequest(table="2", seeds="1,10", sweeps=("gdw.outer_lr=10,50",), sets=("epochs=20",)))
+    assert [k for k, _ in the_plan.axes] == ["gdw.outer_lr"]
+    assert the_plan.name == f"{the_plan.profile.name}+sweep-gdw.outer_lr" and the_plan.profile.name.startswith("mini+")
+    gdw = [c for c in the_plan.cells if c.method == "gdw"]
+    # mini Table 2: 3 columns × 2 seeds; the 9 other methods once, GDW once per swept value
+    assert len(the_plan.cells) == 9 * 3 * 2 + 2 * 3 * 2 and len(gdw) == 12
+    for cell in the_plan.cells:
+        ident = cell.identity()
+        assert ident["protocol"]["epochs"] == 20 and ident["method_version"] == card(cell.method).version
+        assert ident["hyperparameters"] == card(cell.method).resolve(dict(cell.hyperparameters))
+    assert {c.identity()["hyperparameters"]["outer_lr"] for c in gdw} == {10.0, 50.0}
+    stored = the_plan.stored_run()
+    assert stored.seeds == [1, 10] and [p.name for p, _ in stored.points] == [p.name for p, _ in the_plan.points]
+
+
 def test_a_bad_sweep_is_one_line_and_writes_nothing(tmp_path):
     for sweep, needle in (("gdw.outer_lr", "expected KEY=V1,V2"), ("gdw.outer_lr=", "expected KEY=V1,V2"),
                           ("gdw.nope=1,2", "nope")):

@@ -16,7 +16,8 @@ from typing import Callable
 from gdw_bench.plan import costs
 from gdw_bench.storage import store
 from gdw_bench.storage import record as record_schema
-from gdw_bench.plan.grid import GridOutcome, Progress, _live_line, cell_statuses, to_train
+from gdw_bench.execution.progress import GridOutcome, Progress, _live_line
+from gdw_bench.plan.grid import cell_statuses, to_train
 from gdw_bench.execution.options import DIED, FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
 
 OnOutcome = Callable[[object, CellOutcome], None]

@@ -82,7 +82,8 @@ def plan(request: RunRequest) -> Plan:
     axes, points = sweep_points(request, profile)
     cells, seen = [], set()
     for variant in [p for p, _ in points] or [profile]:  # a sweep: one profile per point; cells they share, once
-        for cell in grid.plan(list(tables), variant, seeds, request.methods, request.levels, request.from_scratch):
+        for cell in grid.cells_of_tables(list(tables), variant, seeds, request.methods, request.levels,
+                                         request.from_scratch):
             key = (cell.folder(Path(".")), cell.config_hash)
             if key not in seen:
                 seen.add(key)
