@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from gdw_bench.plan import runs
+from gdw_bench.plan.specs import PAPER_METHOD_NAMES, PROFILES
 from gdw_bench.storage import store
 
 KEYS = ["profile", "paper_dataset", "dataset", "setting", "level", "corruption", "method", "seed"]
@@ -26,9 +28,6 @@ CELL_FIELDS = ["method_title", "score", "score_net2", "wall_time_s", "device", "
 def stored_profiles(results_dir) -> dict:
     """Every profile the runs stored under ``results_dir`` resolved (``gdw_bench.plan.runs``), a sweep's
     points included, by name; then the built-ins for names no run stored."""
-    from gdw_bench.plan import runs
-    from gdw_bench.plan.specs import PROFILES
-
     found = {}
     for name in reversed(runs.names(Path(results_dir))):  # the run written last wins a shared name
         try:
@@ -85,7 +84,6 @@ def curves(results_dir="results", records: list[dict] | None = None) -> pd.DataF
 def paper() -> pd.DataFrame:
     """The paper's Tables 2–8 (shipped paper_results.csv) with our method keys beside its names."""
     from gdw_bench.reporting.report import paper_results
-    from gdw_bench.plan.specs import PAPER_METHOD_NAMES
 
     frame = paper_results().rename(columns={"dataset": "paper_dataset", "method": "method_title"})
     keys = {title: key for key, title in PAPER_METHOD_NAMES.items()}

@@ -13,12 +13,11 @@ import time
 
 import torch
 
-from gdw_bench.training import cpu_tuning
-from gdw_bench.execution.options import RunOptions
 from gdw_bench.datasets import Batch
+from gdw_bench.execution.options import RunOptions
+from gdw_bench.training import cpu_tuning
 from gdw_bench.training.engine import resolve_device
 from gdw_bench.training.models import build_model, place_model, preferred_memory_format
-
 
 META_TARGET_METHODS = ("l2rw", "insw", "mwnet", "softlabel", "genlabel", "gdw")  # the issue's speed targets
 META_STEP_TARGET = 3.5  # × a plain step
@@ -62,8 +61,8 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     """ms per step of each method and its ratio to BaseModel. ``graphs`` (CUDA): also each graph-safe
     method's step replayed as a CUDA graph (``gdw_bench.training.cuda_graphs``, as ``run`` trains it).
     ``memory_format``: the models' layout (None: the one ``run`` uses, ``models.place_model``)."""
-    from gdw_bench.plan.grid import resolve_methods
     from gdw_bench.methods import create_method, get_method
+    from gdw_bench.plan.grid import resolve_methods
     from gdw_bench.plan.specs import get_table
 
     dev = resolve_device(device)
@@ -174,8 +173,8 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
     import tempfile
     from pathlib import Path
 
-    from gdw_bench.plan import grid
     from gdw_bench.execution.execute import InProcess, Pool, execute
+    from gdw_bench.plan import grid
     from gdw_bench.plan.specs import get_profile, get_table
 
     prof = get_profile(profile)
@@ -302,8 +301,8 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
     import torch.nn.functional as F
 
     from gdw_bench.plan import grid
-    from gdw_bench.training.engine import cosine_lr, prepared_data, run_cell
     from gdw_bench.plan.specs import get_profile, get_table
+    from gdw_bench.training.engine import cosine_lr, prepared_data, run_cell
 
     prof = get_profile(profile)
     dev = resolve_device(device)

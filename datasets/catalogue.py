@@ -10,8 +10,13 @@ from typing import Callable
 
 from gdw_bench.errors import UserInputError, unknown_choice
 
-from .sources import (load_cifar_source, load_clothing1m_source, load_digits_source, load_fashion_mnist_source,
-                      load_places_lt_source)
+from .sources import (
+    load_cifar_source,
+    load_clothing1m_source,
+    load_digits_source,
+    load_fashion_mnist_source,
+    load_places_lt_source,
+)
 
 
 @dataclass(frozen=True)

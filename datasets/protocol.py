@@ -18,8 +18,8 @@ import torch
 from gdw_bench.errors import UserInputError
 
 from .batches import FileBatches, TensorBatches
-from .corruption import Corruption, corrupt_labels, long_tail_subset, split_meta, transition_matrix
 from .catalogue import _SOURCE_CACHE, DATASETS, USER_SOURCES, DatasetSpec, dataset_spec, register_user_dataset  # noqa: F401
+from .corruption import Corruption, corrupt_labels, long_tail_subset, split_meta, transition_matrix
 from .sources import FileSource
 
 

@@ -1,8 +1,9 @@
 """The method registry (``gdw_bench.methods``): one file per method, ``@register_method("key")``.
 
-Methods are discovered, not listed: importing this package imports every module of this folder
-whose name does not start with ``_`` (``base`` holds the contract), then every entry point of the
-group ``gdw_bench.methods`` that installed packages declare, e.g. in a plugin's pyproject::
+Methods are discovered, not listed: the registry's first use (``get_method``, ``list_methods``,
+``discover()``) imports every module of this folder whose name does not start with ``_`` (``base``
+holds the contract, ``cards`` the torch-free view of it), then every entry point of the group
+``gdw_bench.methods`` that installed packages declare, e.g. in a plugin's pyproject::
 
     [project.entry-points."gdw_bench.methods"]
     symmetric-ce = "my_package.symmetric_ce"      # a module that uses @register_method
@@ -12,9 +13,9 @@ group ``gdw_bench.methods`` that installed packages declare, e.g. in a plugin's 
 A plugin that fails to load is reported by ``plugin_errors()`` (and `gdw-bench list methods`)
 instead of breaking every command.
 
-Importing this package imports neither torch nor a method: the registry is filled on first use (any
-name of the contract below, or ``discover()``), so ``gdw_bench.methods.cards`` — what planning,
-validation, `list` and `info` read of each method — stays torch-free.
+Importing this package imports neither torch nor a method (the contract's names come from ``base`` on
+first access), so ``gdw_bench.methods.cards`` — what planning, validation, `list` and `info` read of
+each method — stays torch-free.
 """
 from __future__ import annotations
 

@@ -27,9 +27,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import nn
-import torch.autograd.forward_ad as fwAD
 from torch.func import functional_call
 
 from ._fields import hyperparameter

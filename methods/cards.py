@@ -20,10 +20,12 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from gdw_bench.errors import unknown_choice
 
+from . import ENTRY_POINT_GROUP
 from ._fields import FieldRule, Range, check_names, check_values, valid_text
 
 FOLDER = Path(__file__).resolve().parent
@@ -124,10 +126,6 @@ def source_hash() -> str:
 
 
 def _plugins_installed() -> bool:
-    from importlib.metadata import entry_points
-
-    from . import ENTRY_POINT_GROUP
-
     return bool(list(entry_points(group=ENTRY_POINT_GROUP)))
 
 

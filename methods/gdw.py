@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from gdw_bench.errors import UserInputError
+
 from ._bilevel import PROB_CLAMP_WHY, MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
 from ._weighting import WeightingNetMixin
 from .base import Method, hyperparameter, register_method
-from gdw_bench.errors import UserInputError
 
 
 class ZeroMeanTarget:

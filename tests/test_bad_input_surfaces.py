@@ -10,7 +10,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from test_bad_input import assert_refused, tree
 
 from gdw_bench.cli import main
@@ -467,8 +466,8 @@ def test_failing_files_in_the_methods_folder_are_named_and_the_rest_works(tmp_pa
 def test_a_step_that_breaks_the_contract_fails_its_cell_with_the_reason(tmp_path):
     import torch
 
-    from gdw_bench.training.engine import CellFailed, _checked_logs
     from gdw_bench.methods import Method
+    from gdw_bench.training.engine import CellFailed, _checked_logs
 
     class NoLoss(Method):
         pass

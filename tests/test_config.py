@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gdw_bench.plan.config import load_profile, to_toml
 from gdw_bench.errors import UserInputError
+from gdw_bench.plan.config import load_profile, to_toml
 from gdw_bench.plan.specs import PROFILES
 
 README = Path(__file__).parents[1] / "README.md"
@@ -85,8 +85,8 @@ def test_an_image_folder_tree_is_a_dataset(tmp_path):
     data = prepare("pets", Corruption("uniform", 0.4), 1, meta_per_class=3)
     assert (len(data.train), len(data.meta), len(data.test)) == (81, 9, 18)
     from gdw_bench.plan import grid
-    from gdw_bench.training.engine import run_cell
     from gdw_bench.plan.specs import get_table
+    from gdw_bench.training.engine import run_cell
 
     cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
     record = run_cell(cell, tmp_path / "results")
@@ -133,11 +133,11 @@ def test_a_builtin_profile_printed_as_config_reads_back_as_the_same_cells(tmp_pa
 
 
 def test_a_new_method_version_or_default_makes_old_records_stale(tmp_path, monkeypatch):
+    from gdw_bench.methods import get_method
     from gdw_bench.plan import grid
+    from gdw_bench.plan.specs import get_table
     from gdw_bench.storage import store
     from gdw_bench.training.engine import run_cell
-    from gdw_bench.methods import get_method
-    from gdw_bench.plan.specs import get_table
 
     profile = load_profile(None, ("epochs=2",))
     cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]

@@ -1,8 +1,8 @@
 """Co-teaching's schedule and exchange; GLC's matrix estimate."""
 import torch
 import torch.nn.functional as F
-
 from conftest import tiny_net
+
 from gdw_bench.datasets import TensorBatches
 from gdw_bench.datasets.sources import Augment
 from gdw_bench.methods import create_method

@@ -4,16 +4,15 @@ CUDA too, and graphed cells run through the engine like eager ones."""
 import dataclasses
 
 import pytest
-
-from gdw_bench.execution.options import RunOptions
 import torch
-
 from conftest import tiny_net
-from gdw_bench.training.cuda_graphs import GraphedSteps
-from gdw_bench.methods import create_method, get_method, list_methods
-from gdw_bench.training.models import place_model
 from test_methods import META
 from test_replay import step_both_and_compare_meta_grads
+
+from gdw_bench.execution.options import RunOptions
+from gdw_bench.methods import create_method, get_method, list_methods
+from gdw_bench.training.cuda_graphs import GraphedSteps
+from gdw_bench.training.models import place_model
 
 pytestmark = [pytest.mark.cuda, pytest.mark.slow]  # a GPU: the full tier (make test-all)
 GRAPH_SAFE = [key for key in list_methods() if get_method(key).graph_safe]
@@ -89,8 +88,9 @@ def test_replayed_jvp_equals_double_backward_on_cuda(key, layout, separable_prob
 
 @pytest.mark.parametrize("method", ["basemodel", "gdw"])
 def test_a_graphed_cell_trains_like_an_eager_cell(tmp_path, method):
-    from gdw_bench.training.engine import run_cell
     from test_engine import cell
+
+    from gdw_bench.training.engine import run_cell
 
     graphed = run_cell(cell(method), tmp_path / "graphed", RunOptions("cuda"))
     eager = run_cell(cell(method), tmp_path / "eager", RunOptions("cuda", cuda_graphs=False))

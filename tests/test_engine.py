@@ -2,14 +2,13 @@
 import json
 
 import pytest
-
-from gdw_bench.execution.options import RunOptions
 import torch
 
-from gdw_bench.storage import store
 from gdw_bench.datasets import Corruption
-from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
+from gdw_bench.execution.options import RunOptions
 from gdw_bench.plan.specs import Protocol
+from gdw_bench.storage import store
+from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
 
 PROTO = Protocol("small_cnn", 4, eval_batch_size=1000)
 
@@ -101,9 +100,10 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     import dataclasses
 
     from conftest import write_clothing1m_tree
+
     from gdw_bench.plan.grid import table_cells
-    from gdw_bench.reporting.report import collect, load_records
     from gdw_bench.plan.specs import PROFILES, TABLES
+    from gdw_bench.reporting.report import collect, load_records
 
     write_clothing1m_tree(tmp_path / "data" / "clothing1m")
     table, paper = TABLES["5"], PROFILES["paper"]
@@ -120,3 +120,17 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     records = load_records(tmp_path / "results")
     assert len(collect(records, table, profile, [1], from_scratch=True)) == 1
     assert len(collect(records, table, profile, [1])) == 0
+
+
+def test_the_prepared_data_of_one_process_is_never_shared_across_crop_paddings():
+    """Cells differing only in the random crop's padding (a protocol field) get their own splits: the
+    per-process cache of prepared data keys on every argument prepare() reads."""
+    import dataclasses
+
+    from gdw_bench.training.loop import prepared_data
+
+    base = CellConfig("mini", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
+                      Protocol("mlp128bn", 1, augment=True))
+    padded = dataclasses.replace(base, protocol=dataclasses.replace(base.protocol, crop_pad=3))
+    plain, other = prepared_data(base, torch.device("cpu"), None), prepared_data(padded, torch.device("cpu"), None)
+    assert plain is not other and other.train.augment.pad == 3 and plain.train.augment.pad != 3

@@ -12,12 +12,12 @@ import json
 
 import pytest
 
-from gdw_bench.storage import store
 from gdw_bench.datasets import Corruption
-from gdw_bench.training.engine import CellConfig
 from gdw_bench.execution.execute import InProcess, Pool, Slurm, execute
 from gdw_bench.execution.options import SKIPPED, TRAINED, CellOutcome, RunOptions
 from gdw_bench.plan.specs import Protocol
+from gdw_bench.storage import store
+from gdw_bench.training.engine import CellConfig
 
 CELL = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
                   Protocol("small_cnn", 1, eval_batch_size=1000))

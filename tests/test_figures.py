@@ -8,14 +8,14 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.lines import Line2D
 
-from gdw_bench.reporting import figstyle, figures
-from gdw_bench.plan import grid
-from gdw_bench.reporting import report as rep
 from gdw_bench.cli import cli
-from gdw_bench.plan.config import load_profile
 from gdw_bench.errors import UserInputError
 from gdw_bench.methods import get_method, list_methods
+from gdw_bench.plan import grid
+from gdw_bench.plan.config import load_profile
 from gdw_bench.plan.specs import PROFILES, TABLES, get_table
+from gdw_bench.reporting import figstyle, figures
+from gdw_bench.reporting import report as rep
 
 SETS = ("epochs=3",)
 

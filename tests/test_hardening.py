@@ -12,16 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-
-from gdw_bench.execution.options import RunOptions
 import torch
 
-from gdw_bench.training import cpu_tuning
+from gdw_bench.datasets import Corruption
+from gdw_bench.execution.options import RunOptions
+from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
-from gdw_bench.datasets import Corruption
+from gdw_bench.training import cpu_tuning
 from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
-from gdw_bench.plan.specs import Protocol
 
 GRID = ["run", "--table", "2", "--profile", "mini", "--levels", "0.4", "--threads", "1"]
 

@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import tiny_net
+
 from gdw_bench.datasets import Batch
 from gdw_bench.errors import UserInputError
 from gdw_bench.methods import create_method, get_method, list_methods

@@ -4,10 +4,9 @@ import json
 
 import pytest
 import torch
-from torch import nn
-
 from test_bad_input import assert_refused
 from test_registry import cli_with_site, install_distribution
+from torch import nn
 
 from gdw_bench.cli import main
 from gdw_bench.errors import UserInputError
@@ -160,10 +159,10 @@ def test_a_model_from_a_file_resumes_from_its_checkpoint_to_the_uninterrupted_re
     resumed, the cell ends with the very record of an uninterrupted run."""
     from test_engine import strip_times
 
-    from gdw_bench.storage import store
     from gdw_bench.datasets import Corruption
-    from gdw_bench.training.engine import CellConfig, run_cell
     from gdw_bench.plan.specs import Protocol
+    from gdw_bench.storage import store
+    from gdw_bench.training.engine import CellConfig, run_cell
 
     (tmp_path / "nets.py").write_text(USER_MODELS)
     protocol = Protocol(f"{tmp_path / 'nets.py'}:TinyConv", 3, augment=False, eval_batch_size=1000)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from gdw_bench.reporting import regime
-from gdw_bench.plan import seeds
 from gdw_bench.datasets import Corruption
-from gdw_bench.training.engine import CellConfig, _train_epoch, build_method, prepared_data
 from gdw_bench.methods import Method
 from gdw_bench.methods.base import TaskInfo
-from gdw_bench.reporting.report import Cell, compare, render, significance
+from gdw_bench.plan import seeds
 from gdw_bench.plan.specs import Protocol, get_profile, get_table
+from gdw_bench.reporting import regime
+from gdw_bench.reporting.report import Cell, compare, render, significance
+from gdw_bench.training.engine import CellConfig, _train_epoch, build_method, prepared_data
 
 PROTO = Protocol("mlp128", 2, augment=False, eval_batch_size=2000)
 
@@ -212,8 +212,8 @@ def test_shared_seeds_use_the_paired_test():
 # ----- the ordering against the paper's (report --compare-paper) ---------------------------------
 def _paper_column_records(transform):
     """Records of every Table 2 method on mini's 40 % column, two seeds, scores = transform(paper mean)."""
-    from gdw_bench.reporting.report import paper_results
     from gdw_bench.plan.specs import PAPER_METHOD_NAMES
+    from gdw_bench.reporting.report import paper_results
 
     paper = paper_results()
     column = paper[(paper["table"] == "2") & (paper["dataset"] == "cifar10") & (paper["level"] == "0.4")]

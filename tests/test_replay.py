@@ -2,9 +2,9 @@
 double-backward reference's meta-gradient, step after step, for every meta method (float64)."""
 import pytest
 import torch
+from test_methods import META, make
 
 from gdw_bench.methods._bilevel import ActivationRecorder, logits_jvp
-from test_methods import META, make
 
 
 def step_both_and_compare_meta_grads(fast, reference, batch, meta, label) -> None:
@@ -33,6 +33,7 @@ def test_replayed_jvp_equals_double_backward_over_several_steps(key, separable_p
 def test_replay_is_used_only_for_the_recorded_input(model, separable_problem):
     """The replayed JVP equals full forward-mode AD, through BatchNorm2d (tiny_net) and BatchNorm1d."""
     from conftest import tiny_net
+
     from gdw_bench.training.models import build_model
 
     batch, meta, k = separable_problem

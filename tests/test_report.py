@@ -1,10 +1,10 @@
 """Reports and figures: the diagnostics' definitions on a hand-made iteration, and every table and
 figure of the mini profile rendered from real (one-seed) runs."""
-import pytest
 import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from gdw_bench.methods._diagnostics import HIST_EDGES, WeightDiagnostics
@@ -65,10 +65,9 @@ def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
 
 def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     """Compile-free invariants of the LaTeX table, with a user's method whose name has &, _ and η."""
-    from gdw_bench.reporting.report import render
-    from gdw_bench.plan.specs import get_profile, get_table
-
     from gdw_bench.plan.identity import config_hash, identity_for
+    from gdw_bench.plan.specs import get_profile, get_table
+    from gdw_bench.reporting.report import render
 
     def record(method, title, seed, score):
         out = {"profile": "mini", "dataset": "digits", "method": method, "method_title": title, "seed": seed,
@@ -109,8 +108,8 @@ def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
     mixes into a table: the cell shows as missing and the header counts the stale record."""
     import json
 
-    from gdw_bench.reporting.report import load_records, render
     from gdw_bench.plan.specs import get_profile, get_table
+    from gdw_bench.reporting.report import load_records, render
 
     out = cli(["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel", "--levels", "0.4"], tmp_path)
     assert out.returncode == 0, out.stderr

@@ -6,12 +6,12 @@ import re
 
 from click.testing import CliRunner
 
-from gdw_bench.plan import identity
-from gdw_bench.storage import store
 from gdw_bench.cli import cli
 from gdw_bench.datasets import Corruption
-from gdw_bench.training.engine import CellConfig, run_cell
+from gdw_bench.plan import identity
 from gdw_bench.plan.specs import PROFILES
+from gdw_bench.storage import store
+from gdw_bench.training.engine import CellConfig, run_cell
 
 DRY = ["run", "--table", "2", "--profile", "mini", "--dry-run"]
 

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gdw_bench.storage import store
 from gdw_bench.datasets import Corruption
-from gdw_bench.training.engine import CellConfig
 from gdw_bench.plan.specs import Protocol
+from gdw_bench.storage import store
+from gdw_bench.training.engine import CellConfig
 
 pytestmark = pytest.mark.slow  # a real cluster / a GPU: the full tier (make test-all)
 

@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_clothing1m_tree, write_images
+
 from gdw_bench.datasets import Corruption, prepare
 from gdw_bench.datasets.batches import augment_batch
 from gdw_bench.datasets.protocol import _SOURCE_CACHE

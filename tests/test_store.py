@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from gdw_bench.storage import store
 from gdw_bench.errors import UserInputError
 from gdw_bench.methods import get_method, hyperparameters_of
+from gdw_bench.storage import store
 
 
 def test_files_are_written_with_the_umask_permissions(tmp_path):

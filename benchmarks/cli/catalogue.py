@@ -1,11 +1,14 @@
 """`gdw-bench list` and `gdw-bench info`: what methods, tables, datasets, profiles and models there are."""
 from __future__ import annotations
 
-
 import click
 
-from gdw_bench.errors import UserInputError
 from gdw_bench.cli.common import _config_options, _resolve_profile, cli
+from gdw_bench.datasets.catalogue import DATASETS
+from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.methods import cards
+from gdw_bench.plan.config import to_toml
+from gdw_bench.plan.specs import PROFILES, TABLES
 
 
 @cli.command("list")
@@ -13,15 +16,11 @@ from gdw_bench.cli.common import _config_options, _resolve_profile, cli
 @_config_options
 def list_(what, config, sets):
     """List methods, models, tables, datasets or profiles (models: also those a --config / --set names)."""
-    from gdw_bench.errors import unknown_choice
-
     if (config is not None or sets) and what != "models":
         raise UserInputError(f"--config and --set go with `list models` (the models a profile names), not "
                              f"`list {what}`")
 
     if what == "methods":
-        from gdw_bench.methods import cards  # torch-free
-
         for card in cards.cards().values():
             click.echo(f"{card.key:11s} {card.title:18s} {card.paper}" +
                        (f"  [{', '.join(card.needs)}]" if card.needs else "") +
@@ -29,21 +28,15 @@ def list_(what, config, sets):
         for line in cards.load_errors():
             click.echo(f"warning: {line}", err=True)
     elif what == "tables":
-        from gdw_bench.plan.specs import TABLES
-
         for t in TABLES.values():
             cols = ", ".join(dict.fromkeys(c.label for c in t.columns))
             also = f" (also trained for the regime verdict: {', '.join(t.regime_methods)})" if t.regime_methods else ""
             click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}{also}\n      columns: {cols}\n"
                        f"      metric: {t.metric}\n      seeds: {','.join(map(str, t.seeds))}")
     elif what == "datasets":
-        from gdw_bench.datasets import DATASETS
-
         for d in DATASETS.values():
             click.echo(f"{d.key:14s} {d.num_classes:4d} classes  {d.description}")
     elif what == "profiles":
-        from gdw_bench.plan.specs import PROFILES
-
         for p in PROFILES.values():
             click.echo(f"{p.name:12s} {p.description}")
     elif what == "models":
@@ -74,12 +67,7 @@ def list_(what, config, sets):
 @_config_options
 def info(key, as_config, config, sets):
     """Describe a method, table, dataset or profile (or the profile --config / --set resolve to)."""
-    from gdw_bench.errors import unknown_choice
-    from gdw_bench.plan.specs import PROFILES, TABLES
-
     if config is not None or sets or as_config:
-        from gdw_bench.plan.config import to_toml
-
         if key is not None and key not in PROFILES:
             raise unknown_choice("profile", key, PROFILES)
         prof = _resolve_profile(key or "mini", config, sets)
@@ -92,8 +80,6 @@ def info(key, as_config, config, sets):
     if key.removeprefix("table") in TABLES or key in PROFILES:  # specs only: no torch for these
         _describe_spec(key)
         return
-    from gdw_bench.datasets import DATASETS
-    from gdw_bench.methods import cards
 
     known = cards.cards()
     if key in known:
@@ -107,8 +93,6 @@ def info(key, as_config, config, sets):
 
 def _describe_spec(key: str) -> None:
     """`info` of a table or a profile, from the specs alone."""
-    from gdw_bench.plan.specs import PROFILES, TABLES
-
     if key.removeprefix("table") in TABLES:
         t = TABLES[key.removeprefix("table")]
         also = f" (also trained for the regime verdict: {', '.join(t.regime_methods)})" if t.regime_methods else ""

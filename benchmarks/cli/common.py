@@ -3,13 +3,13 @@ entry point's one-line errors."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from gdw_bench.errors import UserInputError
-
 
 DEFAULT_RESULTS = Path("results")
 
@@ -85,8 +85,6 @@ MAX_THREADS = 1024  # torch.set_num_threads accepts without overflowing
 def _results_root(path: Path, must_write: bool) -> Path:
     """The results root as an absolute path (every message names it so); one-line errors when it is
     a file, or when training must write there and cannot."""
-    import os
-
     root = Path(path).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise UserInputError(f"--results-dir {root} is a file; valid: a folder (or one to be created)")

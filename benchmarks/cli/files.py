@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 
-from gdw_bench.errors import UserInputError
-from gdw_bench.cli.common import (DEFAULT_RESULTS, PATH, _existing_results, _nearest_existing, _results_root,
-                                  _writing, cli)
+from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _existing_results, _nearest_existing, _results_root, _writing, cli
+from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.storage import store
+from gdw_bench.storage.migrate import migrate as move
 
 
 @cli.command()
@@ -16,8 +17,6 @@ from gdw_bench.cli.common import (DEFAULT_RESULTS, PATH, _existing_results, _nea
 def migrate(results_dir, dry_run):
     """Move a results root of the older layout (<profile>/<dataset>/…) to today's, in place: nothing is
     retrained or deleted."""
-    from gdw_bench.storage.migrate import migrate as move
-
     root = _existing_results(_results_root(results_dir, must_write=not dry_run))
     with _writing(root):
         done = move(root, dry_run=dry_run)
@@ -40,8 +39,6 @@ def migrate(results_dir, dry_run):
 def export(results_dir, out, fmt, curves):
     """Write every record as tidy rows: one per cell (and seed), or one per cell × epoch."""
     from gdw_bench import results
-    from gdw_bench.storage import store
-    from gdw_bench.errors import unknown_choice
 
     out = Path(out) if out is not None else Path("results_curves.csv" if curves else "results.csv")
     fmt = fmt or ("parquet" if out.suffix == ".parquet" else "csv")

@@ -2,15 +2,30 @@
 run stored beside them; each selection in a folder of its own."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
 
-from gdw_bench.errors import UserInputError
-from gdw_bench.cli.common import (DEFAULT_RESULTS, PATH, _config_options, _existing_results, _from_scratch_option,
-                                  _nearest_existing, _resolve_profile, _results_root, _writing, cli)
-
+from gdw_bench.cli.common import (
+    DEFAULT_RESULTS,
+    PATH,
+    _config_options,
+    _existing_results,
+    _from_scratch_option,
+    _nearest_existing,
+    _resolve_profile,
+    _results_root,
+    _writing,
+    cli,
+)
+from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.plan import runs
+from gdw_bench.plan.identity import record_is_current
+from gdw_bench.plan.specs import PROFILES, TABLES, get_table, parse_seeds
+from gdw_bench.storage import store
+from gdw_bench.storage.store import atomic_write_bytes
 
 FORMATS = ("markdown", "latex", "csv")
 
@@ -23,10 +38,6 @@ def _report_profile(profile: str | None, config, sets: tuple, root: Path):
     them; else a run stored under the results root by that name (``gdw_bench.plan.runs``: what was trained,
     with no --config/--set needed again); else a built-in profile. Without --profile: the run written
     last, or 'mini' when none is stored."""
-    from gdw_bench.plan import runs
-    from gdw_bench.errors import unknown_choice
-    from gdw_bench.plan.specs import PROFILES
-
     if config is not None or sets:
         return _resolve_profile(profile or "mini", config, sets), None
     stored_names = runs.names(root) if root.is_dir() else []
@@ -37,7 +48,6 @@ def _report_profile(profile: str | None, config, sets: tuple, root: Path):
     if profile in stored_names:
         stored = runs.load(root, profile)
         if stored.axes:  # the header says what was swept, and how its rows are named
-            import dataclasses
 
             swept = "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in stored.axes)
             note = f"{stored.profile.description}. Swept (run '{stored.name}'): {swept}, one row per value"
@@ -113,11 +123,6 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     """Render tables (and figures) from the result records."""
     from gdw_bench.reporting import figures, publish
     from gdw_bench.reporting import report as rep
-    from gdw_bench.storage import store
-    from gdw_bench.errors import unknown_choice
-    from gdw_bench.plan.identity import record_is_current
-    from gdw_bench.plan.specs import TABLES, get_table, parse_seeds
-    from gdw_bench.storage.store import atomic_write_bytes
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
@@ -181,7 +186,6 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
 def _report_rows(methods: str | None, records: list[dict]):
     """--methods of `report`: None, "all", or validated keys (the paper's or any with records)."""
     from gdw_bench.reporting import report as rep
-    from gdw_bench.errors import unknown_choice
 
     if methods is None or methods.strip() == "all":
         return methods and "all"

@@ -7,10 +7,23 @@ from pathlib import Path
 
 import click
 
-from gdw_bench.errors import UserInputError
-from gdw_bench.cli.common import (DEFAULT_RESULTS, MAX_JOBS, MAX_THREADS, PATH, _config_options, _data_dir,
-                                  _duration, _from_scratch_option, _profile_option, _results_root,
-                                  cli)
+from gdw_bench.cli.common import (
+    DEFAULT_RESULTS,
+    MAX_JOBS,
+    MAX_THREADS,
+    PATH,
+    _config_options,
+    _data_dir,
+    _duration,
+    _from_scratch_option,
+    _profile_option,
+    _results_root,
+    cli,
+)
+from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.plan import costs, grid, planner, runs
+from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
+from gdw_bench.storage.migrate import old_layout_records
 
 
 @cli.command()
@@ -57,9 +70,6 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
-    from gdw_bench.errors import unknown_choice
-    from gdw_bench.plan import grid, planner
-
     request = planner.RunRequest(table_key, seeds, methods, levels, profile, config, tuple(sets), tuple(sweeps),
                                  from_scratch, tuple(sys.argv[1:]))
     the_plan = planner.plan(request)  # every bad value of the request: one line, before anything is written
@@ -113,7 +123,6 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
                    "use a GPU (--device cuda) or --profile mini", err=True)
     _explain_skipped(cells, statuses, results_dir, rerun)
-    from gdw_bench.plan import runs
 
     stored = the_plan.stored_run()
     runs.save(results_dir, stored)  # what was asked, resolved: `report` reads it back by name
@@ -164,8 +173,6 @@ def _parallel(executor: str, device_type: str, slurm_options, jobs: int) -> int:
 def _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options, jobs) -> tuple[float, list[float]]:
     """Seconds until the cells to train are done (their estimates over the cells running at once), and
     each cell's estimate: what this machine measured (the results root's costs.json), else the profile's."""
-    from gdw_bench.plan import costs, grid
-
     measured = costs.load(results_dir)
     estimates = [grid.estimate_seconds(c, the_plan.profile, device_type, measured) for c in todo]
     parallel = _parallel(executor, device_type, slurm_options, jobs)
@@ -191,8 +198,6 @@ def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta) -> N
 
 def _refuse_old_layout(root: Path) -> None:
     """A root of the older layout would have every cell trained again: say how to move it instead."""
-    from gdw_bench.storage.migrate import old_layout_records
-
     if root.is_dir():
         old = old_layout_records(root)
         if old:
@@ -220,8 +225,6 @@ def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus,
 
 def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:
     """Say why cells that are not done are not trained now."""
-    from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
-
     for status in ("stale", "corrupt", "running", "queued"):
         why = NOT_TRAINED_BECAUSE[status]
         hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import click
 
-from gdw_bench.errors import UserInputError
-from gdw_bench.cli.common import PATH, cli, _data_dir
+from gdw_bench.cli.common import PATH, _data_dir, cli
+from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.plan import grid
+from gdw_bench.plan.specs import get_profile, get_table
 
 
 @cli.command()
@@ -29,12 +31,9 @@ from gdw_bench.cli.common import PATH, cli, _data_dir
 def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine, cuda_graphs,
           memory_format):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
-    from gdw_bench.plan import grid
     from gdw_bench import speed as speed_module
     from gdw_bench.training.engine import resolve_device
-    from gdw_bench.errors import unknown_choice
     from gdw_bench.training.models import MEMORY_FORMATS, resolve_model
-    from gdw_bench.plan.specs import get_profile, get_table
 
     for name, value in (("--steps", steps), ("--rounds", rounds)):  # everything checked before any timing
         if value < 1:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from gdw_bench.plan import costs
-from gdw_bench.storage import store
-from gdw_bench.storage import record as record_schema
-from gdw_bench.execution.progress import GridOutcome, Progress, _live_line
-from gdw_bench.plan.grid import cell_statuses, to_train
 from gdw_bench.execution.options import DIED, FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
+from gdw_bench.execution.progress import GridOutcome, Progress, _live_line
+from gdw_bench.plan import costs
+from gdw_bench.plan.grid import cell_statuses, to_train
+from gdw_bench.storage import record as record_schema
+from gdw_bench.storage import store
 
 OnOutcome = Callable[[object, CellOutcome], None]
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gdw_bench.storage import store
 from gdw_bench.errors import UserInputError, first_line
+from gdw_bench.execution.options import DIED, CellOutcome
+from gdw_bench.storage import store
 
 POLL_SECONDS = 5.0  # between status checks while waiting; submitit batches them into one sacct call
 
@@ -127,7 +128,6 @@ def submit_and_wait(cells, root: Path, options, slurm_options: SlurmOptions, est
     task ends. Returns the job ids."""
     import submitit
 
-    from gdw_bench.execution.options import DIED, CellOutcome
 
     executor = submitit.AutoExecutor(folder=Path(root) / ".slurm" / "%j", cluster="slurm")
     params = dict(name="gdw-bench", timeout_min=timeout_minutes(slurm_options, estimates),

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Callable
 
+from gdw_bench.execution.options import DIED, CellOutcome
+
 # Messages a worker sends: ("epoch", label, epoch, epochs, loss, test_acc) and ("note", line) while
 # training, then ("done", CellOutcome) for its cell.
 
@@ -122,8 +124,6 @@ class WorkerPool:
         self.workers.remove(worker)
         worker.conn.close()
         if worker.cell is not None:
-            from gdw_bench.execution.options import DIED, CellOutcome
-
             on_outcome(worker.cell, CellOutcome(DIED, death_message(worker.process.exitcode)))
         if todo:
             self._give(self._start(), todo)

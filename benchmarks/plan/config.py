@@ -41,8 +41,11 @@ import types
 import typing
 from pathlib import Path
 
+from gdw_bench.datasets.catalogue import DATASETS, USER_SOURCES, register_user_dataset
+from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan.specs import PROFILES, Profile, Protocol, StandIn
+from gdw_bench.methods.cards import card, method_keys
+from gdw_bench.plan.specs import LEVELED_SETTINGS, PROFILES, Profile, Protocol, StandIn, get_table, parse_seeds
 from gdw_bench.training.cell import BUILTIN_MODELS
 
 if sys.version_info >= (3, 11):
@@ -155,8 +158,6 @@ def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
 
 
 def _stand_in(where: str, value, datasets: dict) -> StandIn | None:
-    from gdw_bench.datasets import Corruption
-
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -186,8 +187,6 @@ def _set_path(tree: dict, dotted: str, value, method_keys) -> None:
             tree.setdefault("_all_datasets", {})[key] = value
             return
         if key == "seeds" and isinstance(value, str):
-            from gdw_bench.plan.specs import parse_seeds
-
             value = list(parse_seeds(value))
         tree[key] = value
         return
@@ -236,8 +235,6 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     ``base=None`` with no ``extends``: a profile from nothing (the built-ins, ``plan/profiles/*.toml``,
     which ``builtin`` marks: no source to name). ``_chain``: the config files already being read
     through ``extends`` (a cycle is one line)."""
-    from gdw_bench.methods.cards import card, method_keys
-
     tree: dict = {}
     folder = Path.cwd()
     if config is not None:
@@ -278,8 +275,6 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
             values["model"] = _model_reference(values["model"], folder)
         _check_keys(f"datasets.{key}", values, (*PROTOCOL_FIELDS, *DATASET_KEYS))
         if "source" in values:
-            from gdw_bench.datasets import USER_SOURCES, register_user_dataset
-
             try:
                 check_name(key)  # it names the dataset's results folder
             except UserInputError:
@@ -295,8 +290,6 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
             register_user_dataset(key, values["source"], str(path), meta, str(values.get("description", "")))
             user[key] = (values["source"], str(path), meta, str(values.get("description", "")))
         elif key not in protocols:
-            from gdw_bench.datasets import DATASETS
-
             if key not in DATASETS:
                 raise UserInputError(f"datasets.{key}: not a dataset of this profile or a built-in one; add "
                                      f"source = \"npz\" | \"imagefolder\" and a path for your own data (known: "
@@ -338,7 +331,6 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         seeds = tuple(seeds)
     levels = _levels(tree.get("levels", {}), parent.extra_levels)
     tables = tree.get("tables", list(parent.tables))
-    from gdw_bench.plan.specs import get_table
 
     if not isinstance(tables, list | tuple) or not all(isinstance(t, str | int) and not isinstance(t, bool)
                                                        for t in tables):
@@ -378,8 +370,6 @@ def _seconds_per_epoch(where: str, dataset: str, value) -> dict:
 
 def _levels(given: dict, inherited: dict) -> dict:
     """A config's [levels]: extra noise rates (uniform, flip: in [0, 1)) or μ (imbalance: in (0, 1])."""
-    from gdw_bench.plan.specs import LEVELED_SETTINGS
-
     _check_keys("levels", given, LEVELED_SETTINGS)
     levels = dict(inherited)
     for setting, values in given.items():

@@ -14,6 +14,9 @@ import json
 import statistics
 from pathlib import Path
 
+from gdw_bench.methods import cards
+from gdw_bench.storage.store import atomic_write_json
+
 COSTS = "costs.json"
 KEPT = 25  # samples per key
 
@@ -39,7 +42,6 @@ def add(root: Path, measured: list[tuple[object, str, float]]) -> None:
     the protocol's budget, the unit estimates scale by)."""
     if not measured:
         return
-    from gdw_bench.storage.store import atomic_write_json
 
     data = load(root)
     for cell, device_type, seconds in measured:
@@ -59,7 +61,6 @@ def estimate(cell, profile, device_type: str, measured: dict) -> float:
     per_epoch = measured.get(_epoch_key(cell, device_type))
     if per_epoch:
         return statistics.median(per_epoch) * _epochs(cell)
-    from gdw_bench.methods import cards
 
     base = profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
     return base * cell.protocol.epochs * cards.card(cell.method).relative_cost

@@ -6,10 +6,12 @@ import dataclasses
 import os
 from pathlib import Path
 
+from gdw_bench.errors import UserInputError, first_line
+from gdw_bench.methods.cards import card, method_keys
+from gdw_bench.plan import costs
+from gdw_bench.plan.specs import Profile, TableSpec, takes_levels, with_levels
 from gdw_bench.storage import store
 from gdw_bench.training.cell import CellConfig
-from gdw_bench.errors import UserInputError, first_line
-from gdw_bench.plan.specs import Profile, TableSpec, takes_levels, with_levels
 
 
 def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
@@ -82,8 +84,6 @@ def _level_value(level: str) -> float | None:
 
 
 def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
-    from gdw_bench.methods.cards import card, method_keys
-
     if text is None:
         return table.methods + tuple(m for m in table.regime_methods if m not in table.methods)
     if text.strip() == "all":
@@ -143,8 +143,6 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
 
 def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str, measured: dict | None = None) -> float:
     """Seconds to train ``cell`` here: what this machine measured (``costs``), else the profile's guess."""
-    from gdw_bench.plan import costs
-
     return costs.estimate(cell, profile, device_type, measured or {})
 
 

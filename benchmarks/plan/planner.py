@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gdw_bench.errors import UserInputError
 from gdw_bench.plan import grid
+from gdw_bench.plan.config import check_name, load_profile, parse_value
 from gdw_bench.plan.runs import StoredRun
 from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_profile, get_table, parse_seeds
 from gdw_bench.training.cell import CellConfig
@@ -69,7 +70,6 @@ def resolve_profile(name: str, config: Path | None = None, sets: tuple[str, ...]
     """The built-in profile ``name``, or the one a config file and --set overrides define on top of it."""
     if config is None and not sets:
         return get_profile(name)
-    from gdw_bench.plan.config import load_profile
 
     get_profile(name)  # a bad --profile is still an error
     return load_profile(config, tuple(sets), base=name)
@@ -106,8 +106,6 @@ def _tables(text: str | None, profile: Profile) -> tuple[TableSpec, ...]:
 def sweep_points(request: RunRequest, base: Profile) -> tuple[list, list]:
     """--sweep KEY=V1,V2 (repeatable): the axes [(key, [values])] and one resolved profile per point of
     their product, named for it ('mini+gdw.outer_lr=10'); each point is --set KEY=V on top of the rest."""
-    from gdw_bench.plan.config import check_name, parse_value
-
     axes = []
     for item in request.sweeps:
         key, sep, text = item.partition("=")

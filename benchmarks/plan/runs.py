@@ -19,6 +19,7 @@ from pathlib import Path
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError
 from gdw_bench.plan.specs import Profile, Protocol, StandIn
+from gdw_bench.storage.store import atomic_write_json
 
 RUNS = "runs"
 RUN_SCHEMA = 1
@@ -98,8 +99,6 @@ def path_of(root: Path, name: str) -> Path:
 
 
 def save(root: Path, run: StoredRun) -> Path:
-    from gdw_bench.storage.store import atomic_write_json
-
     run.written_at = run.written_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
     path = path_of(root, run.name)
     atomic_write_json(path, run.to_json())

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gdw_bench.datasets.corruption import Corruption
-from gdw_bench.training.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
 from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.training.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
 
 PAPER_SEEDS = (1, 10, 100, 1000, 10000)  # Appendix C
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from gdw_bench.plan.specs import Profile, TableSpec
 from gdw_bench.reporting import figures, site, summary
 from gdw_bench.reporting import report as rep
-from gdw_bench.plan.specs import Profile, TableSpec
 from gdw_bench.storage.store import atomic_write_bytes
 
 SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}

@@ -19,11 +19,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from gdw_bench.datasets.corruption import corruption_label
+from gdw_bench.plan.identity import record_is_current
+from gdw_bench.plan.specs import (
+    PAPER_METHOD_NAMES,
+    Column,
+    Profile,
+    TableSpec,
+    extra_levels,
+    reader_name,
+    takes_levels,
+    with_levels,
+)
 from gdw_bench.reporting import regime
 from gdw_bench.storage import store
-from gdw_bench.plan.identity import record_is_current
-from gdw_bench.plan.specs import (PAPER_METHOD_NAMES, Column, Profile, TableSpec, extra_levels, reader_name, takes_levels,
-                             with_levels)
 
 ALPHA = 0.05
 
@@ -38,8 +47,6 @@ def paper_results() -> pd.DataFrame:
 
 def _column_title(column: Column, profile: Profile) -> str:
     """'cifar10 40 % uniform', 'cifar10→digits μ = 0.1', 'clothing1m real labels', from what runs here."""
-    from gdw_bench.datasets.corruption import corruption_label
-
     stand = profile.stand_in(column.dataset)
     resolved = profile.resolve(column)
     if stand is None or resolved is None:

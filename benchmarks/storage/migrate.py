@@ -12,13 +12,14 @@ cell trains again in the new layout, as it would have.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gdw_bench.plan import identity
-from gdw_bench.storage import store
 from gdw_bench.storage import record as record_schema
+from gdw_bench.storage import store
 
 
 def old_layout_records(root: Path) -> list[Path]:
@@ -41,8 +42,6 @@ class Migration:
 
 def effective_overrides(method: str, resolved: dict) -> dict:
     """The hyperparameters ``resolved`` holds at another value than the method's default today."""
-    import dataclasses
-
     from gdw_bench.methods import get_method
 
     defaults = dataclasses.asdict(get_method(method).Hyperparameters())

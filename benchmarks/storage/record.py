@@ -8,6 +8,9 @@ report a record of another schema as damaged rather than guessing. Torch-free.
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -79,8 +82,6 @@ CURVE_OPTIONAL_NUMBERS = ("weight_correct", "weight_wrong")
 
 
 def _is_number(value) -> bool:
-    import math
-
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -121,9 +122,6 @@ def problem(record: Any) -> str | None:
 def read_regular_file(path: Path) -> str:
     """The text of ``path`` if it is a regular file; OSError otherwise (a FIFO, a device or a folder
     named like a record would block or fail a reader)."""
-    import os
-    import stat
-
     path = Path(path)
     mode = path.stat().st_mode  # FileNotFoundError when absent
     if not stat.S_ISREG(mode):

@@ -10,10 +10,9 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.plan import identity, seeds
 from gdw_bench.storage import store
-from gdw_bench.datasets.corruption import Corruption
-
 
 # The models ``training.models`` registers itself, by name: a protocol naming one is valid without
 # importing torch (a test keeps this list equal to the registry's built-ins).

@@ -15,13 +15,24 @@ from typing import Callable
 
 import torch
 
+from gdw_bench.execution.options import RunOptions
 from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
 from gdw_bench.training.cell import CellConfig, CellFailed, CellSkipped, Protocol  # noqa: F401 (re-exported)
-from gdw_bench.execution.options import RunOptions
-from gdw_bench.training.loop import (CHECKPOINT_INTERVAL_S, SCORE_EPOCHS, Diverged, _checked_logs,  # noqa: F401
-                                _stderr_note, _train, _train_epoch, build_method, cosine_lr, evaluate,
-                                prepared_data, resolve_device)
+from gdw_bench.training.loop import (  # noqa: F401
+    CHECKPOINT_INTERVAL_S,
+    SCORE_EPOCHS,
+    Diverged,
+    _checked_logs,
+    _stderr_note,
+    _train,
+    _train_epoch,
+    build_method,
+    cosine_lr,
+    evaluate,
+    prepared_data,
+    resolve_device,
+)
 
 
 def _with_tensorboard(folder: Path, on_epoch):

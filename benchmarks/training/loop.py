@@ -20,14 +20,14 @@ from pathlib import Path
 
 import torch
 
-from gdw_bench.training import cpu_tuning, provenance
-from gdw_bench.plan import seeds
-from gdw_bench.storage import store
-from gdw_bench.storage import record as record_schema
-from gdw_bench.training.cell import CellConfig, CellFailed
 from gdw_bench.datasets import PreparedData, expected_wrong_fraction, prepare
-from gdw_bench.training.models import build_model, place_model, preferred_memory_format
 from gdw_bench.execution.options import RunOptions
+from gdw_bench.plan import seeds
+from gdw_bench.storage import record as record_schema
+from gdw_bench.storage import store
+from gdw_bench.training import cpu_tuning, provenance
+from gdw_bench.training.cell import CellConfig, CellFailed
+from gdw_bench.training.models import build_model, place_model, preferred_memory_format
 
 SCORE_EPOCHS = 5
 # Seconds of training between checkpoints (and always before a planned stop). A killed run redoes at
@@ -90,8 +90,9 @@ def prepared_data(cell: CellConfig, device: torch.device, data_dir: Path | None)
     every method of a grid row trains on the very same tensors."""
     cell.ensure_dataset()
     p = cell.protocol
+    # everything prepare() reads: a cell of another crop padding or data file never gets these tensors
     key = (cell.dataset, cell.corruption.canonical(), cell.seed, str(device), str(data_dir), p.train_subset,
-           p.test_subset, p.meta_per_class, p.pad_to)
+           p.test_subset, p.meta_per_class, p.pad_to, p.crop_pad, cell.user_data)
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) >= 4:
             _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
