@@ -9,6 +9,7 @@ as skipped, never as trained, whichever executor ran it.
 """
 import dataclasses
 import json
+import statistics
 
 import pytest
 
@@ -70,6 +71,12 @@ def test_every_run_option_reaches_the_engine_and_skips_are_never_counted_as_trai
     assert record["config_hash"] == CELL.config_hash and record["torch_threads"] == 1
     assert list((folder / "tensorboard").iterdir()), "TensorBoard events"
     assert list(folder.glob(f"{store.RECORD}.stale-*")), "the stale record kept aside, not overwritten"
+    # the trained cell's wall time came back with its outcome and is filed for later estimates
+    from gdw_bench.plan import costs
+
+    samples = costs.load(root)[costs._cell_key(CELL, "cpu")]  # one per training of the cell, this one last
+    assert samples[-1] == pytest.approx(record["wall_time_s"])
+    assert costs.estimate(CELL, None, "cpu", costs.load(root)) == pytest.approx(statistics.median(samples))
 
 
 def test_outcomes_are_typed_values():

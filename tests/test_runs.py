@@ -85,6 +85,26 @@ def test_report_describes_the_stored_run_without_set_again(small_grid):
     assert f"Profile '{stored['name']}'" in out.output
 
 
+def test_a_sweep_trains_only_its_new_cells_and_reports_one_row_per_value(small_grid, tmp_path):
+    """On a copy of the small grid, a sweep of GDW's outer_lr trains 2 values × 2 columns × 3 seeds and
+    nothing else (every other cell is found where it is); its report has the base row, labelled with
+    what it has on the swept axis, and one row per value."""
+    import shutil
+
+    root = tmp_path / "results"
+    shutil.copytree(small_grid, root)
+    args = ["run", "--table", "2", "--set", "epochs=3", "--seeds", "1,10,100", "--methods", "basemodel,mwnet,gdw",
+            "--levels", "0,0.4", "--threads", "1", "--results-dir", str(root), "--sweep", "gdw.outer_lr=10,50"]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    assert "training 12 " in out.output and "trained 12 cells, 12 were already done" in out.output
+    report = CliRunner().invoke(cli, ["report", "--table", "2", "--results-dir", str(root), "--out", str(tmp_path / "r")])
+    assert report.exit_code == 0, report.output
+    rows = [line.split("|")[1].strip() for line in report.output.splitlines() if line.startswith("| GDW")]
+    assert rows == ["GDW (outer_lr=default)", "GDW (outer_lr=10)", "GDW (outer_lr=50)"]
+    assert "gdw.outer_lr = 10, 50, one row per value" in report.output
+
+
 def test_a_report_folder_keeps_one_selection(small_grid, tmp_path):
     args = ["report", "--table", "2", "--results-dir", str(small_grid), "--out", str(tmp_path)]
     assert CliRunner().invoke(cli, args).exit_code == 0

@@ -17,7 +17,6 @@ from gdw_bench.execution.options import DIED, FAILED, SKIPPED, TRAINED, CellOutc
 from gdw_bench.execution.progress import GridOutcome, Progress, _live_line
 from gdw_bench.plan import costs
 from gdw_bench.plan.grid import cell_statuses, to_train
-from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
 
 OnOutcome = Callable[[object, CellOutcome], None]
@@ -29,9 +28,12 @@ def train_one(cell, root: Path, options: RunOptions, on_epoch=None, on_note=None
     from gdw_bench.training.engine import CellFailed, CellSkipped, run_cell
 
     try:
-        run_cell(cell, Path(root), options, on_epoch=on_epoch, skip_done=True,
-                 **({"on_note": on_note} if on_note is not None else {}))
-        return CellOutcome(TRAINED)
+        record = run_cell(cell, Path(root), options, on_epoch=on_epoch, skip_done=True,
+                          **({"on_note": on_note} if on_note is not None else {}))
+        record = record if isinstance(record, dict) else {}
+        wall = record.get("wall_time_s")
+        return CellOutcome(TRAINED, wall_s=float(wall) if isinstance(wall, (int, float)) else None,
+                           device_type="cuda" if str(record.get("device", "")).startswith("cuda") else "cpu")
     except CellFailed as exc:
         return CellOutcome(FAILED, str(exc))
     except CellSkipped as exc:
@@ -102,7 +104,8 @@ def execute(cells, root: Path, options: RunOptions, executor, statuses: list[str
     def settle(cell, result: CellOutcome) -> None:
         if result.kind == TRAINED:
             outcome.trained += 1
-            measured.extend(_cost_of(cell, root))
+            if result.wall_s is not None:
+                measured.append((cell, result.device_type, result.wall_s))
         elif result.kind == SKIPPED:
             outcome.skipped.setdefault(result.detail, []).append(cell)
         else:
@@ -121,14 +124,6 @@ def execute(cells, root: Path, options: RunOptions, executor, statuses: list[str
         except OSError:
             pass  # estimates only: never fail a run over them
     return outcome
-
-
-def _cost_of(cell, root: Path) -> list:
-    """The trained cell's (cell, device type, wall seconds) from its record."""
-    record, _ = record_schema.read(cell.folder(root) / store.RECORD)
-    if record is None or not isinstance(record.get("wall_time_s"), (int, float)):
-        return []
-    return [(cell, "cuda" if str(record.get("device", "")).startswith("cuda") else "cpu", record["wall_time_s"])]
 
 
 def record_death(cell, root: Path, error: str, slurm_job_id: str | None = None) -> None:

@@ -47,6 +47,9 @@ class CellOutcome:
     kind: str  # TRAINED | FAILED | SKIPPED | DIED
     detail: str = ""  # the error, the skip reason, or how it died
     slurm_job_id: str | None = None  # the array task that died, when one did
+    # A trained cell's cost, from its record, for later estimates (costs.json): wall seconds and device type
+    wall_s: float | None = None
+    device_type: str = ""
 
     @property
     def trained(self) -> bool:

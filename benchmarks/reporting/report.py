@@ -96,7 +96,7 @@ def with_sweep_rows(records: list[dict], run) -> list[dict]:
     if run is None or not run.points:
         return records
     swept = run.swept_methods if all("." in k for k, _ in run.axes) else {r["method"] for r in records}
-    out = list(records)
+    out = [_labelled_as_base(r, run) if r["method"] in swept else r for r in records]
     for variant, values in run.points:
         label = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in values.items())
         for record in records:
@@ -106,6 +106,21 @@ def with_sweep_rows(records: list[dict], run) -> list[dict]:
                 copy["_current"] = {run.profile.name: True}  # a row of the base profile's tables
                 out.append(copy)
     return out
+
+
+def _labelled_as_base(record: dict, run) -> dict:
+    """A swept method's record of the base profile, titled with what it has where the sweep varies:
+    ``GDW (outer_lr=default)`` for a hyperparameter axis, ``BaseModel (epochs=80)`` for a protocol one."""
+    protocol = run.profile.protocols.get(record.get("dataset"))
+    parts = []
+    for key, _ in run.axes:
+        name = key.rsplit(".", 1)[-1]
+        if "." in key and key.split(".")[0] == record["method"]:  # the method's hyperparameter
+            value = run.profile.method_overrides.get(record["method"], {}).get(name, "default")
+        else:
+            value = getattr(protocol, name, "?")
+        parts.append(f"{name}={value}")
+    return {**record, "row_label": f"{display_name(record['method'], record.get('method_title'))} ({', '.join(parts)})"}
 
 
 def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
@@ -135,8 +150,9 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
             continue
         for i in wanted.get((record["dataset"], record["corruption"]["slug"]), []):
             rows.append({"column": i, "method": record["method"], "title": record.get("method_title"),
-                         "seed": record["seed"], "score": record["score"], "record": record})
-    return pd.DataFrame(rows, columns=["column", "method", "title", "seed", "score", "record"])
+                         "label": record.get("row_label"), "seed": record["seed"], "score": record["score"],
+                         "record": record})
+    return pd.DataFrame(rows, columns=["column", "method", "title", "label", "seed", "score", "record"])
 
 
 @dataclass
@@ -247,6 +263,11 @@ def display_name(method: str, title: str | None = None) -> str:
 
 
 def method_name(method: str, frame: pd.DataFrame) -> str:
+    """The row's name: a label its records carry (a sweep's base row, ``GDW (outer_lr=default)``), else
+    ``display_name``."""
+    labels = frame.loc[frame["method"] == method, "label"].dropna()
+    if len(labels):
+        return labels.iloc[0]
     titles = frame.loc[frame["method"] == method, "title"].dropna()
     return display_name(method, titles.iloc[0] if len(titles) else None)
 
