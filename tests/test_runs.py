@@ -103,6 +103,7 @@ def test_a_sweep_trains_only_its_new_cells_and_reports_one_row_per_value(small_g
     rows = [line.split("|")[1].strip() for line in report.output.splitlines() if line.startswith("| GDW")]
     assert rows == ["GDW (outer_lr=default)", "GDW (outer_lr=10)", "GDW (outer_lr=50)"]
     assert "gdw.outer_lr = 10, 50, one row per value" in report.output
+    assert "Each swept value is a line of its own" in (tmp_path / "r" / "table2_curves.txt").read_text()
 
 
 def test_a_report_folder_keeps_one_selection(small_grid, tmp_path):

@@ -24,6 +24,7 @@ from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec, extra_l
 from gdw_bench.reporting import figstyle  # noqa: E402
 from gdw_bench.reporting.report import (
     _column_title,
+    _sweep_order,
     collect,
     display_name,
     paper_weight_ratios,
@@ -302,7 +303,9 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
             x, rows = _main_phase(chosen)
             end = max(end, len(x))
             extra = _has_extra_phase(chosen)
-            line = _band(ax, x, rows, name, color=look["color"], linestyle=":" if extra else "-",
+            swept = [k for k in by if "[" in k and k.split("[")[0] == method.split("[")[0]]
+            dash = SWEEP_DASHES[swept.index(method) % len(SWEEP_DASHES)] if method in swept else "-"
+            line = _band(ax, x, rows, name, color=look["color"], linestyle=":" if extra else dash,
                          linewidth=1.0 if extra else (1.6 if method == "basemodel" else 1.1),
                          zorder=4 if method == "basemodel" else 2)
             handles.setdefault(method, (line, name))
@@ -337,18 +340,26 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
                f"to n={seeds_n} seeds per method, each panel on its own y-scale. BaseModel (black) is drawn on top. "
                + ("Fine-tuning's main phase is BaseModel's own run (dotted); its score after the 100-epoch fine-tuning "
                   "phase on the meta set is the marker right of the grey line. " if extra_drawn else "")
+               + ("Each swept value is a line of its own in its method's colour, dashed its own way. "
+                  if any("[" in m for m in handles) else "")
                + _where(table, profile, panels[0][0]))
     return _save(fig, out, f"table{table.key}_curves", caption)
 
 
 def _row_keys(table: TableSpec, records) -> list[str]:
-    """The methods a table's figures draw: its rows, plus the methods trained only for its regime verdict
-    (Table 8's BaseModel) so every figure shows the plain network."""
-    return list(table.methods) + [m for m in table.regime_methods if m not in table.methods]
+    """The methods a table's figures draw: its rows, the methods trained only for its regime verdict
+    (Table 8's BaseModel) so every figure shows the plain network, and a sweep's rows (``gdw[outer_lr=10]``)."""
+    keys = list(table.methods) + [m for m in table.regime_methods if m not in table.methods]
+    swept = {m for m in (r["method"] for r in records) if "[" in m and m.split("[")[0] in table.methods}
+    return keys + sorted(swept, key=_sweep_order)
 
 
 def method_name_of(method: str, chosen: list[dict]) -> str:
-    return display_name(method, chosen[0].get("method_title"))
+    """A sweep's base row carries its label (``GDW (outer_lr=default)``); else the method's name."""
+    return chosen[0].get("row_label") or display_name(method, chosen[0].get("method_title"))
+
+
+SWEEP_DASHES = ["--", "-.", (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)), (0, (3, 2))]  # a swept value's line: its method's colour
 
 
 def fig7(records, table, profile, seeds, out) -> list[Path]:
