@@ -126,6 +126,7 @@ def test_a_builtin_profile_printed_as_config_reads_back_as_the_same_cells(tmp_pa
     (tmp_path / "copy.toml").write_text(to_toml(PROFILES[name]).replace(f'name = "{name}-copy"', f'name = "{name}"'))
     copy = load_profile(tmp_path / "copy.toml")
     assert copy.protocols == PROFILES[name].protocols and copy.method_overrides == PROFILES[name].method_overrides
+    assert copy.datasets == PROFILES[name].datasets  # stand-ins with their corruption and note
     for key in ("2", "5", "7"):
         a = grid.table_cells(get_table(key), PROFILES[name], (1,))
         b = grid.table_cells(get_table(key), copy, (1,))

@@ -417,6 +417,8 @@ def to_toml(profile: Profile) -> str:
         entry = {"dataset": stand.dataset}
         if stand.corruption is not None:
             entry.update(noise=stand.corruption.noise, rate=stand.corruption.rate, imbalance=stand.corruption.imbalance)
+        if stand.note:
+            entry["note"] = stand.note
         lines.append(f"{paper} = {{" + ", ".join(f"{k} = {value(v)}" for k, v in entry.items()) + "}")
     for method, values in profile.method_overrides.items():
         lines += ["", f"[methods.{json.dumps(method) if '-' in method else method}]"]
