@@ -4,6 +4,7 @@ results roots of the older layout migrated in place, never retrained."""
 import json
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from gdw_bench.cli import cli
@@ -85,6 +86,7 @@ def test_report_describes_the_stored_run_without_set_again(small_grid):
     assert f"Profile '{stored['name']}'" in out.output
 
 
+@pytest.mark.slow  # trains 12 cells end to end (the fast tier plans sweeps: test_a_sweep_of_one_hyperparameter…)
 def test_a_sweep_trains_only_its_new_cells_and_reports_one_row_per_value(small_grid, tmp_path):
     """On a copy of the small grid, a sweep of GDW's outer_lr trains 2 values × 2 columns × 3 seeds and
     nothing else (every other cell is found where it is); its report has the base row, labelled with
