@@ -160,7 +160,7 @@ def write() -> Path:
 def _stored_cards() -> dict[str, MethodCard] | None:
     """The stored cards, when they describe this folder as it is and no plugin can add a method."""
     try:
-        data = json.loads(STORED.read_text())
+        data = json.loads(STORED.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if data.get("format") != FORMAT or data.get("source_hash") != source_hash() or _plugins_installed():

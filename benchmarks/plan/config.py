@@ -64,7 +64,7 @@ PAPER_DATASETS = ("cifar10", "cifar100", "clothing1m", "places_lt")
 def read_toml(path: Path) -> dict:
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserInputError(f"--config {path}: no such file; valid: a TOML file (see `gdw-bench info "
                              f"mini --as-config`)") from None

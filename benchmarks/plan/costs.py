@@ -31,7 +31,7 @@ def _epoch_key(cell, device_type: str) -> str:
 
 def load(root: Path) -> dict:
     try:
-        data = json.loads((Path(root) / COSTS).read_text())
+        data = json.loads((Path(root) / COSTS).read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}

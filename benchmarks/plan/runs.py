@@ -113,7 +113,7 @@ def names(root: Path) -> list[str]:
     found = []
     for path in folder.glob("*.json"):
         try:
-            found.append((json.loads(path.read_text()).get("written_at", ""), path.stem))
+            found.append((json.loads(path.read_text(encoding="utf-8")).get("written_at", ""), path.stem))
         except (OSError, ValueError):
             continue
     return [name for _, name in sorted(found, reverse=True)]
@@ -122,7 +122,7 @@ def names(root: Path) -> list[str]:
 def load(root: Path, name: str) -> StoredRun:
     path = path_of(root, name)
     try:
-        return StoredRun.from_json(json.loads(path.read_text()))
+        return StoredRun.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         known = names(root)
         raise UserInputError(f"no stored run '{name}' under {root}; valid: {', '.join(known) or '(none yet)'}") \
