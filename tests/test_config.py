@@ -173,3 +173,21 @@ def test_the_builtin_profiles_are_toml_files_read_by_the_config_loader():
     assert mini.protocols["digits"].epochs == 80 and mini.method_overrides == {"finetune": {"finetune_iterations": 100}}
     assert mini.stand_in("cifar100") is None and mini.stand_in("places_lt").corruption.imbalance == 0.1
     assert mini.base_epoch_seconds[("digits", "cpu")] == 0.019 and PROFILES["paper"].needs_gpu
+
+
+def test_the_builtin_profiles_and_method_cards_read_under_an_ascii_locale():
+    """Their files hold μ, ×, η: read as UTF-8 whatever the locale's encoding (here ASCII, UTF-8 mode off)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json, locale, sys; from gdw_bench.plan.specs import PROFILES; from gdw_bench.methods import cards; "
+              "print(json.dumps([locale.getpreferredencoding(), len(PROFILES), len(cards.cards()), "
+              "'torch' in sys.modules]))")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    done = subprocess.run([sys.executable, "-X", "utf8=0", "-c", script], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    encoding, profiles, methods, torch_loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert encoding != "UTF-8" and profiles == len(PROFILES) and methods >= 13 and not torch_loaded
