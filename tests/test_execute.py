@@ -83,3 +83,15 @@ def test_outcomes_are_typed_values():
     assert CellOutcome(TRAINED).trained and not CellOutcome(SKIPPED, "busy").trained
     with pytest.raises(dataclasses.FrozenInstanceError):
         RunOptions().threads = 2
+
+
+def test_execute_takes_a_plan_as_planned(tmp_path):
+    """The planner's Plan goes to execute as it is: its one cell trained, then found done."""
+    from gdw_bench.plan.planner import RunRequest, plan
+
+    the_plan = plan(RunRequest(table="2", methods="basemodel", seeds="1", levels="0.4", sets=("epochs=1",)))
+    assert len(the_plan.cells) == 1
+    first = execute(the_plan, tmp_path, RunOptions(threads=1), InProcess(), progress=False)
+    again = execute(the_plan, tmp_path, RunOptions(threads=1), InProcess(), progress=False)
+    assert (first.trained, first.done_before) == (1, 0) and (again.trained, again.done_before) == (0, 1)
+    assert the_plan.statuses(tmp_path) == ["done"]

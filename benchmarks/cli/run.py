@@ -141,7 +141,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
                          threads=threads_given if executor == "slurm" else threads, tensorboard=tensorboard,
                          rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs)
     runner = Slurm(slurm_options, estimates) if executor == "slurm" else Pool(jobs) if jobs > 1 else InProcess()
-    outcome = execute(cells, results_dir, options, runner, statuses=statuses,
+    outcome = execute(the_plan, results_dir, options, runner, statuses=statuses,
                       estimates={c.label: e for c, e in zip(todo, estimates)},
                       parallel=_parallel(executor, dev.type, slurm_options, jobs))
     failed = outcome.failed

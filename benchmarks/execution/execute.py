@@ -1,4 +1,4 @@
-"""One way to train a plan's cells: ``execute(cells, root, options, executor)``.
+"""One way to train a plan's cells: ``execute(plan, root, options, executor)``.
 
 The executor decides *where* cells train — in this process (``InProcess``), in ``--jobs`` worker
 processes (``Pool``), or as one SLURM job array (``Slurm``) — and nothing else: each hands every cell
@@ -87,12 +87,14 @@ class Slurm:
                                                    progress.write))
 
 
-def execute(cells, root: Path, options: RunOptions, executor, statuses: list[str] | None = None,
+def execute(plan, root: Path, options: RunOptions, executor, statuses: list[str] | None = None,
             progress: bool = True, estimates: dict | None = None, parallel: int = 1) -> GridOutcome:
-    """Train the cells not done yet (``statuses``: their ``cell_statuses`` when the caller just read
-    them) with ``executor``; every cell's outcome is counted once, the same way for every executor.
+    """Train the cells of ``plan`` (a ``planner.Plan``, or a list of cells) not done yet (``statuses``:
+    their ``cell_statuses`` when the caller just read them) with ``executor``; every cell's outcome is
+    counted once, the same way for every executor.
     ``estimates``: seconds per cell label (``costs.estimate``) and ``parallel`` cells at once, for the
     progress line's time left."""
+    cells = list(getattr(plan, "cells", plan))
     statuses = statuses if statuses is not None else cell_statuses(cells, root)
     todo = [c for c, s in zip(cells, statuses) if to_train(s, options.rerun)]
     done_before = sum(s == "done" for s in statuses)
