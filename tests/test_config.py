@@ -169,6 +169,10 @@ def test_the_builtin_profiles_are_toml_files_read_by_the_config_loader():
     for name in PROFILES:
         again = load_profile(PROFILE_FOLDER / f"{name}.toml", base=None, builtin=True)
         assert again == PROFILES[name] and again.source == ""
+        # a built-in's method table is taken as written (reports then read no method card): checked here
+        # as any config's would be — names, types, ranges, and already in the form validation gives
+        checked = load_profile(PROFILE_FOLDER / f"{name}.toml", base=None)
+        assert checked.method_overrides == again.method_overrides
     mini = PROFILES["mini"]
     assert mini.protocols["digits"].epochs == 80 and mini.method_overrides == {"finetune": {"finetune_iterations": 100}}
     assert mini.stand_in("cifar100") is None and mini.stand_in("places_lt").corruption.imbalance == 0.1

@@ -71,10 +71,10 @@ def test_the_suites_modules_import_each_other_without_a_cycle():
 
 # `report` without --profile reads the run stored last (the small grid's, at 3 epochs): no --set again
 READ_ONLY_COMMANDS = [["report"], ["report", "--summary"], ["report", "--table", "2", "--format", "latex"],
-                      ["report", "--table", "2", "--profile", "mini"],
+                      ["report", "--table", "2", "--profile", "mini"], ["export"],  # these read no method at all
                       ["list", "tables"], ["list", "profiles"], ["list", "methods"], ["list", "datasets"],
                       ["info", "table2"], ["info", "mini"], ["info", "gdw"], ["info", "digits"],
-                      ["info", "fmnist", "--as-config"], ["export"],
+                      ["info", "fmnist", "--as-config"],
                       # planning: the small grid's own cells (done), a --set and a sweep (missing), no torch
                       ["run", "--table", "2", "--dry-run", "--set", "epochs=3"],
                       ["run", "--table", "2", "--dry-run", "--sweep", "gdw.outer_lr=10,50,100", "--set", "epochs=20"]]
@@ -89,6 +89,7 @@ for i, args in enumerate(commands):  # one after another; each into a folder of 
              "export": ["--results-dir", root, "--out", f"{out}/{i}/all.csv"], "run": ["--results-dir", root]}
     result = CliRunner().invoke(cli, args + extra.get(args[0], []))
     print(json.dumps({"args": args, "exit": result.exit_code, "torch": "torch" in sys.modules,
+                      "methods": sorted(m for m in sys.modules if m.startswith("gdw_bench.methods")),
                       "output": result.output[-400:]}))
     if result.exit_code or "torch" in sys.modules:
         break
@@ -105,4 +106,6 @@ def test_report_list_info_export_and_dry_run_never_import_torch(small_grid, tmp_
     for result in results:
         assert result["exit"] == 0, (result["args"], result["output"])
         assert not result["torch"], f"`gdw-bench {' '.join(result['args'])}` imported torch"
+        if result["args"][0] in ("report", "export"):  # reports read result files, never a method (nor its card)
+            assert not result["methods"], (result["args"], result["methods"])
     assert len(results) == len(READ_ONLY_COMMANDS)

@@ -1,13 +1,12 @@
-"""`gdw-bench list` and `gdw-bench info`: what methods, tables, datasets, profiles and models there are."""
+"""`gdw-bench list` and `gdw-bench info`: what methods, tables, datasets, profiles and models there are.
+Like every command module, it imports at the top only click and the specs; each command imports what it
+reads when it runs (the method cards, the dataset catalogue, the models), so `report` loads none of them."""
 from __future__ import annotations
 
 import click
 
 from gdw_bench.cli.common import _config_options, _resolve_profile, cli
-from gdw_bench.datasets.catalogue import DATASETS
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.methods import cards
-from gdw_bench.plan.config import to_toml
 from gdw_bench.plan.specs import PROFILES, TABLES
 
 
@@ -21,6 +20,8 @@ def list_(what, config, sets):
                              f"`list {what}`")
 
     if what == "methods":
+        from gdw_bench.methods import cards  # the method cards: torch-free; `report` never loads them
+
         for card in cards.cards().values():
             click.echo(f"{card.key:11s} {card.title:18s} {card.paper}" +
                        (f"  [{', '.join(card.needs)}]" if card.needs else "") +
@@ -34,6 +35,8 @@ def list_(what, config, sets):
             click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}{also}\n      columns: {cols}\n"
                        f"      metric: {t.metric}\n      seeds: {','.join(map(str, t.seeds))}")
     elif what == "datasets":
+        from gdw_bench.datasets.catalogue import DATASETS
+
         for d in DATASETS.values():
             click.echo(f"{d.key:14s} {d.num_classes:4d} classes  {d.description}")
     elif what == "profiles":
@@ -73,6 +76,8 @@ def info(key, as_config, config, sets):
         prof = _resolve_profile(key or "mini", config, sets)
         if not as_config:
             click.echo(f"# profile '{prof.name}' as resolved from {prof.source or 'the built-in definition'}")
+        from gdw_bench.plan.config import to_toml
+
         click.echo(to_toml(prof), nl=False)
         return
     if key is None:
@@ -80,6 +85,9 @@ def info(key, as_config, config, sets):
     if key.removeprefix("table") in TABLES or key in PROFILES:  # specs only: no torch for these
         _describe_spec(key)
         return
+
+    from gdw_bench.datasets.catalogue import DATASETS
+    from gdw_bench.methods import cards
 
     known = cards.cards()
     if key in known:

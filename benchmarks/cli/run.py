@@ -21,8 +21,6 @@ from gdw_bench.cli.common import (
     cli,
 )
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan import costs, grid, planner, runs
-from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
 from gdw_bench.storage.migrate import old_layout_records
 
 
@@ -70,6 +68,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
+    from gdw_bench.plan import grid, planner, runs  # each command imports its layer when it runs
     request = planner.RunRequest(table_key, seeds, methods, levels, profile, config, tuple(sets), tuple(sweeps),
                                  from_scratch, tuple(sys.argv[1:]))
     the_plan = planner.plan(request)  # every bad value of the request: one line, before anything is written
@@ -173,6 +172,7 @@ def _parallel(executor: str, device_type: str, slurm_options, jobs: int) -> int:
 def _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options, jobs) -> tuple[float, list[float]]:
     """Seconds until the cells to train are done (their estimates over the cells running at once), and
     each cell's estimate: what this machine measured (the results root's costs.json), else the profile's."""
+    from gdw_bench.plan import costs, grid
     measured = costs.load(results_dir)
     estimates = [grid.estimate_seconds(c, the_plan.profile, device_type, measured) for c in todo]
     parallel = _parallel(executor, device_type, slurm_options, jobs)
@@ -225,6 +225,7 @@ def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus,
 
 def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:
     """Say why cells that are not done are not trained now."""
+    from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
     for status in ("stale", "corrupt", "running", "queued"):
         why = NOT_TRAINED_BECAUSE[status]
         hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]

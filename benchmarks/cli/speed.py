@@ -5,7 +5,6 @@ import click
 
 from gdw_bench.cli.common import PATH, _data_dir, cli
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan import grid
 from gdw_bench.plan.specs import get_profile, get_table
 
 
@@ -32,6 +31,7 @@ def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_p
           memory_format):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
     from gdw_bench import speed as speed_module
+    from gdw_bench.plan import grid
     from gdw_bench.training.engine import resolve_device
     from gdw_bench.training.models import MEMORY_FORMATS, resolve_model
 
