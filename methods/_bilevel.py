@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ._fields import hyperparameter
+from ._fields import check_values, hyperparameter, rules_of
 
 MODES = ("jvp", "double_backward")
 
@@ -275,14 +275,9 @@ class MetaHyperparameters:
     meta_mode: str = hyperparameter("jvp", choices=META_MODES)
 
     def __post_init__(self):
-        check_meta_mode(self.meta_mode)
-
-
-def check_meta_mode(mode: str) -> None:
-    if mode not in META_MODES:
-        from gdw_bench.errors import unknown_choice
-
-        raise unknown_choice("meta_mode", mode, META_MODES)
+        """Built directly (not through ``hyperparameters_of``), every field still meets what it declares:
+        ``meta_mode`` its choices, ``prob_clamp`` and the rest their ranges — the same check, the same lines."""
+        check_values(type(self).__name__, rules_of(type(self)), dataclasses.asdict(self))
 
 
 class MetaMethodMixin:

@@ -70,7 +70,8 @@ class MethodCard:
     def resolve(self, overrides: dict | None = None) -> dict:
         """Its hyperparameters with ``overrides`` applied, checked: what a cell's identity stores."""
         overrides = dict(overrides or {})
-        live = _LIVE_CLASSES.get(self.key)
+        base = sys.modules.get(f"{__package__}.base")
+        live = base._REGISTRY.get(self.key) if base is not None else None
         if live is not None:  # the imported class: its dataclass's own checks too
             from .base import hyperparameter_dict, hyperparameters_of
 
@@ -96,9 +97,6 @@ class MethodCard:
                 f"from: {self.origin}; version {self.version}; needs: {', '.join(self.needs) or 'nothing extra'}"
                 f"; relative step cost: {self.relative_cost}\n"
                 f"hyperparameters (defaults):{listed or ' none'}\n{self.doc}")
-
-
-_LIVE_CLASSES: dict[str, type] = {}  # key → imported class, for cards made from the registry
 
 
 def from_class(cls) -> MethodCard:
@@ -171,12 +169,7 @@ def _stored_cards() -> dict[str, MethodCard] | None:
 def _registry_cards() -> dict[str, MethodCard]:
     from .base import get_method, list_methods
 
-    cards_ = {}
-    for key in list_methods():
-        cls = get_method(key)
-        _LIVE_CLASSES[key] = cls
-        cards_[key] = from_class(cls)
-    return cards_
+    return {key: from_class(get_method(key)) for key in list_methods()}
 
 
 _CACHE: dict[str, dict] = {}
@@ -212,9 +205,7 @@ def card(key: str) -> MethodCard:
     if _registry_loaded():
         from .base import get_method
 
-        cls = get_method(key)
-        _LIVE_CLASSES[key] = cls
-        return from_class(cls)
+        return from_class(get_method(key))
     found = cards()
     if key not in found:
         if _registry_loaded():  # imported just now (the stored cards lag): it knows which files failed and why
@@ -230,11 +221,6 @@ def load_errors() -> list[str]:
     from . import plugin_errors
 
     return plugin_errors()
-
-
-def forget() -> None:
-    """Drop what this process read (tests that add a method at run time)."""
-    _CACHE.clear()
 
 
 if __name__ == "__main__":  # python -m gdw_bench.methods.cards --write

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gdw_bench.errors import UserInputError
-
 from ._bilevel import PROB_CLAMP_WHY, MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
 from ._weighting import WeightingNetMixin
 from .base import Method, hyperparameter, register_method
@@ -60,12 +58,6 @@ def zero_mean_target(weights: torch.Tensor, probs: torch.Tensor, labels: torch.T
     return ZeroMeanTarget(probs, labels)(weights)
 
 
-def check_prob_clamp(value: float) -> None:
-    """p̃ is clamped at ``prob_clamp`` so that 1 − p̃_y > 0 in Eq. 4; at 1 the constraint divides by zero."""
-    if not 0.0 < value < 1.0:
-        raise UserInputError(f"prob_clamp {value} must lie in (0, 1): {PROB_CLAMP_WHY}")
-
-
 def default_outer_lr(num_classes: int, batch_size: int) -> float:
     """η_ω = 0.1·B·K: 100 for CIFAR-10 and 1000 for CIFAR-100 at B = 100 (the paper's values)."""
     return 0.1 * batch_size * num_classes
@@ -84,10 +76,6 @@ class GDWHyperparameters(MetaHyperparameters):
     vnet_weight_decay: float = hyperparameter(1e-4, 0, None)
     hidden: int = hyperparameter(100, 1, None)
     zero_mean: bool = True
-
-    def __post_init__(self):
-        super().__post_init__()  # meta_mode
-        check_prob_clamp(self.prob_clamp)
 
 
 @register_method("gdw")

@@ -32,12 +32,6 @@ class MWNetHyperparameters(MetaHyperparameters):
     hidden: int = hyperparameter(100, 1, None)
     prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True, why=PROB_CLAMP_WHY)
 
-    def __post_init__(self):
-        super().__post_init__()  # meta_mode
-        from .gdw import check_prob_clamp
-
-        check_prob_clamp(self.prob_clamp)
-
 
 @register_method("mwnet")
 class MWNet(WeightingNetMixin, MetaMethodMixin, Method):

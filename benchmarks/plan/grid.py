@@ -98,10 +98,11 @@ def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
 
 
 def cells_of_tables(tables: list[TableSpec], profile: Profile, seeds, methods: str | None = None,
-                    levels: str | None = None, from_scratch: bool = False) -> list[CellConfig]:
+                    levels: str | None = None, from_scratch: bool = False, seen: set | None = None) -> list[CellConfig]:
     """The cells of ``tables`` (the --methods and --levels texts parsed for each), each once: tables
-    share cells (Table 4's clean column is Table 2's)."""
-    cells, seen = [], set()
+    share cells (Table 4's clean column is Table 2's). ``seen``: cells already planned (by folder and
+    hash), shared with earlier calls (a sweep's points share the cells no value changes)."""
+    cells, seen = [], set() if seen is None else seen
     for table in tables:
         table = with_requested_levels(table, levels, profile)
         cells += table_cells(table, profile, seeds, resolve_methods(methods, table), parse_levels(levels, table),

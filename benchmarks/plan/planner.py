@@ -82,12 +82,8 @@ def plan(request: RunRequest) -> Plan:
     axes, points = sweep_points(request, profile)
     cells, seen = [], set()
     for variant in [p for p, _ in points] or [profile]:  # a sweep: one profile per point; cells they share, once
-        for cell in grid.cells_of_tables(list(tables), variant, seeds, request.methods, request.levels,
-                                         request.from_scratch):
-            key = (cell.folder(Path(".")), cell.config_hash)
-            if key not in seen:
-                seen.add(key)
-                cells.append(cell)
+        cells += grid.cells_of_tables(list(tables), variant, seeds, request.methods, request.levels,
+                                      request.from_scratch, seen)
     if not cells:
         raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{profile.name}' for "
                              f"these options")

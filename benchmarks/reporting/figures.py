@@ -24,10 +24,10 @@ from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec, extra_l
 from gdw_bench.reporting import figstyle  # noqa: E402
 from gdw_bench.reporting.report import (
     _column_title,
-    _sweep_order,
     collect,
     display_name,
     paper_weight_ratios,
+    sweep_rows,
     weight_ratio_matrix,  # noqa: E402
 )
 from gdw_bench.storage.store import atomic_write_bytes  # noqa: E402
@@ -284,8 +284,8 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
     after the extra phase as a marker with ± std to the right of the last epoch, so the x-axis spans the
     main phase only."""
     columns = [i for i, c in enumerate(table.columns) if profile.resolve(c) is not None]
-    panels = [(i, {m: _of_method(records, table, profile, seeds, m, i) for m in _row_keys(table, records)})
-              for i in columns]
+    rows = _row_keys(table, records)
+    panels = [(i, {m: _of_method(records, table, profile, seeds, m, i) for m in rows}) for i in columns]
     panels = [(i, {m: rs for m, rs in by.items() if rs}) for i, by in panels]
     panels = [(i, by) for i, by in panels if by]
     if not panels:
@@ -331,8 +331,7 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
     for row in axes:
         row[0].set_ylabel("test accuracy (%)")
     fig.tight_layout(h_pad=1.2)
-    order = sorted(handles, key=lambda m: (m != "basemodel", _row_keys(table, records).index(m)
-                                           if m in _row_keys(table, records) else 99))
+    order = sorted(handles, key=lambda m: (m != "basemodel", rows.index(m) if m in rows else 99))
     lines, labels = zip(*(handles[m] for m in order))
     fig.legend(lines, labels, loc="lower center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, 1.0), fontsize=6.5)
     seeds_n = max(len(rs) for _, by in panels for rs in by.values())
@@ -350,8 +349,7 @@ def _row_keys(table: TableSpec, records) -> list[str]:
     """The methods a table's figures draw: its rows, the methods trained only for its regime verdict
     (Table 8's BaseModel) so every figure shows the plain network, and a sweep's rows (``gdw[outer_lr=10]``)."""
     keys = list(table.methods) + [m for m in table.regime_methods if m not in table.methods]
-    swept = {m for m in (r["method"] for r in records) if "[" in m and m.split("[")[0] in table.methods}
-    return keys + sorted(swept, key=_sweep_order)
+    return keys + sweep_rows((r["method"] for r in records), table)
 
 
 def method_name_of(method: str, chosen: list[dict]) -> str:

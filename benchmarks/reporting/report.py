@@ -89,6 +89,13 @@ def _sweep_order(key: str):
     return method, values
 
 
+def sweep_rows(methods, table: TableSpec) -> list[str]:
+    """The sweep rows among ``methods`` (keys such as ``gdw[outer_lr=10]``) of the table's own methods, in
+    order: by method, then by swept value."""
+    swept = dict.fromkeys(m for m in methods if "[" in m and m.split("[")[0] in table.methods)  # first seen first
+    return sorted(swept, key=_sweep_order)
+
+
 def with_sweep_rows(records: list[dict], run) -> list[dict]:
     """A stored sweep's records as rows of its base profile: each swept method's records under each
     point, copied with the method key ``gdw[outer_lr=10]`` and title ``GDW (outer_lr=10)`` (a protocol
@@ -182,8 +189,7 @@ def row_methods(frame: pd.DataFrame, table: TableSpec, methods=None) -> list[str
     those plus every other method with records in its columns ("all"; records are shared between
     tables with equal cells), or the given keys."""
     if methods is None:
-        swept = [m for m in dict.fromkeys(frame["method"]) if "[" in m and m.split("[")[0] in table.methods]
-        return list(table.methods) + sorted(swept, key=_sweep_order)
+        return list(table.methods) + sweep_rows(frame["method"], table)
     if methods == "all":
         return list(table.methods) + [m for m in dict.fromkeys(frame["method"]) if m not in table.methods]
     return list(methods)
