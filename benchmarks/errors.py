@@ -22,3 +22,42 @@ def first_line(exc: BaseException, default: str = "") -> str:
     one-line error quotes of a foreign failure."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else default
+
+
+def suggested_command(*args: object) -> str:
+    """A `gdw-bench …` command to print for the user to paste, each argument shell-quoted
+    (``shlex.join``): a value holding ``;``, a space or a quote is passed as one argument, never run."""
+    import shlex
+
+    return "gdw-bench " + shlex.join(str(a) for a in args)
+
+
+def refuse_repeats(option: str, text: str, items, normal=lambda item: item) -> None:
+    """One line when two of ``items`` are one value once normalised (``normal``: 50 and 50.0 are one
+    number, ' gdw' and 'gdw' one key): a set of values the user typed names each value once."""
+    seen: dict = {}
+    for item in items:
+        key = normal(item)
+        if key in seen:
+            same = f"'{seen[key]}' and '{item}' are" if str(seen[key]) != str(item) else f"'{item}' is"
+            raise UserInputError(f"{option} '{text}' repeats a value ({same} one value); valid: each value once")
+        seen[key] = item
+
+
+def number_or_text(item):
+    """A value's identity for ``refuse_repeats``: a number by its value (50, 50.0 and 5e1 alike; a bool is
+    not a number), anything else by its type and text."""
+    if isinstance(item, str):
+        try:
+            return ("number", float(item))
+        except ValueError:
+            return ("text", item.strip())
+    if isinstance(item, (int, float)) and not isinstance(item, bool):
+        return ("number", float(item))
+    return (type(item).__name__, repr(item))
+
+
+# What foreign code (a user's method or model file, an installed plugin) may raise while it is imported,
+# reported as that plugin failing: besides errors, a ``sys.exit()`` or a ``KeyboardInterrupt`` it raises
+# itself, which would otherwise end the whole command with no word of why.
+FOREIGN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)

@@ -23,7 +23,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from gdw_bench.errors import first_line
+from gdw_bench.errors import FOREIGN_FAILURES, first_line
 
 # The contract's names, from ``base`` (torch) on first use.
 _CONTRACT = ("Method", "NoHyperparameters", "Phase", "PhaseContext", "TaskInfo", "create_method", "get_method",
@@ -47,7 +47,7 @@ def _import_folder_methods() -> None:
     for name in sorted(names, key=lambda n: (n not in BUILTIN_FILES, n)):
         try:
             importlib.import_module(f"{__name__}.{name}")
-        except Exception as exc:  # noqa: BLE001 - foreign code: report it, never break every command
+        except FOREIGN_FAILURES as exc:  # foreign code: report it, never break (or end) every command
             _record_failure(name, f"method file {Path(__path__[0]) / (name + '.py')}: {type(exc).__name__}: "
                                   f"{first_line(exc)}")
 
@@ -71,7 +71,7 @@ def _load_plugins() -> None:
                     cls = get_method(key)
                     if cls.__module__ == loaded.__name__:
                         cls.origin = source
-        except Exception as exc:  # a broken plugin must not break the suite: say which and why
+        except FOREIGN_FAILURES as exc:  # a broken plugin must not break the suite: say which and why
             _record_failure(entry.name, f"plugin {source}: {type(exc).__name__}: {first_line(exc)}")
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from gdw_bench import statefile
 from gdw_bench.errors import unknown_choice
 
 from . import ENTRY_POINT_GROUP
@@ -155,13 +156,65 @@ def write() -> Path:
     return STORED
 
 
-def _stored_cards() -> dict[str, MethodCard] | None:
-    """The stored cards, when they describe this folder as it is and no plugin can add a method."""
-    try:
-        data = json.loads(STORED.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+CARD_FIELDS = {f.name: f.type for f in dataclasses.fields(MethodCard) if f.name not in ("hyperparameters", "origin",
+                                                                                          "builtin")}
+HYPERPARAMETER_FIELDS = {"name": (str,), "annotation": (str,), "range": (dict, type(None)), "choices": (list,),
+                         "why": (str,), "resolved": (str,)}
+_JSON_TYPES = {"str": (str,), "float": (int, float), "int": (int,), "bool": (bool,)}
+
+
+def catalogue_problem(data) -> str | None:
+    """What makes a stored cards file unusable (None: nothing): its format, and every card's fields and
+    their types (``statefile`` reads it; this is its check). A hash that no longer matches is not damage:
+    the file simply lags the code."""
+    wrong = statefile.object_problem(data, "format", FORMAT) or \
+        statefile.fields_problem(data, {"source_hash": (str,), "methods": (list,)})
+    if wrong:
+        return wrong
+    for i, card in enumerate(data["methods"]):
+        where = f"methods.{i}."
+        if not isinstance(card, dict):
+            return f"card {i} is {statefile.type_name(card)}, not an object"
+        fields = {**{name: _JSON_TYPES[str(kind)] for name, kind in CARD_FIELDS.items()}, "origin": (str,),
+                  "hyperparameters": (list,)}
+        wrong = statefile.fields_problem(card, fields, where) or next(
+            filter(None, (_hyperparameter_problem(h, f"{where}hyperparameters.{j}")
+                          for j, h in enumerate(card["hyperparameters"]))), None)
+        if wrong:
+            return wrong
+    return None
+
+
+def _hyperparameter_problem(data, where: str) -> str | None:
+    if not isinstance(data, dict):
+        return f"'{where}' is {statefile.type_name(data)}, not an object"
+    wrong = statefile.fields_problem(data, HYPERPARAMETER_FIELDS, f"{where}.")
+    if wrong:
+        return wrong
+    if "default" not in data:
+        return f"field '{where}.default' is missing"
+    if data["range"] is None:
         return None
-    if data.get("format") != FORMAT or data.get("source_hash") != source_hash() or _plugins_installed():
+    limits = data["range"]
+    try:
+        Range(**limits)
+    except TypeError as exc:
+        return f"'{where}.range' is not a range ({exc})"
+    if not all(end is None or statefile.is_number(end) for end in (limits.get("low"), limits.get("high"))) or \
+            not all(isinstance(limits.get(k, False), bool) for k in ("low_open", "high_open")):
+        return f"'{where}.range' = {str(limits)[:60]}: valid: finite or null ends, boolean openness"
+    return None
+
+
+def _stored_cards() -> dict[str, MethodCard] | None:
+    """The stored cards, when they describe this folder as it is and no plugin can add a method. A damaged
+    file is one warning, and the cards are made from the method files instead."""
+    found = statefile.read(STORED, "method cards", catalogue_problem)
+    if found.reason is not None:
+        print(f"warning: {found.problem}; the method cards are made from the method files instead "
+              f"(`python -m gdw_bench.methods.cards --write` writes the file anew)", file=sys.stderr)
+    data = found.value
+    if data is None or data["source_hash"] != source_hash() or _plugins_installed():
         return None
     return {c.key: c for c in (_from_json(m) for m in data["methods"])}
 

@@ -3,7 +3,9 @@ entry point's one-line errors."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -67,6 +69,32 @@ def _nearest_existing(path: Path) -> Path | None:
     """``path`` itself or its nearest ancestor that exists (None: none does): where writing under
     ``path`` would start, and a file there blocks it."""
     return next((p for p in (path, *path.parents) if p.exists()), None)
+
+
+def output_target(path: Path, option: str = "--out", folder: bool = False) -> Path:
+    """An output of `report` (a folder) or `export` (a file) as an absolute path, checked before anything
+    is read or computed: one line when it is something the suite must not replace (a device, a FIFO, a
+    symlink; a folder where a file is meant, or the reverse), lies inside a file, or cannot be written."""
+    from gdw_bench.statefile import kind_of
+
+    out = Path(path).expanduser().absolute()
+    wanted = "a folder (or one to be created)" if folder else "a file path (a new file, or one gdw-bench wrote)"
+    try:
+        mode = os.lstat(out).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # not there, or under a file (said below)
+        mode = None
+    if mode is not None and not (stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a file" if stat.S_ISREG(mode) else kind_of(mode)
+        raise UserInputError(f"{option} {out} is {kind}; valid: {wanted}")
+    existing = _nearest_existing(out if folder else out.parent)
+    if existing is not None and not existing.is_dir():
+        raise UserInputError(f"{option} {out}: {existing} is a file; valid: {wanted} in a folder")
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        read_only = existing is not None and os.statvfs(existing).f_flag & os.ST_RDONLY
+        why = os.strerror(errno.EROFS) if read_only else f"no write permission on {existing}"
+        raise UserInputError(f"cannot write {out} ({why}); valid: {wanted} in a folder you can write, on a "
+                             f"filesystem with room")
+    return out.resolve()
 
 
 def _data_dir(path: Path | None) -> Path | None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _existing_results, _nearest_existing, _results_root, _writing, cli
+from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _existing_results, _results_root, _writing, cli, output_target
 from gdw_bench.errors import UserInputError, unknown_choice
 from gdw_bench.storage import store
 from gdw_bench.storage.migrate import migrate as move
@@ -51,12 +51,7 @@ def export(results_dir, out, fmt, curves):
             raise UserInputError("--format parquet needs pyarrow (pip install 'gdw-bench[parquet]'); valid "
                                  "without it: csv") from None
     results_dir = _existing_results(_results_root(results_dir, must_write=False))
-    out = out.expanduser().resolve()
-    if out.exists() and out.is_dir():
-        raise UserInputError(f"--out {out} is a folder; valid: a file path")
-    parent = _nearest_existing(out.parent)
-    if parent is not None and not parent.is_dir():
-        raise UserInputError(f"--out {out}: {parent} is a file; valid: a file path in a folder")
+    out = output_target(out)  # before any record is read
     problems: list[str] = []
     records = list(store.iter_records(results_dir, problems))
     for line in problems:

@@ -8,19 +8,20 @@ from pathlib import Path
 
 import click
 
+from gdw_bench import statefile
 from gdw_bench.cli.common import (
     DEFAULT_RESULTS,
     PATH,
     _config_options,
     _existing_results,
     _from_scratch_option,
-    _nearest_existing,
     _resolve_profile,
     _results_root,
     _writing,
     cli,
+    output_target,
 )
-from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.errors import UserInputError, refuse_repeats, suggested_command, unknown_choice
 from gdw_bench.plan import runs
 from gdw_bench.plan.identity import record_is_current
 from gdw_bench.plan.specs import PROFILES, TABLES, get_table, parse_seeds
@@ -33,18 +34,21 @@ FORMATS = ("markdown", "latex", "csv")
 SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
 
-def _report_profile(profile: str | None, config, sets: tuple, root: Path):
+def _report_profile(profile: str | None, config, sets: tuple, root: Path, problems: list[str]):
     """(profile, stored run or None) a report describes: --config/--set on a profile as `run` resolves
     them; else a run stored under the results root by that name (``gdw_bench.plan.runs``: what was trained,
     with no --config/--set needed again); else a built-in profile. Without --profile: the run written
-    last, or 'mini' when none is stored."""
+    last, or 'mini' when none is stored. A damaged stored run is a line in ``problems`` (or, when
+    --profile names it, the error)."""
     if config is not None or sets:
         return _resolve_profile(profile or "mini", config, sets), None
-    stored_names = runs.names(root) if root.is_dir() else []
+    stored_names = runs.names(root, problems) if root.is_dir() else []
     if profile is None:
         if not stored_names:
             return PROFILES["mini"], None
         profile = stored_names[0]
+    if profile not in stored_names and profile not in PROFILES and runs.stored(root, profile):
+        runs.load(root, profile)  # a stored run of that name that cannot be read: its reason, not "unknown profile"
     if profile in stored_names:
         stored = runs.load(root, profile)
         if stored.axes:  # the header says what was swept, and how its rows are named
@@ -79,18 +83,11 @@ def _default_report_folder(selection: dict) -> Path:
 
 
 def _output_folder(path: Path, selection: dict | None = None) -> Path:
-    """--out of `report` as an absolute folder; one line when it (or a parent) is a file, or when it
-    holds the report of another selection (whose files this one would silently replace)."""
-    out = Path(path).expanduser().resolve()
-    existing = _nearest_existing(out)
-    if existing is not None and not existing.is_dir():
-        raise UserInputError(f"--out {out}: {existing} is a file; valid: a folder (or one to be created)")
-    manifest = out / REPORT_MANIFEST
-    if selection is not None and manifest.is_file():
-        try:
-            before = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            before = None
+    """--out of `report` as an absolute folder, checked before any record is read (``output_target``);
+    one line too when it holds the report of another selection (whose files this one would replace)."""
+    out = output_target(path, folder=True)
+    if selection is not None:
+        before = statefile.read(out / REPORT_MANIFEST, "report manifest", statefile.object_problem).value
         if before is not None and before != json.loads(json.dumps(selection)):
             changed = ", ".join(f"{k} {before.get(k)!r} → {v!r}" for k, v in selection.items() if before.get(k) != v)
             raise UserInputError(f"--out {out} holds the report of another selection ({changed}); valid: another "
@@ -127,7 +124,8 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
     results_dir = _existing_results(_results_root(results_dir, must_write=False))
-    prof, stored = _report_profile(profile, config, sets, results_dir)
+    problems: list[str] = []
+    prof, stored = _report_profile(profile, config, sets, results_dir, problems)
     chosen_seeds = parse_seeds(seeds) if seeds is not None else None
     chosen_seeds = chosen_seeds or (tuple(stored.seeds) if stored and stored.seeds else None) or prof.seeds
     keys = [k.strip() for k in table_key.split(",") if k.strip()] if table_key else []
@@ -135,19 +133,19 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         raise UserInputError(f"--table {table_key}: several tables only with --summary; valid: one table, or "
                              f"--summary --table 2,3,4,8, or no --table for the full report")
     tables = [get_table(k) for k in keys] if keys else list(TABLES.values())
-    problems: list[str] = []
+    selection = {"profile": prof.name, "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
+                 "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
+    out = _output_folder(out or _default_report_folder(selection), selection)  # before any record is read
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
     records = rep.with_sweep_rows(records, stored)
     rows = _report_rows(methods, records)
     tables = [rep.with_found_levels(t, prof, records) for t in tables]
-    selection = {"profile": prof.name, "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
-                 "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
-    out = _output_folder(out or _default_report_folder(selection), selection)
     for line in problems:  # every option is valid: now the warnings
         click.echo(f"warning: {line}", err=True)
     if not any(record_is_current(r, prof) for r in records):
+        train = suggested_command("run", "--table", "N", *prof.rerun_arguments())
         click.echo(f"no records match profile '{prof.name}' under {results_dir}: every cell shows as missing (run "
-                   f"`gdw-bench run --table N --profile {prof.name}` first, or pass --results-dir)", err=True)
+                   f"`{train}` first, or pass --results-dir)", err=True)
     if compare_paper and prof.name != "paper":
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
                    f"different datasets and protocols and are marked 'stand-in'", err=True)
@@ -191,6 +189,7 @@ def _report_rows(methods: str | None, records: list[dict]):
         return methods and "all"
     keys = tuple(k.strip() for k in methods.split(",") if k.strip())
     known = rep.known_methods(records)
+    refuse_repeats("--methods", methods, keys)
     if not keys:
         raise UserInputError(f"--methods '{methods}' names no method; valid: 'all' or comma-separated keys of "
                              f"{', '.join(known)}")

@@ -18,9 +18,10 @@ from gdw_bench.cli.common import (
     _from_scratch_option,
     _profile_option,
     _results_root,
+    _writing,
     cli,
 )
-from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.errors import UserInputError, suggested_command, unknown_choice
 from gdw_bench.storage.migrate import old_layout_records
 
 
@@ -124,10 +125,13 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     _explain_skipped(cells, statuses, results_dir, rerun)
 
     stored = the_plan.stored_run()
-    runs.save(results_dir, stored)  # what was asked, resolved: `report` reads it back by name
+    with _writing(runs.path_of(results_dir, stored.name)):  # a full disk, or a file named runs: one line
+        runs.save(results_dir, stored)  # what was asked, resolved: `report` reads it back by name
+    report_command = suggested_command("report", "--profile", stored.name, *(
+        () if results_dir.resolve() == DEFAULT_RESULTS.resolve() else ("--results-dir", results_dir)))
     if not todo:
         click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done or under way; nothing to train")
-        click.echo(f"report: gdw-bench report --profile {stored.name}", err=True)
+        click.echo(f"report: {report_command}", err=True)
         return
     click.echo(f"table {table.key} ({prof.name}): {statuses.count('done')} of {len(cells)} cells done, "
                f"training {len(todo)} (estimate {_duration(eta)}) on {dev if executor == 'local' else 'slurm'}",
@@ -153,9 +157,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         where = f"SLURM job {', '.join(runner.job_ids)}: " if executor == "slurm" else ""
         click.echo(f"{where}trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")
-        click.echo(f"report: gdw-bench report --profile {stored.name}" +
-                   ("" if results_dir.resolve() == DEFAULT_RESULTS.resolve() else f" --results-dir {results_dir}"),
-                   err=True)
+        click.echo(f"report: {report_command}", err=True)
     if failed:
         for cell, error in failed:
             click.echo(f"failed: {cell.folder(results_dir)}: {error}", err=True)
@@ -173,7 +175,7 @@ def _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options,
     """Seconds until the cells to train are done (their estimates over the cells running at once), and
     each cell's estimate: what this machine measured (the results root's costs.json), else the profile's."""
     from gdw_bench.plan import costs, grid
-    measured = costs.load(results_dir)
+    measured = costs.load(results_dir, warn=lambda line: click.echo(f"warning: {line}", err=True))
     estimates = [grid.estimate_seconds(c, the_plan.profile, device_type, measured) for c in todo]
     parallel = _parallel(executor, device_type, slurm_options, jobs)
     return sum(estimates) / max(1, min(parallel, len(todo))), estimates
@@ -201,9 +203,10 @@ def _refuse_old_layout(root: Path) -> None:
     if root.is_dir():
         old = old_layout_records(root)
         if old:
+            migrate = suggested_command("migrate", "--results-dir", root)
             raise UserInputError(f"{root} holds {len(old)} records in the older layout (<profile>/<dataset>/…, e.g. "
-                                 f"{old[0].parent.relative_to(root)}); valid: run `gdw-bench migrate --results-dir "
-                                 f"{root}` first (moves them in place, retrains nothing), or another --results-dir")
+                                 f"{old[0].parent.relative_to(root)}); valid: run `{migrate}` first (moves them in place, "
+                                 f"retrains nothing), or another --results-dir")
 
 
 def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,

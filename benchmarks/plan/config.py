@@ -36,16 +36,18 @@ import dataclasses
 import hashlib
 import json
 import math
+import shlex
 import sys
 import types
 import typing
 from pathlib import Path
 
+from gdw_bench import statefile
 from gdw_bench.datasets.catalogue import DATASETS, USER_SOURCES, register_user_dataset
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError, unknown_choice
 from gdw_bench.plan.specs import LEVELED_SETTINGS, PROFILES, Profile, Protocol, StandIn, get_table, parse_seeds
-from gdw_bench.training.cell import BUILTIN_MODELS
+from gdw_bench.training.cell import BUILTIN_MODELS, protocol_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,17 +62,17 @@ PROTOCOL_FIELDS = {f.name: f for f in dataclasses.fields(Protocol)}
 PAPER_DATASETS = ("cifar10", "cifar100", "clothing1m", "places_lt")
 
 
-def read_toml(path: Path) -> dict:
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"--config {path}: no such file; valid: a TOML file (see `gdw-bench info "
-                             f"mini --as-config`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"--config {path} cannot be read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserInputError(f"--config {path} is not valid TOML: {exc}") from None
+def read_toml(path: Path, option: str = "--config") -> dict:
+    """A config file's table, through the guarded reader (``statefile``: a regular file of at most 4 MiB,
+    UTF-8, TOML); anything else is one line naming ``option`` and the file."""
+    found = statefile.read(path, "config", fmt="toml")
+    if found.missing:
+        raise UserInputError(f"{option} {path}: no such file; valid: a TOML file (see `gdw-bench info "
+                             f"mini --as-config`)")
+    if found.reason is not None:  # "--config x.toml is not valid TOML (…)", "--config x.toml: it is a FIFO, …"
+        said = f" is {found.reason}" if found.reason.startswith("not ") else f": {found.reason}"
+        raise UserInputError(f"{option} {path}{said}; valid: a TOML file")
+    return found.value
 
 
 def parse_value(text: str):
@@ -129,18 +131,9 @@ def _model_reference(value, folder: Path):
 def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
     fields = {k: v for k, v in values.items() if k in PROTOCOL_FIELDS}
     for key, value in fields.items():
-        if not _type_ok(value, PROTOCOL_FIELDS[key].type):
-            raise UserInputError(f"{where}.{key} = {value!r}: expected {PROTOCOL_FIELDS[key].type}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        if not math.isfinite(value):
-            raise UserInputError(f"{where}.{key} = {value!r} must be a finite number")
-        if value <= 0 and key not in ("momentum", "weight_decay"):
-            raise UserInputError(f"{where}.{key} = {value!r} must be positive")
-        if key in ("momentum", "weight_decay") and value < 0:
-            raise UserInputError(f"{where}.{key} = {value!r} must be 0 or more")
-        if key == "momentum" and value >= 1:
-            raise UserInputError(f"{where}.momentum = {value!r} must lie in [0, 1)")
+        wrong = protocol_problem(key, value)
+        if wrong:
+            raise UserInputError(f"{where}.{key} {wrong}")
     if "model" in fields and fields["model"] not in BUILTIN_MODELS:  # a plugin's or a file's: import it
         from gdw_bench.training.models import resolve_model
 
@@ -222,6 +215,17 @@ def check_name(name) -> str:
     return name
 
 
+def derived_name(base: str, label: str) -> str:
+    """``base+label`` (a --set run's, a sweep's or a sweep point's name), valid by construction: where the
+    label has characters a name cannot hold, or the whole would pass NAME_MAX, the label becomes a hash
+    of itself and the base is shortened to leave it room."""
+    name = f"{base}+{label}"
+    if len(name) <= NAME_MAX and set(name) <= NAME_CHARACTERS:
+        return name
+    digest = hashlib.sha256(label.encode()).hexdigest()[:8]
+    return f"{base[:NAME_MAX - len(digest) - 1]}+{digest}"
+
+
 def _check_kinds(tree: dict) -> None:
     for key, (kind, valid) in TOP_KINDS.items():
         if key in tree and not isinstance(tree[key], kind):
@@ -236,13 +240,17 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     through ``extends`` (a cycle is one line)."""
     tree: dict = {}
     folder = Path.cwd()
+    extended = bool(_chain)  # read as another config's `extends`: its name is the child's to choose
     if config is not None:
         config = Path(config).expanduser()
+        if "\0" in str(config):
+            raise UserInputError(f"{'extends' if extended else '--config'} {str(config)!r} holds a NUL byte; valid: "
+                                 f"a path to a TOML file")
+        tree = read_toml(config, "extends" if extended else "--config")  # first: a symlink loop is its one line
         resolved = config.resolve()
         if resolved in _chain:
             cycle = " → ".join(p.name for p in (*_chain[_chain.index(resolved):], resolved))
             raise UserInputError(f"extends cycle: {cycle}; valid: a chain of configs ending at a built-in profile")
-        tree = read_toml(config)
         folder = resolved.parent
         _chain = (*_chain, resolved)
     for item in sets:
@@ -343,11 +351,13 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         raise UserInputError(f"tables = {tables!r}: valid: a list such as [\"2\", \"3\"]")
     tables = tuple(get_table(str(t)).key for t in tables)
 
-    name = tree.get("name") or (config.stem if config is not None else None)
+    name = tree["name"] if "name" in tree else config.stem if config is not None else None  # name = "" is an error
     if name is None:  # --set only: a name of its own, so the results never mix with the base profile's
-        name = f"{parent.name}+{hashlib.sha256(json.dumps(sorted(sets)).encode()).hexdigest()[:6]}"
-    check_name(name)
-    source = "" if builtin else " ".join(([str(config)] if config is not None else []) + [f"--set {s}" for s in sets])
+        name = derived_name(parent.name, hashlib.sha256(json.dumps(sorted(sets)).encode()).hexdigest()[:6])
+    if not extended or "name" in tree:  # an extended file's stem never names a folder: the child's name does
+        check_name(name)
+    source = "" if builtin else shlex.join(([str(config)] if config is not None else []) +
+                                            [word for s in sets for word in ("--set", s)])
     estimates = dict(parent.base_epoch_seconds)
     for key, values in tree.get("datasets", {}).items():
         estimates.update(_seconds_per_epoch(f"datasets.{key}.seconds_per_epoch", key, values.get("seconds_per_epoch")))

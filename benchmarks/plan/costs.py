@@ -10,10 +10,10 @@ Torch-free; written atomically; a damaged file is ignored (estimates fall back) 
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
+from gdw_bench import statefile
 from gdw_bench.methods import cards
 from gdw_bench.storage.store import atomic_write_json
 
@@ -29,12 +29,24 @@ def _epoch_key(cell, device_type: str) -> str:
     return f"{cell.dataset}|{cell.method_folder}|{device_type}"
 
 
-def load(root: Path) -> dict:
-    try:
-        data = json.loads((Path(root) / COSTS).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+def costs_problem(data) -> str | None:
+    """What makes a costs file unusable (None: nothing): an object of keys → lists of seconds ≥ 0."""
+    wrong = statefile.object_problem(data)
+    if wrong:
+        return wrong
+    for key, samples in data.items():
+        if not (isinstance(samples, list) and all(statefile.is_number(s) and s >= 0 for s in samples)):
+            return f"'{key[:60]}' holds {str(samples)[:40]}, not a list of seconds"
+    return None
+
+
+def load(root: Path, warn=None) -> dict:
+    """The measured costs; a damaged file is one line to ``warn`` and counts as none measured (the next
+    trained cell writes the file anew)."""
+    found = statefile.read(Path(root) / COSTS, "costs", costs_problem)
+    if found.reason is not None and warn is not None:
+        warn(f"{found.problem}; the estimates use the profile's guesses, and the next run writes it anew")
+    return found.value or {}
 
 
 def add(root: Path, measured: list[tuple[object, str, float]]) -> None:

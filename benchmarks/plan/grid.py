@@ -6,7 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from gdw_bench.errors import UserInputError, first_line
+from gdw_bench.errors import UserInputError, first_line, number_or_text, refuse_repeats
 from gdw_bench.methods.cards import card, method_keys
 from gdw_bench.plan import costs
 from gdw_bench.plan.specs import Profile, TableSpec, takes_levels, with_levels
@@ -26,9 +26,10 @@ def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
     if valid == [""]:
         raise UserInputError(f"--levels {text}: table {table.key} has a single column and no levels; valid: leave "
                              f"--levels out")
+    items = [item.strip() for item in text.split(",")]
+    refuse_repeats("--levels", text, items, number_or_text)  # 0.4 and 0.40 are one level
     chosen = set()
-    for item in text.split(","):
-        item = item.strip()
+    for item in items:
         parts = [lv for lv in valid if item == lv or item in lv.split(";")]
         if parts:
             chosen.update(parts)
@@ -92,6 +93,7 @@ def resolve_methods(text: str | None, table: TableSpec) -> tuple[str, ...]:
     if not keys:
         raise UserInputError(f"--methods '{text}' names no method; valid: 'all' or comma-separated keys of "
                              f"{', '.join(method_keys())}")
+    refuse_repeats("--methods", text, keys)
     for key in keys:
         card(key)  # raises "unknown method 'x' (did you mean ...)"
     return keys

@@ -10,14 +10,13 @@ Every bad value is a one-line ``UserInputError`` here, before anything is writte
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from gdw_bench.errors import UserInputError
+from gdw_bench.errors import UserInputError, number_or_text, refuse_repeats
 from gdw_bench.plan import grid
-from gdw_bench.plan.config import check_name, load_profile, parse_value
+from gdw_bench.plan.config import derived_name, load_profile, parse_value
 from gdw_bench.plan.runs import StoredRun
 from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_profile, get_table, parse_seeds
 from gdw_bench.training.cell import CellConfig
@@ -54,7 +53,8 @@ class Plan:
     @property
     def name(self) -> str:
         """The stored run's name: the profile's, or for a sweep the profile's and the swept keys'."""
-        return self.profile.name if not self.axes else f"{self.profile.name}+sweep-{'+'.join(k for k, _ in self.axes)}"
+        return self.profile.name if not self.axes else derived_name(self.profile.name,
+                                                                    "sweep-" + "+".join(k for k, _ in self.axes))
 
     def stored_run(self) -> StoredRun:
         return StoredRun(self.name, self.profile, [t.key for t in self.tables], list(self.seeds), self.request.methods,
@@ -99,6 +99,11 @@ def _tables(text: str | None, profile: Profile) -> tuple[TableSpec, ...]:
     return (get_table(text),) if text is not None else tuple(get_table(t) for t in profile.tables)
 
 
+# Top-level config keys a sweep cannot vary: they name the run (name, description), pick its base (extends)
+# or select what runs (seeds, tables, levels: --seeds and --levels say those), rather than change a cell.
+UNSWEPT_KEYS = ("name", "extends", "description", "seeds", "tables", "levels", "stand_ins", "needs_gpu")
+
+
 def sweep_points(request: RunRequest, base: Profile) -> tuple[list, list]:
     """--sweep KEY=V1,V2 (repeatable): the axes [(key, [values])] and one resolved profile per point of
     their product, named for it ('mini+gdw.outer_lr=10'); each point is --set KEY=V on top of the rest."""
@@ -109,18 +114,19 @@ def sweep_points(request: RunRequest, base: Profile) -> tuple[list, list]:
         if not sep or not key.strip() or not values:
             raise UserInputError(f"bad --sweep '{item}'; expected KEY=V1,V2,…, e.g. gdw.outer_lr=10,50,100 or "
                                  f"epochs=20,40")
-        if key.strip() in [k for k, _ in axes]:
-            raise UserInputError(f"--sweep {key.strip()} is given twice; valid: each key once, its values comma-separated")
-        axes.append((key.strip(), values))
+        key = key.strip()
+        if key in [k for k, _ in axes]:
+            raise UserInputError(f"--sweep {key} is given twice; valid: each key once, its values comma-separated")
+        if key.split(".")[0] in UNSWEPT_KEYS:
+            raise UserInputError(f"--sweep {key}: '{key.split('.')[0]}' cannot be swept (it names or selects the run, "
+                                 f"it does not change how a cell trains); valid: a protocol key (epochs=20,40), "
+                                 f"datasets.<dataset>.<key> or <method>.<hyperparameter> (gdw.outer_lr=10,50)")
+        refuse_repeats(f"--sweep {key}", text, values, lambda v: number_or_text(parse_value(v)))  # 50 and 50.0
+        axes.append((key, values))
     points = []
     for combination in itertools.product(*(values for _, values in axes)) if axes else []:
         assignment = dict(zip((k for k, _ in axes), combination))
-        label = "+".join(f"{k}={v}" for k, v in assignment.items())
-        name = f"{base.name}+{label}"
-        try:
-            check_name(name)
-        except UserInputError:
-            name = f"{base.name}+sweep-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+        name = derived_name(base.name, "+".join(f"{k}={v}" for k, v in assignment.items()))
         variant = resolve_profile(request.profile, request.config,
                                   (*request.sets, *(f"{k}={v}" for k, v in assignment.items()), f"name={name}"))
         points.append((variant, {k: parse_value(v) for k, v in assignment.items()}))

@@ -11,15 +11,18 @@ found by identity either way).
 from __future__ import annotations
 
 import dataclasses
-import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gdw_bench import statefile
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError
+from gdw_bench.plan.config import check_name
 from gdw_bench.plan.specs import Profile, Protocol, StandIn
 from gdw_bench.storage.store import atomic_write_json
+from gdw_bench.training.cell import protocol_problem
 
 RUNS = "runs"
 RUN_SCHEMA = 1
@@ -105,27 +108,119 @@ def save(root: Path, run: StoredRun) -> Path:
     return path
 
 
-def names(root: Path) -> list[str]:
-    """Stored runs under ``root``, the one written last first."""
+def _profile_problem(data, where: str) -> str | None:
+    """What makes a stored profile unusable (None: nothing): every field's type, every protocol value's
+    type and range, the seeds."""
+    wrong = statefile.object_problem(data) or statefile.fields_problem(data, PROFILE_FIELDS, where)
+    if wrong:
+        return wrong if wrong.startswith("field") else f"'{where.rstrip('.')}' {wrong}"
+    for dataset, protocol in data["protocols"].items():
+        if not isinstance(protocol, dict):
+            return f"'{where}protocols.{dataset}' is {statefile.type_name(protocol)}, not an object"
+        for key in ("model", "epochs"):
+            if key not in protocol:
+                return f"'{where}protocols.{dataset}' has no '{key}'"
+        for key, value in protocol.items():
+            bad = protocol_problem(key, value)
+            if bad:
+                return f"'{where}protocols.{dataset}.{key}' {bad}"
+    for dataset, stand in data["datasets"].items():
+        if stand is not None and not (isinstance(stand, dict) and isinstance(stand.get("dataset"), str)):
+            return f"'{where}datasets.{dataset}' is not a stand-in ({{dataset, note, corruption}} or null)"
+    seeds = data["seeds"]
+    if seeds is not None and not (isinstance(seeds, list) and all(statefile.is_int(s) and s >= 0 for s in seeds)):
+        return f"'{where}seeds' = {str(seeds)[:40]!r}: valid: a list of non-negative integers or null"
+    if not all(isinstance(v, dict) for v in data["method_overrides"].values()):
+        return f"'{where}method_overrides' holds a value that is not an object"
+    for row in data["base_epoch_seconds"]:
+        if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str) and isinstance(row[1], str)
+                and statefile.is_number(row[2]) and row[2] > 0):
+            return f"'{where}base_epoch_seconds' holds {str(row)[:40]!r}; valid: [dataset, device, seconds > 0]"
+    return None
+
+
+PROFILE_FIELDS = {"name": (str,), "description": (str,), "datasets": (dict,), "protocols": (dict,),
+                  "method_overrides": (dict,), "needs_gpu": (bool,), "base_epoch_seconds": (list,),
+                  "user_datasets": (dict,), "seeds": (list, type(None)), "tables": (list,), "source": (str,),
+                  "extra_levels": (dict,)}
+RUN_FIELDS = {"name": (str,), "profile": (dict,), "tables": (list,), "seeds": (list, type(None)),
+              "methods": (str, type(None)), "levels": (str, type(None)), "axes": (list,), "points": (list,),
+              "argv": (list,), "written_at": (str,)}
+
+
+def run_problem(data) -> str | None:
+    """What makes a stored run's JSON unusable (None: nothing): its schema, every field's type and range,
+    its profile and each sweep point's (``statefile`` reads it; this is its check)."""
+    wrong = statefile.object_problem(data, "schema", RUN_SCHEMA) or statefile.fields_problem(data, RUN_FIELDS)
+    if wrong:
+        return wrong
+    try:
+        check_name(data["name"])
+    except UserInputError:
+        return f"'name' = {data['name'][:40]!r} is not a plain name (letters, digits and . _ + = -)"
+    seeds = data["seeds"]
+    if seeds is not None and not all(statefile.is_int(s) and s >= 0 for s in seeds):
+        return f"'seeds' = {str(seeds)[:40]!r}: valid: a list of non-negative integers or null"
+    if not all(isinstance(t, str) for t in data["tables"]):
+        return "'tables' holds a value that is not text"
+    if not all(isinstance(a, list) and len(a) == 2 and isinstance(a[0], str) and isinstance(a[1], list)
+               for a in data["axes"]):
+        return "'axes' holds a value that is not [key, [values]]"
+    wrong = _profile_problem(data["profile"], "profile.")
+    for i, point in enumerate(data["points"]):
+        if wrong:
+            break
+        if not (isinstance(point, list) and len(point) == 2 and isinstance(point[1], dict)):
+            return f"'points' entry {i} is not [profile, {{key: value}}]"
+        wrong = _profile_problem(point[0], f"points.{i}.profile.")
+    if wrong:
+        return wrong
+    try:
+        StoredRun.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:  # a field the checks above did not reach
+        return f"not a stored run this gdw-bench reads ({type(exc).__name__}: {str(exc)[:80]})"
+    return None
+
+
+def _read(path: Path) -> statefile.StateFile:
+    return statefile.read(path, "stored run", run_problem)
+
+
+def names(root: Path, problems: list[str] | None = None) -> list[str]:
+    """Usable stored runs under ``root``, the one written last first; each damaged one is one line in
+    ``problems`` (left as it is)."""
     folder = Path(root) / RUNS
     if not folder.is_dir():
         return []
     found = []
-    for path in folder.glob("*.json"):
-        try:
-            found.append((json.loads(path.read_text(encoding="utf-8")).get("written_at", ""), path.stem))
-        except (OSError, ValueError):
-            continue
+    for path in sorted(folder.glob("*.json")):
+        read = _read(path)
+        if read.value is not None:
+            found.append((read.value["written_at"], path.stem))
+        elif read.reason is not None and problems is not None:
+            problems.append(f"{read.problem}; left as it is (this stored run is not used)")
     return [name for _, name in sorted(found, reverse=True)]
 
 
-def load(root: Path, name: str) -> StoredRun:
-    path = path_of(root, name)
+def stored(root: Path, name: str) -> bool:
+    """Whether something is stored under the run name ``name`` (usable or not)."""
     try:
-        return StoredRun.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+        check_name(name)
+    except UserInputError:
+        return False
+    return os.path.lexists(path_of(root, name))
+
+
+def load(root: Path, name: str) -> StoredRun:
+    try:
+        check_name(name)
+    except UserInputError:
+        raise UserInputError(f"--profile {name[:40]!r}: not a profile or stored run name (letters, digits and "
+                             f". _ + = -)") from None
+    read = _read(path_of(root, name))
+    if read.missing:
         known = names(root)
-        raise UserInputError(f"no stored run '{name}' under {root}; valid: {', '.join(known) or '(none yet)'}") \
-            from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{path}: not a readable stored run ({type(exc).__name__}: {exc})") from None
+        raise UserInputError(f"no stored run '{name}' under {root}; valid: {', '.join(known) or '(none yet)'}")
+    if read.reason is not None:
+        raise UserInputError(f"{read.problem}; valid: a stored run `gdw-bench run` wrote (rerun it to write it again)")
+    return StoredRun.from_json(read.value)

@@ -188,10 +188,23 @@ class Profile:
     user_datasets: dict = field(default_factory=dict)
     seeds: tuple[int, ...] | None = None  # a config's default seeds (else each table's)
     tables: tuple[str, ...] = ()  # a config's tables, run when `run --config` names no --table
-    source: str = ""  # the config file and --set overrides it came from ("" for the built-ins)
+    source: str = ""  # the config file and --set overrides it came from, shell-quoted ("" for the built-ins)
     # Levels beyond the paper's columns, by setting ("uniform" | "flip" | "imbalance" → rates or μ): a
     # config's [levels] table; `run` trains them and `report` shows them as extra columns.
     extra_levels: dict = field(default_factory=dict)
+
+    def rerun_arguments(self) -> list[str]:
+        """The `run` arguments that select this profile again: ``--profile NAME``, or the config file and
+        --set overrides it came from (``source``, split as the shell would; a config file gets ``--config``)."""
+        import shlex
+
+        try:
+            words = shlex.split(self.source)
+        except ValueError:  # a stored run's source that no shell could have typed
+            words = []
+        if not words:
+            return ["--profile", self.name]
+        return words if words[0] == "--set" else ["--config", *words]
 
     def stand_in(self, paper_dataset: str) -> StandIn | None:
         return self.datasets.get(paper_dataset)
@@ -260,12 +273,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     seeds = []
     for item in str(text).split(","):
         item = item.strip()
-        if not (item.isascii() and item.isdigit()):  # "²" and "①" are digits to str.isdigit, not to int()
-            raise UserInputError(f"bad seed '{item}' in --seeds '{text}'; valid: comma-separated non-negative integers")
+        # "²" and "①" are digits to str.isdigit, not to int(); 5,000 digits are past int()'s own limit
+        if not (item.isascii() and item.isdigit()) or len(item.lstrip("0")) > 19 or int(item) > MAX_SEED:
+            shown = item if len(item) <= 40 else item[:20] + f"… ({len(item)} characters)"
+            shown_text = text if len(text) <= 60 else text[:40] + "…"
+            raise UserInputError(f"bad seed '{shown}' in --seeds '{shown_text}'; valid: comma-separated integers "
+                                 f"0…{MAX_SEED}")
         seeds.append(int(item))
     if len(set(seeds)) != len(seeds):
         raise UserInputError(f"--seeds '{text}' repeats a seed")
     return tuple(seeds)
+
+
+MAX_SEED = (1 << 63) - 1  # the largest integer TOML holds: a config's seeds and --seeds share one range
 
 
 __all__ = ["Column", "PAPER_METHOD_NAMES", "READER_NAMES", "reader_name", "PAPER_SEEDS", "PROFILES", "Profile",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from gdw_bench.errors import suggested_command
 from gdw_bench.plan.specs import Profile, TableSpec
 from gdw_bench.reporting import figures, site, summary
 from gdw_bench.reporting import report as rep
@@ -19,7 +20,8 @@ SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
 def no_records_line(table: TableSpec, profile: Profile) -> str:
     """What a figure without records says, with the command that trains them."""
-    return f"{table.key}: no records to draw yet (run `gdw-bench run --table {table.key} --profile {profile.name}`)"
+    return (f"{table.key}: no records to draw yet (run "
+            f"`{suggested_command('run', '--table', table.key, *profile.rerun_arguments())}`)")
 
 
 def grid_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: Callable) -> tuple[str, list, list]:

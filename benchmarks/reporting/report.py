@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from gdw_bench.datasets.corruption import corruption_label
+from gdw_bench.errors import suggested_command
 from gdw_bench.plan.identity import record_is_current
 from gdw_bench.plan.specs import (
     PAPER_METHOD_NAMES,
@@ -132,8 +133,28 @@ def _labelled_as_base(record: dict, run) -> dict:
 
 def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
     """Every usable record under ``root``: read once, then handed to each table and figure. A damaged
-    one is left out, with one line about it in ``problems``."""
-    return list(store.iter_records(root, problems))
+    one is left out, with one line about it in ``problems``. Methods whose names would be one are told
+    apart here, once, for every table, figure and the page (``distinct_titles``)."""
+    return distinct_titles(list(store.iter_records(root, problems)))
+
+
+def distinct_titles(records: list[dict]) -> list[dict]:
+    """The records, each method named apart from every other: where several method keys would show as
+    one name (a plugin titled like a built-in, two plugins of one title), each key that is not the
+    paper's method is titled ``name (key)``. A record that changes is copied, never edited."""
+    names: dict[str, set[str]] = {}
+    for record in records:
+        names.setdefault(display_name(record["method"], record.get("method_title")), set()).add(record["method"])
+    shared = {name for name, keys in names.items() if len(keys) > 1}
+    if not shared:
+        return records
+    out = []
+    for record in records:
+        name = display_name(record["method"], record.get("method_title"))
+        if name in shared and record["method"] not in PAPER_METHOD_NAMES:
+            record = {**record, "method_title": f"{name} ({record['method']})"}
+        out.append(record)
+    return out
 
 
 def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> pd.DataFrame:
@@ -409,10 +430,8 @@ def regime_lines(records, table: TableSpec, profile: Profile, seeds, from_scratc
         picked = frame[frame["column"] == i]
         by_method = {m: list(group["record"]) for m, group in picked.groupby("method")}
         verdict = regime.column_regime(by_method)
-        level = f"'{column.level}'" if ";" in column.level else column.level  # Table 8: quoted for the shell
-        where = f"--profile {profile.name}" if not profile.source else \
-            profile.source if profile.source.startswith("--") else f"--config {profile.source}"
-        how = f"gdw-bench run --table {table.key} {where} --methods basemodel --levels {level}"
+        how = suggested_command("run", "--table", table.key, *profile.rerun_arguments(), "--methods", "basemodel",
+                                "--levels", column.level)  # quoted: Table 8's levels hold ';', a --set anything
         lines.append(verdict.line(_column_title(column, profile), PAPER_METHOD_NAMES, how))
     return lines
 

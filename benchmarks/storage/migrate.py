@@ -9,6 +9,13 @@ record, TensorBoard events, anything kept aside); the record is rewritten with t
 hash and ``migrated_from``. A cell of today's layout already there wins: the older copy stays where it
 was and is counted. Folders without a record (a failure, a partial checkpoint) are left in place: the
 cell trains again in the new layout, as it would have.
+
+Restartable: the record is rewritten first, atomically, inside its old folder, and the folder is moved
+second. A kill between the two leaves a rewritten record in the old layout, which the next `migrate`
+finds and moves (the rewrite is idempotent: the new identity maps to itself); each folder's temporary
+files from a killed write are swept before it is touched. The target is built from the record's own
+fields, so each part must be a plain name that stays under the root (``store.inside``): a shared
+results folder cannot move anything elsewhere.
 """
 from __future__ import annotations
 
@@ -54,6 +61,8 @@ def migrate(root: Path, dry_run: bool = False) -> Migration:
     done = Migration()
     for path in old_layout_records(root):
         folder = path.parent
+        if not dry_run:
+            store.remove_temp_files(folder)  # a rewrite killed before its rename
         record, problem = record_schema.read(path)
         if record is None or not isinstance(record.get("identity"), dict):
             done.unreadable.append((folder, problem or "no identity (written before identities were stored)"))
@@ -67,23 +76,26 @@ def migrate(root: Path, dry_run: bool = False) -> Migration:
         new = {k: v for k, v in old.items() if k != "profile"}
         new["overrides"] = overrides
         key = identity.configuration_key(new.get("protocol") or {}, overrides, new.get("data_source"))
-        target = store.cell_dir(root, record["dataset"], record["corruption"]["slug"], folder.parent.name, key,
-                                record["seed"])
+        try:
+            target = store.cell_dir(root, record["dataset"], record["corruption"]["slug"], folder.parent.name, key,
+                                    record["seed"])
+        except ValueError as exc:
+            done.unreadable.append((folder, f"its record names {exc}; left where it is"))
+            continue
         if target.exists():
             done.duplicates.append(folder)
             continue
         done.moved.append((folder, target))
         if dry_run:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(folder, target)
         was_current = identity.config_hash(old) == record.get("config_hash")
         record["identity"] = new
         # a record whose stored identity no longer hashed to its config hash (altered) stays stale
         record["config_hash"] = identity.config_hash(new) if was_current else record.get("config_hash")
-        record["migrated_from"] = str(folder.relative_to(root))
-        record.pop("_current", None)
-        record_schema.write(target / store.RECORD, record)
+        record.setdefault("migrated_from", str(folder.relative_to(root)))  # kept from a rewrite a kill interrupted
+        record_schema.write(path, record)  # first, in place: a kill after it leaves a record the next run moves
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, target)
     if not dry_run:
         _remove_empty_folders(root, {f for f, _ in done.moved})
     return done

@@ -7,12 +7,11 @@ report a record of another schema as damaged rather than guessing. Torch-free.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import stat
 from pathlib import Path
 from typing import Any, TypedDict
+
+from gdw_bench import statefile
 
 SCHEMA_VERSION = 1
 
@@ -89,9 +88,9 @@ def problem(record: Any) -> str | None:
     """What makes ``record`` unusable by a reader (None: nothing): the required fields and their types,
     the optional fields readers use, every curve entry, the score finite."""
     if not isinstance(record, dict):
-        return f"not a JSON object but {type(record).__name__}"
-    if record.get("schema") != SCHEMA_VERSION and isinstance(record.get("schema"), int):
-        return f"schema {record['schema']}, this gdw-bench reads schema {SCHEMA_VERSION}"
+        return f"not a JSON object but {statefile.type_name(record)}"
+    if record.get("schema") != SCHEMA_VERSION and statefile.is_int(record.get("schema")):
+        return statefile.object_problem(record, "schema", SCHEMA_VERSION)
     for name, types in REQUIRED_FIELDS.items():
         if name not in record:
             return f"field '{name}' is missing"
@@ -119,35 +118,12 @@ def problem(record: Any) -> str | None:
     return None
 
 
-def read_regular_file(path: Path) -> str:
-    """The text of ``path`` if it is a regular file; OSError otherwise (a FIFO, a device or a folder
-    named like a record would block or fail a reader)."""
-    path = Path(path)
-    mode = path.stat().st_mode  # FileNotFoundError when absent
-    if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-        raise IsADirectoryError(f"{path} is {kind}") if stat.S_ISDIR(mode) else OSError(f"{path} is {kind}")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read().decode()
-
-
 def read(path: Path) -> tuple[Record | None, str | None]:
     """(record, None) for a usable record; (None, what is wrong) for a damaged one; (None, None) when
-    there is none. A damaged record is never silently replaced: the cell shows as ``corrupt``."""
-    path = Path(path)
-    try:
-        text = read_regular_file(path)
-    except FileNotFoundError:
-        return None, None
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"unreadable ({type(exc).__name__}: {(exc.strerror or exc) if isinstance(exc, OSError) else exc})"
-    try:
-        record = json.loads(text)
-    except ValueError as exc:
-        return None, f"not valid JSON ({exc.msg} at line {exc.lineno}; truncated?)"
-    wrong = problem(record)
-    return (None, wrong) if wrong else (record, None)
+    there is none. A damaged record is never silently replaced: the cell shows as ``corrupt``. Read
+    through the one guarded reader (``gdw_bench.statefile``: regular files only, size capped)."""
+    found = statefile.read(path, "record", problem)
+    return found.value, found.reason
 
 
 def write(path: Path, record: Record) -> None:

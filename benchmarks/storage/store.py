@@ -19,12 +19,14 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from gdw_bench import statefile
 from gdw_bench.storage import record as record_schema
 
 RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
@@ -33,10 +35,37 @@ LOCK = ".lock"
 TEMP_SUFFIX = ".tmp"
 
 
+def plain_name_problem(name) -> str | None:
+    """Why ``name`` cannot be one folder or file name under a results root (None: it can): not text,
+    empty, '.' or '..', a hidden name, or one holding a path separator or a NUL byte."""
+    if not isinstance(name, str) or not name:
+        return f"{name!r} is not a name"
+    if name.startswith(".") or "/" in name or "\\" in name or "\0" in name or len(name.encode()) > 255:
+        return f"{name[:60]!r} is not a plain name (a path separator, a leading '.', a NUL byte or over 255 bytes)"
+    return None
+
+
+def inside(root: Path, *names) -> Path:
+    """``root/name/…`` for plain names only, and only where it resolves under ``root`` (a symlinked folder
+    pointing out of it included); ``ValueError`` naming the bad part otherwise. Every path the suite builds
+    from data (record fields, profile names, slugs, keys) goes through here."""
+    root = Path(root)
+    for name in names:
+        wrong = plain_name_problem(name)
+        if wrong:
+            raise ValueError(f"a path under {root} from {wrong}")
+    path = root.joinpath(*names)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{path} resolves outside {root}")
+    return path
+
+
 def cell_dir(root: Path, dataset: str, corruption_slug: str, method_folder: str, configuration_key: str,
              seed: int) -> Path:
     """``<root>/<dataset>/<corruption>/<method>/<configuration key>/seed-<n>`` (``identity.py``)."""
-    return Path(root) / dataset / corruption_slug / method_folder / configuration_key / f"seed-{seed}"
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed {seed!r} is not a non-negative integer")
+    return inside(root, dataset, corruption_slug, method_folder, configuration_key, f"seed-{seed}")
 
 
 def _file_mode() -> int:
@@ -47,9 +76,28 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+def not_replaceable(path: Path) -> str | None:
+    """Why the suite must not write over ``path`` (None: it may): an existing entry that is not a regular
+    file — a device, a FIFO, a socket, a folder or a symlink — is not one of its files, and renaming a
+    temporary file over it would replace it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a symlink" if stat.S_ISLNK(mode) else statefile.kind_of(mode)
+    return f"{path} is {kind}, not a file gdw-bench wrote; it is left as it is"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file in the same folder, renamed into place);
+    ``IsADirectoryError``/``FileExistsError`` (OSError) where something other than a regular file is there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    refused = not_replaceable(path)
+    if refused:
+        raise FileExistsError(errno.EEXIST, refused)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -79,11 +127,7 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
 
 def read_json(path: Path) -> dict | None:
     """The JSON object in ``path``; None when it is absent, unreadable or not a JSON object."""
-    try:
-        value = json.loads(record_schema.read_regular_file(path))
-    except (OSError, ValueError):  # missing, not a regular file, unreadable, truncated, not UTF-8, not JSON
-        return None
-    return value if isinstance(value, dict) else None
+    return statefile.read(path, "state", statefile.object_problem).value
 
 
 def checkpoint_problem(path: Path) -> str | None:
@@ -271,13 +315,32 @@ def clear_running(folder: Path) -> None:
     (Path(folder) / QUEUED).unlink(missing_ok=True)
 
 
+def _files_named(root: Path, name: str) -> list[Path]:
+    """Every entry called ``name`` under ``root`` — a folder, or a symlink that loops or dangles, included,
+    so that its reader can say what is wrong with it — sorted. Symlinked folders are followed,
+    each real folder once (a cycle of them ends)."""
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            subfolders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            subfolders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        found += [Path(folder) / name for entry in (*files, *subfolders) if entry == name]
+    return sorted(found)
+
+
 def iter_records(root: Path, problems: list[str] | None = None) -> Iterator[dict]:
     """Every usable record under ``root`` (any profile), with its folder under ``_folder``. A damaged
     one is skipped, and one line about it goes to ``problems`` when given."""
     root = Path(root)
     if not root.exists():
         return
-    for path in sorted(root.rglob(RECORD)):
+    for path in _files_named(root, RECORD):
         record, problem = record_schema.read(path)
         if record is not None:
             record["_folder"] = str(path.parent)

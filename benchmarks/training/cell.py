@@ -41,6 +41,43 @@ class Protocol:
     crop_pad: int | None = None  # random-crop padding in px (None: the dataset's own)
 
 
+def _annotation_fits(value, annotation: str) -> bool:
+    """Whether a value read from a file fits a Protocol field's annotation ('int | None', 'float', …):
+    an int fits float; a bool fits only bool."""
+    for option in (part.strip() for part in str(annotation).split("|")):
+        if option == "None" and value is None or option == "bool" and isinstance(value, bool):
+            return True
+        if isinstance(value, bool):
+            continue
+        if option == "int" and isinstance(value, int) or option == "str" and isinstance(value, str) or \
+                option == "float" and isinstance(value, (int, float)):
+            return True
+    return False
+
+
+PROTOCOL_FIELDS = {f.name: f for f in dataclasses.fields(Protocol)}
+
+
+def protocol_problem(key: str, value) -> str | None:
+    """What is wrong with one protocol value as a config or a stored run gives it (None: nothing): an
+    unknown key, the wrong type, a number out of its range. The model is checked by name elsewhere."""
+    if key not in PROTOCOL_FIELDS:
+        return f"is not a protocol key (valid: {', '.join(PROTOCOL_FIELDS)})"
+    if not _annotation_fits(value, PROTOCOL_FIELDS[key].type):
+        return f"= {value!r}: expected {PROTOCOL_FIELDS[key].type}"
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"= {value!r} must be a finite number"
+    if value <= 0 and key not in ("momentum", "weight_decay"):
+        return f"= {value!r} must be positive"
+    if key in ("momentum", "weight_decay") and value < 0:
+        return f"= {value!r} must be 0 or more"
+    if key == "momentum" and value >= 1:
+        return f"= {value!r} must lie in [0, 1)"
+    return None
+
+
 @dataclass(frozen=True)
 class CellConfig:
     """Everything that decides a cell's numbers (and so its identity), and the profile that asked for it

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gdw_bench.errors import UserInputError, first_line, unknown_choice
+from gdw_bench.errors import FOREIGN_FAILURES, UserInputError, first_line, unknown_choice
 
 
 def _kaiming_init(module: nn.Module) -> None:
@@ -305,7 +305,7 @@ def load_model_plugins() -> None:
             if not callable(factory):
                 raise TypeError(f"{entry.value} is a {type(factory).__name__}, not a class or function")
             register_model(entry.name, _factory_builder(factory), _summary(factory, entry.value), source)
-        except Exception as exc:  # noqa: BLE001 - any failure of foreign code is reported, not raised
+        except FOREIGN_FAILURES as exc:  # any failure of foreign code is reported, not raised
             _PLUGIN_ERRORS.append(f"model plugin {source}: {type(exc).__name__}: {exc}")
 
 
@@ -340,7 +340,7 @@ def _import_reference(reference: str):
             module = importlib.import_module(module_part)
     except UserInputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's module: say what failed in one line
+    except FOREIGN_FAILURES as exc:  # the user's module (a sys.exit in it too): say what failed in one line
         raise UserInputError(f"model '{reference}': importing {module_part} failed "
                              f"({type(exc).__name__}: {first_line(exc)})") from None
     factory = getattr(module, attribute, None)
