@@ -17,6 +17,13 @@ def unknown_choice(kind: str, value: object, choices: Iterable[str]) -> UserInpu
     return UserInputError(f"unknown {kind} '{value}'{hint}; valid: {', '.join(choices)}")
 
 
+def failure_text(exc: BaseException) -> str:
+    """``Type: first line`` of a foreign failure, or the type alone where it says nothing (a bare
+    ``KeyboardInterrupt``)."""
+    detail = first_line(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 def first_line(exc: BaseException, default: str = "") -> str:
     """The first non-blank line of an exception's message (``default`` when it has none): what a
     one-line error quotes of a foreign failure."""

@@ -91,6 +91,20 @@ def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+def regular_file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a regular file one may open for reading (None: it is): missing, a special file,
+    a symlink loop. For data files read by their own loaders (an ``.npz``), whose size is theirs to check."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({_why(exc)})"
+    except ValueError:
+        return "not a usable path (it holds a NUL byte)"
+    return None if stat.S_ISREG(mode) else f"it is {kind_of(mode)}, not a regular file"
+
+
 def read_bytes(path: Path, limit: int) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; ``FileNotFoundError`` when it (or its
     symlink's target) does not exist; ``Unreadable`` with one line otherwise."""
@@ -222,4 +236,4 @@ def fields_problem(value: dict, fields: dict[str, tuple], where: str = "", requi
 
 
 __all__ = ["LIMITS", "kind_of", "StateFile", "Unreadable", "fields_problem", "is_int", "is_number", "object_problem", "read",
-           "read_bytes", "read_text", "type_name"]
+           "read_bytes", "read_text", "regular_file_problem", "type_name"]

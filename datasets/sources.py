@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gdw_bench import statefile
 from gdw_bench.errors import UserInputError, first_line
 
 
@@ -205,10 +206,11 @@ def load_cifar_source(name: str, data_dir: Path | None = None, download: bool = 
 def _list_lines(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, fields) of each non-blank line; one line naming the file if it cannot be read."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{path} cannot be read ({type(exc).__name__}); replace it with the released "
-                             f"file") from None
+        text = statefile.read_text(path, statefile.LIMITS["data list"])  # regular files only, size capped
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such file; put the released file there") from None
+    except statefile.Unreadable as exc:
+        raise UserInputError(f"{path} cannot be read ({exc}); replace it with the released file") from None
     return [(n, line.split()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
@@ -390,8 +392,9 @@ def load_npz_source(name: str, path: Path) -> ArraySource:
     0 … K−1 (K ≥ 2, every class in the training split). Declared sizes are checked before any array is
     read, so a damaged header never allocates what it claims."""
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such file; valid: an .npz with {', '.join(NPZ_KEYS)}")
+    wrong = statefile.regular_file_problem(path)  # a FIFO would block np.load; a folder is no archive
+    if wrong:
+        raise UserInputError(f"{path}: {wrong}; valid: an .npz with {', '.join(NPZ_KEYS)}")
     try:
         headers = _npz_headers(path)
     except Exception as exc:  # noqa: BLE001 - a truncated zip, a .npy named .npz, a damaged header

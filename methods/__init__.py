@@ -23,7 +23,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from gdw_bench.errors import FOREIGN_FAILURES, first_line
+from gdw_bench.errors import FOREIGN_FAILURES, failure_text
 
 # The contract's names, from ``base`` (torch) on first use.
 _CONTRACT = ("Method", "NoHyperparameters", "Phase", "PhaseContext", "TaskInfo", "create_method", "get_method",
@@ -48,8 +48,7 @@ def _import_folder_methods() -> None:
         try:
             importlib.import_module(f"{__name__}.{name}")
         except FOREIGN_FAILURES as exc:  # foreign code: report it, never break (or end) every command
-            _record_failure(name, f"method file {Path(__path__[0]) / (name + '.py')}: {type(exc).__name__}: "
-                                  f"{first_line(exc)}")
+            _record_failure(name, f"method file {Path(__path__[0]) / (name + '.py')}: {failure_text(exc)}")
 
 
 def _load_plugins() -> None:
@@ -72,7 +71,7 @@ def _load_plugins() -> None:
                     if cls.__module__ == loaded.__name__:
                         cls.origin = source
         except FOREIGN_FAILURES as exc:  # a broken plugin must not break the suite: say which and why
-            _record_failure(entry.name, f"plugin {source}: {type(exc).__name__}: {first_line(exc)}")
+            _record_failure(entry.name, f"plugin {source}: {failure_text(exc)}")
 
 
 def _record_failure(key: str, line: str) -> None:

@@ -14,7 +14,20 @@ RUN = ["run", "--table", "2", "--methods", "basemodel", "--seeds", "1", "--level
 
 
 def tree(path):
-    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if "__pycache__" not in str(p))
+    """Every entry under ``path`` with its kind and size, symlinks not followed: a FIFO replaced by a regular
+    file, or a symlink by its target's copy, shows as a change."""
+    import os
+    import stat
+
+    found = []
+    for folder, folders, files in os.walk(path):
+        for name in (*folders, *files):
+            entry = os.path.join(folder, name)
+            if "__pycache__" not in entry:
+                info = os.lstat(entry)
+                found.append((os.path.relpath(entry, path), stat.S_IFMT(info.st_mode),
+                              info.st_size if stat.S_ISREG(info.st_mode) else 0))
+    return sorted(found)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -125,6 +138,48 @@ CASES = [
     (["speed", "--pack", "0"], "bad --pack '0'"),
     (["speed", "--pack", "1,2", "--methods", "gdw,mwnet"], "--pack times one method; --methods 'gdw,mwnet' names 2"),
     (["speed", "--memory-format", "nhwc"], "unknown --memory-format 'nhwc'"),
+    # sets of values: each value once, after normalisation
+    (RUN + ["--seeds", "9" * 5000], "bad seed '99999999999999999999… (5000 characters)'"),
+    (RUN + ["--seeds", "9223372036854775808"], "valid: comma-separated integers 0…9223372036854775807"),
+    (RUN + ["--methods", "basemodel,gdw,basemodel"], "repeats a value ('basemodel' is one value)"),
+    (RUN + ["--methods", "gdw, gdw"], "repeats a value"),
+    (RUN + ["--levels", "0.4,0.40"], "'0.4' and '0.40' are one value"),
+    (RUN[:1] + ["--table", "8", "--levels", "noise=0.4;imb=0.1,noise=0.4;imb=0.1"], "repeats a value"),
+    (RUN + ["--sweep", "gdw.outer_lr=10,10"], "--sweep gdw.outer_lr '10,10' repeats a value"),
+    (RUN + ["--sweep", "gdw.outer_lr=50,50.0"], "'50' and '50.0' are one value"),
+    (RUN + ["--sweep", "epochs=20,2e1"], "'20' and '2e1' are one value"),
+    (RUN + ["--sweep", "name=a,b"], "--sweep name: 'name' cannot be swept"),
+    (RUN + ["--sweep", "extends=mini,fmnist"], "'extends' cannot be swept"),
+    (RUN + ["--sweep", "seeds=1,2"], "'seeds' cannot be swept"),
+    (RUN + ["--sweep", "tables=2,3"], "'tables' cannot be swept"),
+    (RUN + ["--sweep", "description=a,b"], "'description' cannot be swept"),
+    (["report", "--methods", "gdw,gdw"], "repeats a value"),
+    # untrusted files: special files, endless files, odd text
+    (RUN + ["--config", "fifo.toml"], "fifo.toml: it is a FIFO, not a regular file"),
+    (RUN + ["--config", "zero.toml"], "zero.toml: it is a device, not a regular file"),
+    (RUN + ["--config", "huge.toml"], "huge.toml: 5.0 MiB, more than this kind of file may hold (4 MiB)"),
+    (RUN + ["--config", "loop.toml"], "loop.toml: cannot be read (a symlink loop)"),
+    (RUN + ["--config", "extends-zero.toml"], "extends {cwd}/zero.toml: it is a device"),
+    (RUN + ["--config", "extends-nul.toml"], "holds a NUL byte"),
+    (RUN + ["--config", "name-empty.toml"], "name = '': valid: 1–100 letters"),
+    (RUN + ["--config", "latin1.toml"], "--config latin1.toml is not UTF-8 text (byte 18)"),
+    (RUN + ["--config", "exits.toml"], "importing {cwd}/exits.py failed (SystemExit: 3)"),
+    (RUN + ["--config", "interrupts.toml"], "importing {cwd}/interrupts.py failed (KeyboardInterrupt)"),
+    (["info", "--config", "fifo.toml"], "it is a FIFO"),
+    (RUN + ["--config", "npz-fifo.toml"], "fifo.npz: it is a FIFO, not a regular file; valid: an .npz"),
+    (RUN + ["--config", "npz-folder.toml"], "a-folder: it is a folder, not a regular file; valid: an .npz"),
+    (["export", "--out", "fifo.csv"], "--out {cwd}/fifo.csv is a FIFO"),
+    (["export", "--out", "link.csv"], "--out {cwd}/link.csv is a symlink"),
+    (["export", "--out", "socket.csv"], "is a socket"),
+    (["report", "--out", "fifo.csv"], "--out {cwd}/fifo.csv is a FIFO; valid: a folder"),
+    (["report", "--out", "link-to-folder"], "is a symlink"),
+    (["report", "--profile", "listed"], "runs/listed.json: holds a JSON list, not an object"),
+    (["report", "--profile", "piped"], "runs/piped.json: it is a FIFO"),
+    (["report", "--profile", "future"], "schema 99 (a newer gdw-bench wrote it)"),
+    (["report", "--profile", "stamped"], "field 'written_at' is int, not text"),
+    (["report", "--profile", "seedy"], "field 'seeds' is text, not list/null"),
+    (["report", "--profile", "negative"], "'profile.protocols.digits.epochs' = -3 must be positive"),
+    (["report", "--profile", "escaping"], "'name' = '../escaped' is not a plain name"),
 ]
 
 
@@ -137,12 +192,58 @@ def workdir(tmp_path, monkeypatch):
     write_cifar(tmp_path / "data-cifar" / "cifar-10-batches-py")
     (tmp_path / "broken.toml").write_text("[datasets.digits\nepochs = 3\n")
     (tmp_path / "typo.toml").write_text("[datasets.digits]\nepoch = 3\n")
+    hostile_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def test_at_least_sixty_distinct_bad_inputs():
-    assert len({tuple(args) for args, _ in CASES}) == len(CASES) >= 60
+def hostile_files(folder):
+    """Special files, endless files and odd text where the suite reads configs, stored runs and outputs."""
+    import json
+    import os
+    import socket
+
+    os.mkfifo(folder / "fifo.toml")
+    os.mkfifo(folder / "fifo.csv")
+    os.symlink("/dev/zero", folder / "zero.toml")
+    os.symlink("loop.toml", folder / "loop.toml")
+    with open(folder / "huge.toml", "wb") as handle:  # sparse: 5 MiB on the filesystem's word
+        handle.truncate(5 << 20)
+    (folder / "extends-zero.toml").write_text('extends = "zero.toml"\n')
+    (folder / "extends-nul.toml").write_text('extends = "a\\u0000b.toml"\n')
+    (folder / "name-empty.toml").write_text('name = ""\n')
+    (folder / "latin1.toml").write_bytes('description = "café"\n'.encode("latin-1"))
+    for name, body in (("exits", "import sys\nsys.exit(3)\n"), ("interrupts", "raise KeyboardInterrupt\n")):
+        (folder / f"{name}.py").write_text(body)
+        (folder / f"{name}.toml").write_text(f'[datasets.digits]\nmodel = "{name}.py:Net"\n')
+    os.mkfifo(folder / "fifo.npz")
+    for name, data in (("npz-fifo", "fifo.npz"), ("npz-folder", "a-folder")):
+        (folder / f"{name}.toml").write_text(f'[datasets.mine]\nsource = "npz"\npath = "{data}"\nmodel = "mlp128bn"\n'
+                                             f'epochs = 3\n[stand_ins]\ncifar10 = "mine"\n')
+    (folder / "target.csv").write_text("a,b\n")
+    os.symlink("target.csv", folder / "link.csv")
+    (folder / "a-folder").mkdir()
+    os.symlink("a-folder", folder / "link-to-folder")
+    server = socket.socket(socket.AF_UNIX)  # bound, then closed: the socket file stays
+    server.bind(str(folder / "socket.csv"))
+    server.close()
+    from gdw_bench.plan import runs
+    from gdw_bench.plan.specs import PROFILES
+
+    good = runs.StoredRun("good", PROFILES["mini"], ["2"], [1], written_at="2026-01-01T00:00:00+00:00").to_json()
+    stored = folder / "results" / "runs"
+    stored.mkdir(parents=True)
+    (stored / "listed.json").write_text("[1, 2]")
+    os.mkfifo(stored / "piped.json")
+    protocols = {**good["profile"]["protocols"], "digits": {**good["profile"]["protocols"]["digits"], "epochs": -3}}
+    for name, changed in (("future", {"schema": 99}), ("stamped", {"written_at": 5}), ("seedy", {"seeds": "abc"}),
+                          ("negative", {"profile": {**good["profile"], "protocols": protocols}}),
+                          ("escaping", {"name": "../escaped"})):
+        (stored / f"{name}.json").write_text(json.dumps({**good, **changed}))
+
+
+def test_at_least_a_hundred_distinct_bad_inputs():
+    assert len({tuple(args) for args, _ in CASES}) == len(CASES) >= 100
 
 
 def assert_refused(args, needle, capsys, *folders):
@@ -162,4 +263,4 @@ def assert_refused(args, needle, capsys, *folders):
 
 @pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(workdir, capsys, args, needle):
-    assert_refused(args, needle, capsys, workdir)
+    assert_refused(args, needle.format(cwd=workdir), capsys, workdir)

@@ -90,7 +90,7 @@ NPZ_CASES = {  # name → (how to make it, the error's needle)
     "bool_pixels": (lambda p: save_npz(p, x_train=GOOD_X > 100), "training images are of type bool"),
     "complex_labels": (lambda p: save_npz(p, y_train=GOOD_Y.astype(complex)), "y_train holds complex128 values"),
     "not_a_zip": (lambda p: p.write_text("hello"), "cannot be read as .npz"),
-    "folder": (lambda p: p.mkdir(), "no such file"),
+    "folder": (lambda p: p.mkdir(), "it is a folder, not a regular file"),
 }
 FOLDER_CASES = {
     "garbage_png": (dict(corrupt="garbage"), "bad.png cannot be read as an image"),

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gdw_bench.errors import FOREIGN_FAILURES, UserInputError, first_line, unknown_choice
+from gdw_bench.errors import FOREIGN_FAILURES, UserInputError, failure_text, unknown_choice
 
 
 def _kaiming_init(module: nn.Module) -> None:
@@ -342,7 +342,7 @@ def _import_reference(reference: str):
         raise
     except FOREIGN_FAILURES as exc:  # the user's module (a sys.exit in it too): say what failed in one line
         raise UserInputError(f"model '{reference}': importing {module_part} failed "
-                             f"({type(exc).__name__}: {first_line(exc)})") from None
+                             f"({failure_text(exc)})") from None
     factory = getattr(module, attribute, None)
     if factory is None or not callable(factory):
         raise UserInputError(f"model '{reference}': {module_part} has no class or function '{attribute}'")
