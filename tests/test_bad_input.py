@@ -154,6 +154,13 @@ CASES = [
     (RUN + ["--sweep", "tables=2,3"], "'tables' cannot be swept"),
     (RUN + ["--sweep", "description=a,b"], "'description' cannot be swept"),
     (["report", "--methods", "gdw,gdw"], "repeats a value"),
+    (["report", "--seeds", "10,010"], "repeats a seed"),
+    (RUN + ["--levels", "0.4,4e-1"], "'0.4' and '4e-1' are one value"),
+    (RUN + ["--sweep", "needs_gpu=true,false"], "'needs_gpu' cannot be swept"),
+    (RUN + ["--sweep", "levels=1,2"], "'levels' cannot be swept"),
+    (RUN + ["--sweep", "stand_ins.cifar10=a,b"], "'stand_ins' cannot be swept"),
+    (["report", "--profile", "../escaped"], "unknown profile '../escaped'"),
+    (["export", "--out", "fifo.npz"], "--out {cwd}/fifo.npz is a FIFO"),
     # untrusted files: special files, endless files, odd text
     (RUN + ["--config", "fifo.toml"], "fifo.toml: it is a FIFO, not a regular file"),
     (RUN + ["--config", "zero.toml"], "zero.toml: it is a device, not a regular file"),

@@ -265,7 +265,7 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_these_surfaces_hold_at_least_125_distinct_bad_inputs(bad_data):
-    """With test_bad_input.py's 65 and test_models.py's 8: 202 distinct cases, each held to the same four checks."""
+    """With test_bad_input.py's 114 and test_models.py's 8: 251 distinct cases, each held to the same four checks."""
     listed = cases(bad_data)
     assert len(listed) == len(CASE_IDS) and len({tuple(a) for a, _ in listed}) == len(listed) >= 125
 
@@ -420,6 +420,8 @@ def test_a_report_killed_while_writing_leaves_temp_files_that_the_next_report_re
 PLUGIN_FILES = {
     "zz_test_syntax": ("def broken(:\n", "SyntaxError"),
     "zz_test_raises": ("raise RuntimeError('half-written plugin')\n", "RuntimeError: half-written plugin"),
+    "zz_test_exits": ("import sys\nsys.exit(4)\n", "SystemExit: 4"),  # would end every command, silently
+    "zz_test_interrupts": ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
     "aa_test_takes_gdw": ("from gdw_bench.methods import register_method\nfrom gdw_bench.methods.basemodel import "
                           "BaseModel\n\n\n@register_method('gdw')\nclass Mine(BaseModel):\n    pass\n",
                           "method key 'gdw' of Mine from"),
