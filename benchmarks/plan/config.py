@@ -38,8 +38,6 @@ import json
 import math
 import shlex
 import sys
-import types
-import typing
 from pathlib import Path
 
 from gdw_bench import statefile
@@ -47,7 +45,7 @@ from gdw_bench.datasets.catalogue import DATASETS, USER_SOURCES, register_user_d
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError, unknown_choice
 from gdw_bench.plan.specs import LEVELED_SETTINGS, PROFILES, Profile, Protocol, StandIn, get_table, parse_seeds
-from gdw_bench.training.cell import BUILTIN_MODELS, protocol_problem
+from gdw_bench.training.cell import BUILTIN_MODELS, protocol_problem, value_fits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,29 +85,6 @@ def _check_keys(where: str, given, valid) -> None:
     for key in given:
         if key not in valid:
             raise unknown_choice(f"key in {where}", key, valid)
-
-
-def _type_ok(value, annotation) -> bool:
-    """Whether a TOML value fits a dataclass field's annotation (int for float is fine; bool is not int)."""
-    if isinstance(annotation, str):
-        try:
-            annotation = eval(annotation, {"int": int, "float": float, "str": str, "bool": bool, "None": None})
-        except Exception:  # an annotation this check does not know: the dataclass decides
-            return True
-    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
-        typing.get_origin(annotation) is typing.Union else (annotation,)
-    for option in options:
-        if option is type(None) and value is None:
-            return True
-        if option is bool and isinstance(value, bool):
-            return True
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if option is str and isinstance(value, str):
-            return True
-    return False
 
 
 def int_only(annotation):
@@ -327,12 +302,12 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
             raise UserInputError(f"methods.{method} = {values!r}: valid: a table of hyperparameters")
         fields = {h.name: h for h in method_card.hyperparameters}
         for name, value in values.items():
-            if name in fields and not _type_ok(value, fields[name].annotation):
+            if name in fields and not value_fits(value, fields[name].annotation):
                 raise UserInputError(f"methods.{method}.{name} = {value!r}: expected {fields[name].annotation}")
         method_card.resolve({**overrides.get(method, {}), **values})  # unknown names, out-of-range values
         # 50 and 50.0 set a float hyperparameter alike: one value, so one cell identity and folder
         values = {k: float(v) if k in fields and isinstance(v, int) and not isinstance(v, bool)
-                  and not _type_ok(v, int_only(fields[k].annotation)) else v for k, v in values.items()}
+                  and not value_fits(v, int_only(fields[k].annotation)) else v for k, v in values.items()}
         overrides[method] = {**overrides.get(method, {}), **values}
 
     seeds = tree.get("seeds", parent.seeds)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,16 +43,24 @@ class Protocol:
     crop_pad: int | None = None  # random-crop padding in px (None: the dataset's own)
 
 
-def _annotation_fits(value, annotation: str) -> bool:
-    """Whether a value read from a file fits a Protocol field's annotation ('int | None', 'float', …):
-    an int fits float; a bool fits only bool."""
-    for option in (part.strip() for part in str(annotation).split("|")):
-        if option == "None" and value is None or option == "bool" and isinstance(value, bool):
+def value_fits(value, annotation) -> bool:
+    """Whether a value read from a file (TOML, JSON) fits a dataclass field's annotation, written or as
+    text ('int | None', 'float'): an int fits float; a bool fits only bool. An annotation this check does
+    not know (a plugin's ``tuple[int, ...]``) is left to the dataclass: True."""
+    if isinstance(annotation, str):
+        try:
+            annotation = eval(annotation, {"int": int, "float": float, "str": str, "bool": bool, "None": None})
+        except Exception:  # an annotation this check does not know: the dataclass decides
+            return True
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
+        typing.get_origin(annotation) is typing.Union else (annotation,)
+    for option in options:
+        if option is type(None) and value is None or option is bool and isinstance(value, bool):
             return True
         if isinstance(value, bool):
             continue
-        if option == "int" and isinstance(value, int) or option == "str" and isinstance(value, str) or \
-                option == "float" and isinstance(value, (int, float)):
+        if option is int and isinstance(value, int) or option is str and isinstance(value, str) or \
+                option is float and isinstance(value, (int, float)):
             return True
     return False
 
@@ -63,7 +73,7 @@ def protocol_problem(key: str, value) -> str | None:
     unknown key, the wrong type, a number out of its range. The model is checked by name elsewhere."""
     if key not in PROTOCOL_FIELDS:
         return f"is not a protocol key (valid: {', '.join(PROTOCOL_FIELDS)})"
-    if not _annotation_fits(value, PROTOCOL_FIELDS[key].type):
+    if not value_fits(value, PROTOCOL_FIELDS[key].type):
         return f"= {value!r}: expected {PROTOCOL_FIELDS[key].type}"
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
