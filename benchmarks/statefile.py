@@ -40,7 +40,8 @@ MiB = 1 << 20
 # suite writes (a paper-profile record with per-epoch diagnostics is ~1 MiB; a stored sweep of 100
 # points ~2 MiB) and far below what would hurt a 2-core, 24 GiB machine to parse.
 LIMITS = {"record": 64 * MiB, "stored run": 64 * MiB, "method cards": 8 * MiB, "costs": 16 * MiB,
-          "report manifest": 1 * MiB, "config": 4 * MiB, "state": 16 * MiB, "data list": 1024 * MiB}
+          "report manifest": 1 * MiB, "config": 4 * MiB, "state": 16 * MiB, "data list": 1024 * MiB,
+          "model file": 16 * MiB}
 
 
 class Unreadable(Exception):

@@ -173,3 +173,38 @@ def test_a_model_from_a_file_resumes_from_its_checkpoint_to_the_uninterrupted_re
     while resumed is None:
         resumed = run_cell(cell, tmp_path / "b", stop_after_epochs=1)
     assert strip_times(resumed) == strip_times(full) and full["execution"]["memory_format"] == "channels_last"
+
+
+def test_a_file_model_enters_the_identity_by_what_it_is_not_where_the_clone_lives(tmp_path):
+    """The same config and model file in two clones (another mount point on a cluster) plan the same cells in
+    the same folders; an edited model file plans new ones."""
+    from gdw_bench.plan import planner
+    from gdw_bench.plan.identity import portable_protocol, record_is_current
+
+    clones = [tmp_path / "home" / "me" / "clone", tmp_path / "cluster" / "scratch" / "copy"]
+    for clone in clones:
+        (clone / "nets").mkdir(parents=True)
+        (clone / "nets" / "mine.py").write_text(USER_MODELS)
+        (clone / "exp.toml").write_text('extends = "mini"\n[datasets.digits]\nmodel = "nets/mine.py:TinyConv"\n')
+
+    def cells(clone):
+        plan = planner.plan(planner.RunRequest(table="2", seeds="1,2", methods="basemodel,gdw", levels="0.4",
+                                               config=clone / "exp.toml"))
+        return [(str(c.folder(tmp_path / "results")), c.config_hash) for c in plan.cells], plan.cells
+
+    first, planned = cells(clones[0])
+    second, _ = cells(clones[1])
+    assert first == second and len(first) == 4
+    assert planned[0].protocol.model == f"{clones[0] / 'nets' / 'mine.py'}:TinyConv"  # workers import this file
+    portable = portable_protocol({"model": planned[0].protocol.model})["model"]
+    assert portable.startswith("mine.py:TinyConv@sha256:") and str(tmp_path) not in portable
+    # a record trained in the first clone is current for the second clone's profile
+    record = {"dataset": "digits", "method": "basemodel", "seed": 1, "identity": planned[0].identity(),
+              "config_hash": planned[0].config_hash}
+    from gdw_bench.plan.config import load_profile
+
+    assert record_is_current(dict(record), load_profile(clones[1] / "exp.toml"))
+    (clones[1] / "nets" / "mine.py").write_text(USER_MODELS + "\n# a changed model\nWIDTH = 3\n")
+    changed, _ = cells(clones[1])
+    assert not set(changed) & set(first)
+    assert not record_is_current(dict(record), load_profile(clones[1] / "exp.toml"))

@@ -19,8 +19,43 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+from pathlib import Path
 
+from gdw_bench import statefile
 from gdw_bench.plan import seeds
+
+_DIGESTS: dict = {}  # (path, size, mtime) → content digest: a grid of 150 cells reads a model file once
+
+
+def file_digest(path: str) -> str:
+    """``sha256:<12 hex digits>`` of a file's content; ``unreadable`` where it cannot be read (a report on
+    a machine without the file: its cells then show as stale, never as someone else's)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return "unreadable"
+    key = (path, info.st_size, info.st_mtime_ns)
+    if key not in _DIGESTS:
+        try:
+            data = statefile.read_bytes(Path(path), statefile.LIMITS["model file"])
+        except (OSError, statefile.Unreadable):
+            return "unreadable"
+        _DIGESTS[key] = "sha256:" + hashlib.sha256(data).hexdigest()[:12]
+    return _DIGESTS[key]
+
+
+def portable_protocol(protocol: dict) -> dict:
+    """The protocol as identities see it: a model named by a file (``/home/me/clone/nets/my.py:Net``, as the
+    config loader resolved it for the workers) by what it is — the file's name and a hash of its content,
+    ``my.py:Net@sha256:1a2b3c4d5e6f`` — never by where this clone or cluster mounts it. Moving a clone
+    retrains nothing; editing the model file makes its cells new ones."""
+    model = protocol.get("model")
+    if isinstance(model, str) and ":" in model:
+        module, _, attribute = model.rpartition(":")
+        if module.endswith(".py"):
+            return {**protocol, "model": f"{Path(module).name}:{attribute}@{file_digest(module)}"}
+    return protocol
 
 
 def build_identity(dataset: str, corruption: dict, method: str, method_version: int, hyperparameters: dict,
@@ -28,7 +63,7 @@ def build_identity(dataset: str, corruption: dict, method: str, method_version: 
                    data_source: str | None = None) -> dict:
     identity = {"dataset": dataset, "corruption": corruption, "method": method, "method_version": method_version,
                 "hyperparameters": hyperparameters, "overrides": dict(sorted(overrides.items())), "seed": seed,
-                "protocol": protocol, "diagnostics": diagnostics, "seed_scheme": seeds.SEED_SCHEME}
+                "protocol": portable_protocol(protocol), "diagnostics": diagnostics, "seed_scheme": seeds.SEED_SCHEME}
     if data_source:
         identity["data_source"] = data_source
     return identity
@@ -40,7 +75,8 @@ CONFIG_KEY_PREFIX = "cfg-"  # marks the configuration level of the layout (an ol
 def configuration_key(protocol: dict, overrides: dict, data_source: str | None) -> str:
     """The folder of a cell's configuration: what a request can change about a (dataset, corruption,
     method) besides the seed, hashed. Readable in full from any record beneath it (``identity``)."""
-    what = {"protocol": protocol, "overrides": dict(sorted(overrides.items())), "data_source": data_source}
+    what = {"protocol": portable_protocol(protocol), "overrides": dict(sorted(overrides.items())),
+            "data_source": data_source}
     return CONFIG_KEY_PREFIX + hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -49,13 +85,14 @@ def config_hash(identity: dict) -> str:
 
 
 def profile_protocol(record: dict, profile) -> dict | None:
-    """The protocol ``profile`` gives the record's dataset today, as the record stores it (None: none)."""
+    """The protocol ``profile`` gives the record's dataset today, as the record's identity stores it
+    (``portable_protocol``; None: none)."""
     protocol = profile.protocols.get(record.get("dataset"))
     if protocol is None:
         return None
     if record.get("from_scratch"):
         protocol = dataclasses.replace(protocol, pretrained=False)
-    return dataclasses.asdict(protocol)
+    return portable_protocol(dataclasses.asdict(protocol))
 
 
 def identity_for(record: dict, profile, hyperparameters: dict | None = None, method_version: int = 1) -> dict:
