@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from gdw_bench.cli import cli
 from gdw_bench.datasets import Corruption
-from gdw_bench.plan import identity
+from gdw_bench.plan import identity, runs
 from gdw_bench.plan.specs import PROFILES
 from gdw_bench.storage import store
 from gdw_bench.training.engine import CellConfig, run_cell
@@ -87,7 +87,7 @@ def test_report_describes_the_stored_run_without_set_again(small_grid):
 
 
 @pytest.mark.slow  # trains 12 cells end to end (the fast tier plans sweeps: test_a_sweep_of_one_hyperparameter…)
-def test_a_sweep_trains_only_its_new_cells_and_reports_one_row_per_value(small_grid, tmp_path):
+def test_a_sweep_trains_only_its_new_cells_and_reports_one_row_per_value(small_grid, tmp_path, monkeypatch):
     """On a copy of the small grid, a sweep of GDW's outer_lr trains 2 values × 2 columns × 3 seeds and
     nothing else (every other cell is found where it is); its report has the base row, labelled with
     what it has on the swept axis, and one row per value."""
@@ -106,6 +106,22 @@ def test_a_sweep_trains_only_its_new_cells_and_reports_one_row_per_value(small_g
     assert rows == ["GDW (outer_lr=default)", "GDW (outer_lr=10)", "GDW (outer_lr=50)"]
     assert "gdw.outer_lr = 10, 50, one row per value" in report.output
     assert "Each swept value is a line of its own" in (tmp_path / "r" / "table2_curves.txt").read_text()
+    # the sweep ran Table 2: Table 4 (which shares its clean column) and the summary show no sweep rows
+    table4 = CliRunner().invoke(cli, ["report", "--table", "4", "--results-dir", str(root), "--out", str(tmp_path / "r4")])
+    assert table4.exit_code == 0, table4.output
+    assert [line.split("|")[1].strip() for line in table4.output.splitlines() if line.startswith("| GDW")] == ["GDW"]
+    summary = CliRunner().invoke(cli, ["report", "--summary", "--table", "2,4", "--results-dir", str(root), "--out",
+                                       str(tmp_path / "rs")])
+    assert summary.exit_code == 0 and "outer_lr" not in "".join(
+        line for line in summary.output.splitlines() if line.startswith("|")), summary.output
+    # a sweep and its base profile report into folders of their own
+    sweep_name, base_name = runs.names(root)
+    assert "+sweep-" in sweep_name and "+sweep-" not in base_name
+    monkeypatch.chdir(tmp_path)
+    for name in (sweep_name, base_name):
+        done = CliRunner().invoke(cli, ["report", "--table", "2", "--profile", name, "--results-dir", str(root)])
+        assert done.exit_code == 0, done.output
+        assert json.loads((tmp_path / "reports" / name / "report.json").read_text())["profile"] == name
 
 
 def test_a_report_folder_keeps_one_selection(small_grid, tmp_path):

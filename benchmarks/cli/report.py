@@ -133,7 +133,8 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         raise UserInputError(f"--table {table_key}: several tables only with --summary; valid: one table, or "
                              f"--summary --table 2,3,4,8, or no --table for the full report")
     tables = [get_table(k) for k in keys] if keys else list(TABLES.values())
-    selection = {"profile": prof.name, "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
+    selection = {"profile": stored.name if stored else prof.name,  # a sweep's report: a folder of its own
+                 "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
                  "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
     out = _output_folder(out or _default_report_folder(selection), selection)  # before any record is read
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list

@@ -28,6 +28,7 @@ from gdw_bench.reporting.report import (
     display_name,
     paper_weight_ratios,
     sweep_rows,
+    swept_in,
     weight_ratio_matrix,  # noqa: E402
 )
 from gdw_bench.storage.store import atomic_write_bytes  # noqa: E402
@@ -299,7 +300,7 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
         shown, end, finals_of = [], 0, {}
         for method, chosen in sorted(by.items(), key=lambda kv: kv[0] == "basemodel"):  # BaseModel last: on top
             look = style.get(method) or figstyle.method_look(method)
-            name = method_name_of(method, chosen)
+            name = method_name_of(method, chosen, table)
             x, rows = _main_phase(chosen)
             end = max(end, len(x))
             extra = _has_extra_phase(chosen)
@@ -352,9 +353,11 @@ def _row_keys(table: TableSpec, records) -> list[str]:
     return keys + sweep_rows((r["method"] for r in records), table)
 
 
-def method_name_of(method: str, chosen: list[dict]) -> str:
-    """A sweep's base row carries its label (``GDW (outer_lr=default)``); else the method's name."""
-    return chosen[0].get("row_label") or display_name(method, chosen[0].get("method_title"))
+def method_name_of(method: str, chosen: list[dict], table: TableSpec) -> str:
+    """A sweep's base row carries its label (``GDW (outer_lr=default)``) in the tables the sweep ran; else
+    the method's name."""
+    label = chosen[0].get("row_label") if swept_in(chosen[0], table) else None
+    return label or display_name(method, chosen[0].get("method_title"))
 
 
 SWEEP_DASHES = ["--", "-.", (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)), (0, (3, 2))]  # a swept value's line: its method's colour

@@ -110,7 +110,8 @@ def with_sweep_rows(records: list[dict], run) -> list[dict]:
         for record in records:
             if record["method"] in swept and record_is_current(record, variant):
                 title = display_name(record["method"], record.get("method_title"))
-                copy = {**record, "method": f"{record['method']}[{label}]", "method_title": f"{title} ({label})"}
+                copy = {**record, "method": f"{record['method']}[{label}]", "method_title": f"{title} ({label})",
+                        "_swept_tables": tuple(run.tables)}
                 copy["_current"] = {run.profile.name: True}  # a row of the base profile's tables
                 out.append(copy)
     return out
@@ -128,7 +129,15 @@ def _labelled_as_base(record: dict, run) -> dict:
         else:
             value = getattr(protocol, name, "?")
         parts.append(f"{name}={value}")
-    return {**record, "row_label": f"{display_name(record['method'], record.get('method_title'))} ({', '.join(parts)})"}
+    return {**record, "row_label": f"{display_name(record['method'], record.get('method_title'))} ({', '.join(parts)})",
+            "_swept_tables": tuple(run.tables)}
+
+
+def swept_in(record: dict, table: TableSpec) -> bool:
+    """Whether a sweep's row (a swept value's copy, or its base row's label) belongs to ``table``: only the
+    tables the sweep ran, never another that shares a column with them (Table 4's clean column is Table
+    2's); any other record belongs everywhere."""
+    return table.key in record.get("_swept_tables", (table.key,))
 
 
 def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
@@ -176,10 +185,13 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
             continue
         if seeds is not None and record["seed"] not in seeds:
             continue
+        here = swept_in(record, table)
+        if "[" in record["method"] and not here:  # a swept value's row, in a table the sweep did not run
+            continue
         for i in wanted.get((record["dataset"], record["corruption"]["slug"]), []):
             rows.append({"column": i, "method": record["method"], "title": record.get("method_title"),
-                         "label": record.get("row_label"), "seed": record["seed"], "score": record["score"],
-                         "record": record})
+                         "label": record.get("row_label") if here else None, "seed": record["seed"],
+                         "score": record["score"], "record": record})
     return pd.DataFrame(rows, columns=["column", "method", "title", "label", "seed", "score", "record"])
 
 

@@ -79,6 +79,8 @@ def grid_columns(records, tables: list[TableSpec], profile: Profile, seeds_of) -
                                                             f"{_column_title(table.columns[i], profile)}"))
             column.tables.append(table.key)
             for method in methods:
+                if "[" in method:  # a sweep's value (gdw[outer_lr=10]) is a variant of its method, not a method:
+                    continue       # the summary and its CD diagram rank methods
                 cell = cells[(method, i)]
                 if cell.n >= cell.expected and method not in column.scores:
                     column.scores[method] = cell.mean
