@@ -26,7 +26,7 @@ from pathlib import Path
 from gdw_bench import statefile
 from gdw_bench.errors import unknown_choice
 
-from . import ENTRY_POINT_GROUP
+from . import BUILTIN_FILES, ENTRY_POINT_GROUP, NOT_METHOD_FILES
 from ._fields import FieldRule, Range, check_names, check_values, valid_text
 
 FOLDER = Path(__file__).resolve().parent
@@ -109,23 +109,36 @@ def from_class(cls) -> MethodCard:
                                                   tuple(f.metadata.get("choices", ())), f.metadata.get("why", ""),
                                                   f.metadata.get("resolved", "")))
     origin = cls.origin or cls.__module__
-    builtin = Path(origin).parent == FOLDER if origin.endswith(".py") else False
+    builtin = origin.endswith(".py") and Path(origin).parent == FOLDER and Path(origin).stem in BUILTIN_FILES
     return MethodCard(cls.key, cls.title, cls.paper, float(cls.order), int(cls.version), float(cls.relative_cost),
                       bool(cls.needs_meta_set), bool(cls.per_instance_state), int(cls.num_networks),
                       bool(cls.records_weights), cls.color, cls.marker, origin, builtin,
                       (sys.modules[cls.__module__].__doc__ or "").strip(), tuple(hyperparameters))
 
 
+def _suite_file(path: Path) -> bool:
+    """A file of the suite's own in this folder: a built-in method's, or a shared module (``_*.py``, ``base``,
+    ``cards``, the package's ``__init__``). Any other ``.py`` here is a user's method file: a plugin."""
+    return path.stem in BUILTIN_FILES or path.stem in NOT_METHOD_FILES or path.stem.startswith("_")
+
+
 def source_hash() -> str:
-    """A hash of every .py file of this folder (names and bytes): the stored cards hold for it only."""
+    """A hash of the suite's own .py files of this folder (names and bytes): the stored cards hold for it only."""
     digest = hashlib.sha256()
-    for path in sorted(FOLDER.glob("*.py")):
+    for path in sorted(p for p in FOLDER.glob("*.py") if _suite_file(p)):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _plugins_installed() -> bool:
-    return bool(list(entry_points(group=ENTRY_POINT_GROUP)))
+def plugin_files() -> list[Path]:
+    """A user's method files dropped into this folder (the README's ``methods/sce.py``)."""
+    return sorted(p for p in FOLDER.glob("*.py") if not _suite_file(p))
+
+
+def plugins_present() -> bool:
+    """Whether a method besides the built-ins can register: an installed entry point or a dropped-in file.
+    Then the stored cards (built-ins only) are not the whole list, and the registry is imported instead."""
+    return bool(plugin_files()) or bool(list(entry_points(group=ENTRY_POINT_GROUP)))
 
 
 def _to_json(card: MethodCard) -> dict:
@@ -206,15 +219,20 @@ def _hyperparameter_problem(data, where: str) -> str | None:
     return None
 
 
-def _stored_cards() -> dict[str, MethodCard] | None:
-    """The stored cards, when they describe this folder as it is and no plugin can add a method. A damaged
-    file is one warning, and the cards are made from the method files instead."""
+def read_stored() -> dict | None:
+    """The stored cards file's content, checked (``catalogue_problem``); a damaged file is one warning and
+    None (the cards are then made from the method files)."""
     found = statefile.read(STORED, "method cards", catalogue_problem)
     if found.reason is not None:
         print(f"warning: {found.problem}; the method cards are made from the method files instead "
               f"(`python -m gdw_bench.methods.cards --write` writes the file anew)", file=sys.stderr)
-    data = found.value
-    if data is None or data["source_hash"] != source_hash() or _plugins_installed():
+    return found.value
+
+
+def _stored_cards() -> dict[str, MethodCard] | None:
+    """The stored cards, when they describe this folder as it is and no plugin can add a method."""
+    data = read_stored()
+    if data is None or data["source_hash"] != source_hash() or plugins_present():
         return None
     return {c.key: c for c in (_from_json(m) for m in data["methods"])}
 

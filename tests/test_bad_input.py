@@ -109,6 +109,8 @@ CASES = [
     (RUN + ["--set", "gdw.prob_clamp=1.0"], "prob_clamp = 1.0 is outside its valid range (0, 1): at 1 the zero-mean"),
     (RUN + ["--set", "mwnet.vnet_lr=fast"], "expected float"),
     (RUN + ["--set", "seeds"], "bad --set 'seeds'"),
+    (RUN + ["--set", "epochz=20"], "unknown --set key 'epochz' (did you mean 'epochs'?)"),
+    (RUN + ["--set", "gwd.outer_lr=20"], "unknown --set key 'gwd' (did you mean 'gdw'?)"),
     (["report", "--set", "datasets.digits.batch_size=0"], "must be positive"),
     (["info", "--config", "typo.toml"], "did you mean 'epochs'"),
     (["info", "nope", "--as-config"], "unknown profile 'nope'"),

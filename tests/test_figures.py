@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 
 from gdw_bench.cli import cli
 from gdw_bench.errors import UserInputError
-from gdw_bench.methods import get_method, list_methods
+from gdw_bench.methods import get_method
 from gdw_bench.plan import grid
 from gdw_bench.plan.config import load_profile
 from gdw_bench.plan.specs import PROFILES, TABLES, get_table
@@ -39,13 +39,17 @@ def drawn(monkeypatch):
 
 
 def test_every_builtin_method_declares_its_own_colour_and_marker():
-    looks = {key: (get_method(key).color, get_method(key).marker) for key in list_methods()}
+    from test_registry import builtin_methods
+
+    looks = {key: (get_method(key).color, get_method(key).marker) for key in builtin_methods()}
     assert all(mcolors.is_color_like(c) and m in Line2D.markers for c, m in looks.values()), looks
     assert len({c for c, _ in looks.values()}) == len(looks), "two built-ins share a colour"
 
 
 def test_a_method_without_a_look_gets_a_stable_one_apart_from_the_builtins():
-    builtin = {get_method(key).color for key in list_methods()}
+    from test_registry import builtin_methods
+
+    builtin = {get_method(key).color for key in builtin_methods()}
     look = figstyle.method_look("my-plugin", {"color": "", "marker": ""})
     assert look == figstyle.method_look("my-plugin") and look["color"] not in builtin
     assert figstyle.method_look("gdw", {"color": "#d62728", "marker": "*"}) == {"color": "#d62728", "marker": "*"}

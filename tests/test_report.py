@@ -78,13 +78,13 @@ def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
         return out
 
     records = [record("basemodel", "BaseModel", s, 70.0 + s) for s in (1, 2, 3)]
-    records += [record("mine", "η & co_1 50%", s, 90.0 + s) for s in (1, 2, 3)]
+    records += [record("mine", "η & co_1 50% ≥ café ∑", s, 90.0 + s) for s in (1, 2, 3)]
     records += [record("gdw", "GDW", s, 80.0 + s) for s in (1, 2, 3)]
     text = render(records, get_table("2"), get_profile("mini"), (1, 2, 3), "latex", methods=("basemodel", "mine", "gdw"))
     body = [line for line in text.splitlines() if not line.startswith("%")]
     source = "\n".join(body)
     assert r"\toprule" in source and r"\midrule" in source and r"\bottomrule" in source
-    assert r"\ensuremath{\eta} \& co\_1 50\%" in source  # the user's name, escaped
+    assert r"\ensuremath{\eta} \& co\_1 50\% \ensuremath{\ge} cafe ?" in source  # the user's name, escaped
     rows = [line for line in body if line.endswith(r"\\") and not line.startswith((" &", r"\multicolumn"))]
     cells = [row[:-2].split(" & ") for row in rows if " & " in row]
     method_rows = [c for c in cells if c[0] in ("BaseModel", "GDW") or "co" in c[0]]
@@ -97,6 +97,7 @@ def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     assert any(c[0].startswith(r"\ensuremath{\eta}") and any(v.startswith(r"\textbf{") for v in c) for c in method_rows)
     for ch in "±†→μη—":
         assert ch not in source  # no raw Unicode symbol reaches pdflatex
+    assert text.isascii(), [line for line in text.splitlines() if not line.isascii()]  # comments and footnotes too
     markdown = render(records, get_table("2"), get_profile("mini"), (1, 2, 3), "markdown",
                       methods=("basemodel", "mine", "gdw"))
     assert markdown.count("**92.00 ± 1.00**") == 1  # markdown marks the best too

@@ -145,7 +145,7 @@ def read_as_the_suite_does(kind: str, path: Path, capsys, monkeypatch):
         from gdw_bench.methods import cards
 
         monkeypatch.setattr(cards, "STORED", path)
-        found = cards._stored_cards()
+        found = cards.read_stored()
         said = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         if found is not None:
             return "value", found

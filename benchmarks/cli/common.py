@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from gdw_bench.errors import UserInputError
+from gdw_bench.plan.specs import PROFILE_ORDER
 
 DEFAULT_RESULTS = Path("results")
 
@@ -30,7 +31,7 @@ PATH = _NonEmptyPath(path_type=Path)
 
 def _profile_option(default="mini"):
     return click.option("--profile", default=default, show_default=True,
-                        help="paper | mini | fmnist | fmnist-paper (the base of --config / --set)")
+                        help=f"{' | '.join(PROFILE_ORDER)} (the base of --config / --set)")
 
 
 def _config_options(command):

@@ -33,14 +33,17 @@ def migrate(results_dir, dry_run):
 @cli.command()
 @click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", type=PATH, default=None,
-              help="output file (default: results.csv, or results_curves.csv with --curves; .parquet → parquet)")
+              help="output file (default: <results-dir>/results.csv, or results_curves.csv with --curves; "
+                   ".parquet → parquet)")
 @click.option("--format", "fmt", default=None, help="csv | parquet (default: from --out's suffix, else csv)")
 @click.option("--curves", is_flag=True, help="one row per cell × epoch (learning curves, regime columns) instead")
 def export(results_dir, out, fmt, curves):
     """Write every record as tidy rows: one per cell (and seed), or one per cell × epoch."""
     from gdw_bench import results
 
-    out = Path(out) if out is not None else Path("results_curves.csv" if curves else "results.csv")
+    results_dir = _existing_results(_results_root(results_dir, must_write=False))
+    # by default beside the records it was made from (the results root is git-ignored; the repo root is not)
+    out = Path(out) if out is not None else results_dir / ("results_curves.csv" if curves else "results.csv")
     fmt = fmt or ("parquet" if out.suffix == ".parquet" else "csv")
     if fmt not in ("csv", "parquet"):
         raise unknown_choice("format", fmt, ("csv", "parquet"))
@@ -50,7 +53,6 @@ def export(results_dir, out, fmt, curves):
         except ImportError:
             raise UserInputError("--format parquet needs pyarrow (pip install 'gdw-bench[parquet]'); valid "
                                  "without it: csv") from None
-    results_dir = _existing_results(_results_root(results_dir, must_write=False))
     out = output_target(out)  # before any record is read
     problems: list[str] = []
     records = list(store.iter_records(results_dir, problems))

@@ -153,12 +153,16 @@ def _set_path(tree: dict, dotted: str, value, method_keys) -> None:
         if key in PROTOCOL_FIELDS:  # every dataset of the profile
             tree.setdefault("_all_datasets", {})[key] = value
             return
+        if key not in TOP_KEYS:  # a shortcut's typo: "did you mean 'epochs'"
+            raise unknown_choice("--set key", key, [*PROTOCOL_FIELDS, *TOP_KEYS])
         if key == "seeds" and isinstance(value, str):
             value = list(parse_seeds(value))
         tree[key] = value
         return
     if parts[0] in method_keys and len(parts) == 2:
         parts = ["methods", *parts]
+    elif parts[0] not in TOP_KEYS:  # "gwd.outer_lr": a method's typo
+        raise unknown_choice("--set key", parts[0], [*method_keys, *TOP_KEYS])
     node = tree
     for part in parts[:-1]:
         node = node.setdefault(part, {})

@@ -11,6 +11,7 @@ verdicts of its noisy columns (``regime.py``).
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -572,7 +573,10 @@ def to_markdown(df: pd.DataFrame, header: list[str], footer: list[str] = (), mar
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_UNICODE = {"±": r"\ensuremath{\pm}", "†": r"\ensuremath{^\dagger}", "—": "--", "→": r"\ensuremath{\to}",
-                  "≤": r"\ensuremath{\le}", "×": r"\ensuremath{\times}", "Δ": r"\ensuremath{\Delta}",
+                  "≤": r"\ensuremath{\le}", "≥": r"\ensuremath{\ge}", "≠": r"\ensuremath{\neq}",
+                  "≈": r"\ensuremath{\approx}", "−": "-", "…": r"\ldots{}", "·": r"\ensuremath{\cdot}",
+                  "“": "``", "”": "''", "‘": "`", "’": "'", "–": "--", "×": r"\ensuremath{\times}",
+                  "Δ": r"\ensuremath{\Delta}",
                   **{ch: rf"\ensuremath{{\{name}}}" for ch, name in zip(
                       "αβγδεηθκλμνπρστφχψω", ["alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "kappa",
                                               "lambda", "mu", "nu", "pi", "rho", "sigma", "tau", "phi", "chi", "psi",
@@ -580,11 +584,16 @@ _LATEX_UNICODE = {"±": r"\ensuremath{\pm}", "†": r"\ensuremath{^\dagger}", "�
 
 
 def latex_escape(text) -> str:
-    """Any text as LaTeX source that compiles with plain pdflatex: special characters escaped,
-    the Unicode symbols this suite writes (±, †, →, Greek letters) as math."""
+    """Any text as plain-ASCII LaTeX source that compiles with pdflatex: special characters escaped, the
+    Unicode symbols this suite writes (±, †, →, ≤, ≥, Greek letters) as math, any other letter by its ASCII
+    base (é → e) and anything left as '?' — never a raw non-ASCII character, on which pdflatex stops."""
     out = []
     for ch in str(text):
-        out.append(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch)
+        mapped = _LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch)
+        if mapped is None:
+            mapped = ch if ch.isascii() else \
+                unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?"
+        out.append(mapped)
     return "".join(out)
 
 
@@ -610,7 +619,7 @@ def to_latex(df: pd.DataFrame, header: list[str], footer: list[str] = (), marks:
                 styles.iloc[list(df.index).index(row), j] = prop
     styler = body.style.apply(lambda _: styles, axis=None)
     latex = styler.to_latex(hrules=True, multicol_align="c", column_format="l" + "c" * len(df.columns))
-    lines = ["% " + line for line in header] + [latex.rstrip("\n")]
+    lines = ["% " + latex_escape(line) for line in header] + [latex.rstrip("\n")]  # ASCII, comments too
     if footer:  # the regime verdicts as a footnote under the table
         lines.append(r"\par\smallskip{\footnotesize " + r" \\ ".join(
             (r"\textbf{" + latex_escape(line) + "}") if line.startswith("NOT IN") else latex_escape(line)
