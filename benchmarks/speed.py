@@ -189,8 +189,8 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
         cells = [dataclasses.replace(c, protocol=dataclasses.replace(c.protocol, epochs=epochs)) for c in cells]
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
-            options = RunOptions(str(dev), str(data_dir) if data_dir else None, threads=max(1, (os.cpu_count() or 1) // n),
-                                 cuda_graphs=cuda_graphs)
+            options = RunOptions(device=str(dev), data_dir=str(data_dir) if data_dir else None,
+                                 threads=max(1, (os.cpu_count() or 1) // n), cuda_graphs=cuda_graphs)
             outcome = execute(cells, Path(root), options, Pool(n) if n > 1 else InProcess(), progress=False)
             wall = time.perf_counter() - start
             if outcome.failed:
@@ -342,7 +342,7 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
     def engine() -> float:
         with tempfile.TemporaryDirectory() as root:
             start = time.perf_counter()
-            run_cell(cell, Path(root), RunOptions(str(dev), str(data_dir) if data_dir else None))
+            run_cell(cell, Path(root), RunOptions(device=str(dev), data_dir=str(data_dir) if data_dir else None))
             return (time.perf_counter() - start) / epochs
 
     bare(), engine()  # warm-up: caches, allocator, first-call costs

@@ -40,7 +40,7 @@ class Phase:
     eval_every: int = 1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TaskInfo:
     """What the runner tells a method about its task; plain values, no global config."""
 
@@ -298,8 +298,9 @@ def create_method(key: str, networks, num_classes: int, num_train: int, class_co
     >>> logs = method.train_step(Batch(x, y, index), meta_batch=Batch(xm, ym, index_m))
     """
     cls = get_method(key)
-    task = TaskInfo(num_classes, num_train, list(class_counts or [num_train // num_classes] * num_classes),
-                    wrong_label_fraction, epochs=epochs, lr=lr, meta_size=meta_size)
+    task = TaskInfo(num_classes=num_classes, num_train=num_train,
+                    class_counts=list(class_counts or [num_train // num_classes] * num_classes),
+                    wrong_label_fraction=wrong_label_fraction, epochs=epochs, lr=lr, meta_size=meta_size)
     return cls(networks, task, hyperparameters_of(cls, hyperparameters))
 
 

@@ -34,7 +34,7 @@ STORED = FOLDER / "cards.json"
 FORMAT = 1  # of cards.json: bump when the card's fields change
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HyperparameterCard:
     name: str
     annotation: str  # as written in the dataclass ("float | None"): config files are type-checked against it
@@ -49,7 +49,7 @@ class HyperparameterCard:
         return FieldRule(self.name, self.range, self.choices, self.why)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MethodCard:
     key: str
     title: str
@@ -105,15 +105,18 @@ def from_class(cls) -> MethodCard:
     hyperparameters = []
     for f in dataclasses.fields(cls.Hyperparameters):
         annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        hyperparameters.append(HyperparameterCard(f.name, annotation, f.default, f.metadata.get("range"),
-                                                  tuple(f.metadata.get("choices", ())), f.metadata.get("why", ""),
-                                                  f.metadata.get("resolved", "")))
+        hyperparameters.append(HyperparameterCard(
+            name=f.name, annotation=annotation, default=f.default, range=f.metadata.get("range"),
+            choices=tuple(f.metadata.get("choices", ())), why=f.metadata.get("why", ""),
+            resolved=f.metadata.get("resolved", "")))
     origin = cls.origin or cls.__module__
     builtin = origin.endswith(".py") and Path(origin).parent == FOLDER and Path(origin).stem in BUILTIN_FILES
-    return MethodCard(cls.key, cls.title, cls.paper, float(cls.order), int(cls.version), float(cls.relative_cost),
-                      bool(cls.needs_meta_set), bool(cls.per_instance_state), int(cls.num_networks),
-                      bool(cls.records_weights), cls.color, cls.marker, origin, builtin,
-                      (sys.modules[cls.__module__].__doc__ or "").strip(), tuple(hyperparameters))
+    return MethodCard(key=cls.key, title=cls.title, paper=cls.paper, order=float(cls.order), version=int(cls.version),
+                      relative_cost=float(cls.relative_cost), needs_meta_set=bool(cls.needs_meta_set),
+                      per_instance_state=bool(cls.per_instance_state), num_networks=int(cls.num_networks),
+                      records_weights=bool(cls.records_weights), color=cls.color, marker=cls.marker, origin=origin,
+                      builtin=builtin, doc=(sys.modules[cls.__module__].__doc__ or "").strip(),
+                      hyperparameters=tuple(hyperparameters))
 
 
 def _suite_file(path: Path) -> bool:
@@ -150,9 +153,8 @@ def _to_json(card: MethodCard) -> dict:
 
 
 def _from_json(data: dict) -> MethodCard:
-    hps = tuple(HyperparameterCard(h["name"], h["annotation"], h["default"],
-                                   Range(**h["range"]) if h["range"] is not None else None, tuple(h["choices"]),
-                                   h["why"], h["resolved"]) for h in data["hyperparameters"])
+    hps = tuple(HyperparameterCard(**{**h, "range": Range(**h["range"]) if h["range"] is not None else None,
+                                      "choices": tuple(h["choices"])}) for h in data["hyperparameters"])
     return MethodCard(**{**data, "origin": str(FOLDER / data["origin"]), "hyperparameters": hps})
 
 

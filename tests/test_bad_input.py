@@ -239,7 +239,8 @@ def hostile_files(folder):
     from gdw_bench.plan import runs
     from gdw_bench.plan.specs import PROFILES
 
-    good = runs.StoredRun("good", PROFILES["mini"], ["2"], [1], written_at="2026-01-01T00:00:00+00:00").to_json()
+    good = runs.StoredRun(name="good", profile=PROFILES["mini"], tables=["2"],
+                          seeds=[1], written_at="2026-01-01T00:00:00+00:00").to_json()
     stored = folder / "results" / "runs"
     stored.mkdir(parents=True)
     (stored / "listed.json").write_text("[1, 2]")

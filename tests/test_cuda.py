@@ -92,8 +92,8 @@ def test_a_graphed_cell_trains_like_an_eager_cell(tmp_path, method):
 
     from gdw_bench.training.engine import run_cell
 
-    graphed = run_cell(cell(method), tmp_path / "graphed", RunOptions("cuda"))
-    eager = run_cell(cell(method), tmp_path / "eager", RunOptions("cuda", cuda_graphs=False))
+    graphed = run_cell(cell(method), tmp_path / "graphed", RunOptions(device="cuda"))
+    eager = run_cell(cell(method), tmp_path / "eager", RunOptions(device="cuda", cuda_graphs=False))
     assert graphed["execution"]["cuda_graphs"] is True and eager["execution"]["cuda_graphs"] is False
     assert not graphed["notes"], graphed["notes"]
     assert graphed["curve"][0]["loss"] == pytest.approx(eager["curve"][0]["loss"], rel=1e-4)

@@ -10,12 +10,13 @@ from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import store
 from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
 
-PROTO = Protocol("small_cnn", 4, eval_batch_size=1000)
+PROTO = Protocol(model="small_cnn", epochs=4, eval_batch_size=1000)
 
 
 def cell(method, seed=1, corruption=Corruption("uniform", 0.4), protocol=PROTO, diagnostics=False, **hp):
-    return CellConfig("test", "digits", corruption.noise, str(corruption.rate), corruption, method, seed, protocol,
-                      tuple(sorted(hp.items())), diagnostics)
+    return CellConfig(profile="test", dataset="digits", setting=corruption.noise, level=str(corruption.rate),
+                      corruption=corruption, method=method, seed=seed, protocol=protocol,
+                      hyperparameters=tuple(sorted(hp.items())), diagnostics=diagnostics)
 
 
 def strip_times(record):
@@ -53,7 +54,8 @@ def test_same_seed_same_record_and_other_seed_differs(tmp_path):
 
 
 def test_every_method_sees_the_same_data(tmp_path):
-    hashes = {run_cell(cell(m, protocol=Protocol("small_cnn", 1)), tmp_path)["data_hash"] for m in ("basemodel", "l2rw")}
+    one_epoch = Protocol(model="small_cnn", epochs=1)
+    hashes = {run_cell(cell(m, protocol=one_epoch), tmp_path)["data_hash"] for m in ("basemodel", "l2rw")}
     assert len(hashes) == 1
 
 
@@ -90,7 +92,8 @@ def test_every_method_runs_on_cuda(tmp_path):
     from gdw_bench.methods import list_methods
 
     for method in list_methods():
-        record = run_cell(cell(method, protocol=Protocol("small_cnn", 1)), tmp_path, RunOptions("cuda"))
+        one_epoch = Protocol(model="small_cnn", epochs=1)
+        record = run_cell(cell(method, protocol=one_epoch), tmp_path, RunOptions(device="cuda"))
         assert record["device"].startswith("cuda")
 
 
@@ -113,7 +116,7 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
     scratch_cell, = table_cells(table, profile, [1], ("basemodel",), from_scratch=True)
     assert pretrained_cell.protocol.pretrained and not scratch_cell.protocol.pretrained
     assert scratch_cell.config_hash != pretrained_cell.config_hash
-    record = run_cell(scratch_cell, tmp_path / "results", RunOptions("cpu", str(tmp_path / "data")))
+    record = run_cell(scratch_cell, tmp_path / "results", RunOptions(device="cpu", data_dir=str(tmp_path / "data")))
     assert scratch_cell.folder(tmp_path / "results").name == "seed-1"
     assert scratch_cell.folder(tmp_path / "results").parent.parent.name == "basemodel+scratch"
     assert record["from_scratch"] and not record["pretrained"] and record["model"] == "resnet18"
@@ -129,8 +132,9 @@ def test_the_prepared_data_of_one_process_is_never_shared_across_crop_paddings()
 
     from gdw_bench.training.loop import prepared_data
 
-    base = CellConfig("mini", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
-                      Protocol("mlp128bn", 1, augment=True))
+    base = CellConfig(profile="mini", dataset="digits", setting="uniform", level="0.4",
+                      corruption=Corruption("uniform", 0.4), method="basemodel", seed=1,
+                      protocol=Protocol(model="mlp128bn", epochs=1, augment=True))
     padded = dataclasses.replace(base, protocol=dataclasses.replace(base.protocol, crop_pad=3))
     plain, other = prepared_data(base, torch.device("cpu"), None), prepared_data(padded, torch.device("cpu"), None)
     assert plain is not other and other.train.augment.pad == 3 and plain.train.augment.pad != 3

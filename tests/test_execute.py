@@ -20,8 +20,9 @@ from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import store
 from gdw_bench.training.engine import CellConfig
 
-CELL = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
-                  Protocol("small_cnn", 1, eval_batch_size=1000))
+CELL = CellConfig(profile="test", dataset="digits", setting="uniform", level="0.4",
+                  corruption=Corruption("uniform", 0.4), method="basemodel", seed=1,
+                  protocol=Protocol(model="small_cnn", epochs=1, eval_batch_size=1000))
 
 
 def slurm_runner():

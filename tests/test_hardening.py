@@ -262,11 +262,12 @@ def test_a_killed_pool_worker_fails_only_its_cell_and_the_grid_goes_on(tmp_path)
     assert again.returncode == 0 and "trained 1 cells" in again.stdout, again.stderr
 
 
-PROTO = Protocol("mlp128bn", 6, eval_batch_size=1000)
+PROTO = Protocol(model="mlp128bn", epochs=6, eval_batch_size=1000)
 
 
 def cell(method="basemodel"):
-    return CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), method, 1, PROTO)
+    return CellConfig(profile="test", dataset="digits", setting="uniform", level="0.4",
+                      corruption=Corruption("uniform", 0.4), method=method, seed=1, protocol=PROTO)
 
 
 def test_a_loss_that_turns_nan_mid_run_fails_the_cell_with_its_epoch_and_step(tmp_path, monkeypatch):

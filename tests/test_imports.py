@@ -116,3 +116,22 @@ def test_report_list_info_export_and_dry_run_never_import_torch(small_grid, tmp_
         if result["args"][0] in ("report", "export"):  # reports read result files, never a method (nor its card)
             assert not result["methods"], (result["args"], result["methods"])
     assert len(results) == len(commands)
+
+
+def test_dataclasses_of_more_than_six_fields_are_built_by_keyword():
+    """A field inserted in the middle of a long dataclass must not shift positional arguments silently: each
+    of the suite's dataclasses with more than six fields is keyword-only."""
+    import dataclasses
+    import importlib
+
+    positional = []
+    for name in module_files():
+        if name.endswith("__main__"):  # runs the command line when imported
+            continue
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == name:
+                fields = dataclasses.fields(obj)
+                if len(fields) > 6 and not all(f.kw_only for f in fields):
+                    positional.append(f"{name}.{obj.__name__} ({len(fields)} fields)")
+    assert not positional, positional

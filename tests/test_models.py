@@ -165,8 +165,9 @@ def test_a_model_from_a_file_resumes_from_its_checkpoint_to_the_uninterrupted_re
     from gdw_bench.training.engine import CellConfig, run_cell
 
     (tmp_path / "nets.py").write_text(USER_MODELS)
-    protocol = Protocol(f"{tmp_path / 'nets.py'}:TinyConv", 3, augment=False, eval_batch_size=1000)
-    cell = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "mwnet", 1, protocol)
+    protocol = Protocol(model=f"{tmp_path / 'nets.py'}:TinyConv", epochs=3, augment=False, eval_batch_size=1000)
+    cell = CellConfig(profile="test", dataset="digits", setting="uniform", level="0.4",
+                      corruption=Corruption("uniform", 0.4), method="mwnet", seed=1, protocol=protocol)
     full = run_cell(cell, tmp_path / "a")
     resumed = run_cell(cell, tmp_path / "b", stop_after_epochs=1)
     assert resumed is None and (cell.folder(tmp_path / "b") / store.CHECKPOINT).exists()

@@ -14,11 +14,12 @@ from gdw_bench.reporting import regime
 from gdw_bench.reporting.report import Cell, compare, render, significance
 from gdw_bench.training.engine import CellConfig, _train_epoch, build_method, prepared_data
 
-PROTO = Protocol("mlp128", 2, augment=False, eval_batch_size=2000)
+PROTO = Protocol(model="mlp128", epochs=2, augment=False, eval_batch_size=2000)
 
 
 def digits_cell(method, seed=1, rate=0.4, protocol=PROTO):
-    return CellConfig("mini", "digits", "uniform", f"{rate:g}", Corruption("uniform", rate), method, seed, protocol)
+    return CellConfig(profile="mini", dataset="digits", setting="uniform", level=f"{rate:g}",
+                      corruption=Corruption("uniform", rate), method=method, seed=seed, protocol=protocol)
 
 
 # ----- verdict definitions on hand-made records ----------------------------------------------------
@@ -130,7 +131,8 @@ class _TruthWeights(Method):
 def test_engine_averages_sample_weights_over_correct_and_wrong_labels():
     cell = digits_cell("basemodel")
     data = prepared_data(cell, torch.device("cpu"), None)
-    task = TaskInfo(10, data.num_train, data.noisy_class_counts, 0.36)
+    task = TaskInfo(num_classes=10, num_train=data.num_train, class_counts=data.noisy_class_counts,
+                    wrong_label_fraction=0.36)
     method = _TruthWeights(torch.nn.Linear(2, 2), task)
     logs = _train_epoch(method, method.train_step, data.train, data, cell, 0)
     assert logs["weight_correct"] == pytest.approx(1.0) and logs["weight_wrong"] == pytest.approx(0.25)
@@ -186,7 +188,7 @@ def test_seed_derivation_is_named_and_never_uses_python_hash():
 def test_records_say_which_seeds_they_used(tmp_path):
     from gdw_bench.training.engine import run_cell
 
-    cell = digits_cell("gdw", protocol=Protocol("mlp128", 1, augment=False))
+    cell = digits_cell("gdw", protocol=Protocol(model="mlp128", epochs=1, augment=False))
     used = run_cell(cell, tmp_path)["seeds"]
     assert used["train"] == cell.train_seed == used["networks"][0]
     assert used["auxiliary"] == seeds.train_seed("digits", "uniform-0.4", 1, seeds.AUXILIARY_NETWORK)

@@ -147,8 +147,9 @@ def old_layout_record(root, cell: CellConfig, scratch):
 
 def test_an_older_layout_is_read_as_is_refused_by_run_and_migrated_without_retraining(tmp_path):
     mini = PROFILES["mini"]
-    cell = CellConfig("mini", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
-                      mini.protocols["digits"])
+    cell = CellConfig(profile="mini", dataset="digits", setting="uniform", level="0.4",
+                      corruption=Corruption("uniform", 0.4), method="basemodel", seed=1,
+                      protocol=mini.protocols["digits"])
     root = tmp_path / "results"
     record = old_layout_record(root, cell, tmp_path / "scratch")
     grid = ["--table", "2", "--profile", "mini", "--methods", "basemodel", "--seeds", "1", "--levels", "0.4",

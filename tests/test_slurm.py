@@ -75,8 +75,9 @@ def test_a_job_that_died_without_a_result_leaves_failed_json(tmp_path):
         def result(self):
             raise RuntimeError("Job 12_3 (task: 0) with path … has not produced any output (state: CANCELLED)")
 
-    cell = CellConfig("test", "digits", "uniform", "0.4", Corruption("uniform", 0.4), "basemodel", 1,
-                      Protocol("small_cnn", 1))
+    cell = CellConfig(profile="test", dataset="digits", setting="uniform", level="0.4",
+                      corruption=Corruption("uniform", 0.4), method="basemodel", seed=1,
+                      protocol=Protocol(model="small_cnn", epochs=1))
     store.atomic_write_json(cell.folder(tmp_path) / store.QUEUED, {"job_id": "12_3"})
     result, error = _outcome(DeadJob())
     assert result is None and "SLURM job 12_3 (CANCELLED)" in error and "12_3_0_log.err" in error

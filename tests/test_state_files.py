@@ -53,7 +53,8 @@ def good_stored_run() -> dict:
     from gdw_bench.plan import runs
     from gdw_bench.plan.specs import PROFILES
 
-    return runs.StoredRun("mini", PROFILES["mini"], ["2"], [1, 2], written_at="2026-12-07T00:00:00+00:00").to_json()
+    return runs.StoredRun(name="mini", profile=PROFILES["mini"], tables=["2"],
+                          seeds=[1, 2], written_at="2026-12-07T00:00:00+00:00").to_json()
 
 
 def good_cards() -> dict:

@@ -180,7 +180,8 @@ def test_a_damaged_run_written_last_is_named_and_the_report_uses_the_last_good_o
 
 def test_a_stored_run_with_another_name_inside_is_not_a_way_out_of_the_root(tmp_path):
     root = tmp_path / "results"
-    run = runs.StoredRun("mini", PROFILES["mini"], ["2"], [1], written_at="2026-01-01T00:00:00+00:00").to_json()
+    run = runs.StoredRun(name="mini", profile=PROFILES["mini"], tables=["2"],
+                          seeds=[1], written_at="2026-01-01T00:00:00+00:00").to_json()
     (root / "runs").mkdir(parents=True)
     (root / "runs" / "mini.json").write_text(json.dumps({**run, "name": "../../elsewhere"}))
     problems = []

@@ -70,8 +70,9 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
     from gdw_bench.plan import grid, planner, runs  # each command imports its layer when it runs
-    request = planner.RunRequest(table_key, seeds, methods, levels, profile, config, tuple(sets), tuple(sweeps),
-                                 from_scratch, tuple(sys.argv[1:]))
+    request = planner.RunRequest(table=table_key, seeds=seeds, methods=methods, levels=levels, profile=profile,
+                                 config=config, sets=tuple(sets), sweeps=tuple(sweeps), from_scratch=from_scratch,
+                                 argv=tuple(sys.argv[1:]))
     the_plan = planner.plan(request)  # every bad value of the request: one line, before anything is written
     prof, table, cells = the_plan.profile, the_plan.tables[0], list(the_plan.cells)
     results_dir = _results_root(results_dir, must_write=not dry_run)
@@ -222,8 +223,9 @@ def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus,
     extra = slurm.parse_extra(slurm_extra)
     slurm.check_available()
     gpus = slurm_gpus if slurm_gpus is not None else int(device.startswith("cuda"))
-    return slurm.SlurmOptions(slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, gpus, slurm_parallelism,
-                              extra, wait=not no_wait)
+    return slurm.SlurmOptions(partition=slurm_partition, timeout_min=slurm_time_min, cpus_per_task=slurm_cpus,
+                              mem_gb=slurm_mem_gb, gpus_per_task=gpus, parallelism=slurm_parallelism, extra=extra,
+                              wait=not no_wait)
 
 
 def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:

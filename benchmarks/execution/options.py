@@ -13,7 +13,7 @@ from dataclasses import dataclass
 TRAINED, FAILED, SKIPPED, DIED = "trained", "failed", "skipped", "died"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """Every option of `run` that changes how, not what, is trained (a cell's identity ignores them)."""
 

@@ -27,7 +27,7 @@ from gdw_bench.storage import store
 POLL_SECONDS = 5.0  # between status checks while waiting; submitit batches them into one sacct call
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SlurmOptions:
     partition: str | None = None
     timeout_min: int | None = None  # None: 3 × the slowest cell's estimate, at least 10 min

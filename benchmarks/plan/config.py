@@ -245,7 +245,7 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
 
     extends = tree.get("extends", base)
     if extends is None:
-        parent = Profile("", "", {}, {})
+        parent = Profile(name="", description="", datasets={}, protocols={})
     elif extends.endswith(".toml"):
         parent = load_profile(folder / extends, _chain=_chain)
     else:
@@ -345,8 +345,10 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
             estimates.setdefault((key, device), 1.0)
     description = tree.get("description") or (f"'{parent.name}' changed by {source}" if not new else
                                               f"your data ({', '.join(new)}) from {source}")
-    return Profile(name, str(description), stand_ins, protocols, overrides, estimates,
-                   tree.get("needs_gpu", parent.needs_gpu), user, seeds, tables, source, levels)
+    return Profile(name=name, description=str(description), datasets=stand_ins, protocols=protocols,
+                   method_overrides=overrides, base_epoch_seconds=estimates,
+                   needs_gpu=tree.get("needs_gpu", parent.needs_gpu), user_datasets=user, seeds=seeds, tables=tables,
+                   source=source, extra_levels=levels)
 
 
 def _seconds_per_epoch(where: str, dataset: str, value) -> dict:

@@ -135,8 +135,10 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
         for method in methods or table.methods:
             overrides = tuple(sorted(profile.method_overrides.get(method, {}).items()))
             for seed in seeds:
-                cell = CellConfig(profile.name, dataset, column.setting, column.level, corruption, method, seed,
-                                  protocol, overrides, table.diagnostics, scratch, profile.user_datasets.get(dataset, ()))
+                cell = CellConfig(profile=profile.name, dataset=dataset, setting=column.setting, level=column.level,
+                                  corruption=corruption, method=method, seed=seed, protocol=protocol,
+                                  hyperparameters=overrides, diagnostics=table.diagnostics, from_scratch=scratch,
+                                  user_data=profile.user_datasets.get(dataset, ()))
                 key = (cell.folder(Path(".")), cell.config_hash)
                 if key not in seen:
                     seen.add(key)

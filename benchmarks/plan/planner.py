@@ -22,7 +22,7 @@ from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_profile, get_ta
 from gdw_bench.training.cell import CellConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunRequest:
     """What `run` was asked, as typed; ``None`` where an option was left out."""
 
@@ -38,7 +38,7 @@ class RunRequest:
     argv: tuple[str, ...] = ()  # the command line, kept with the stored run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     """A request resolved: the profile, tables, seeds, sweep and every distinct cell (shared cells once)."""
 
@@ -57,9 +57,10 @@ class Plan:
                                                                     "sweep-" + "+".join(k for k, _ in self.axes))
 
     def stored_run(self) -> StoredRun:
-        return StoredRun(self.name, self.profile, [t.key for t in self.tables], list(self.seeds), self.request.methods,
-                         self.request.levels, [(k, list(v)) for k, v in self.axes], list(self.points),
-                         list(self.request.argv))
+        return StoredRun(name=self.name, profile=self.profile, tables=[t.key for t in self.tables],
+                         seeds=list(self.seeds), methods=self.request.methods, levels=self.request.levels,
+                         axes=[(k, list(v)) for k, v in self.axes], points=list(self.points),
+                         argv=list(self.request.argv))
 
     def statuses(self, root: Path, problems: list[str] | None = None) -> list[str]:
         """Each cell's status under ``root`` (done, missing, stale, corrupt, running, queued, failed)."""
@@ -87,8 +88,8 @@ def plan(request: RunRequest) -> Plan:
     if not cells:
         raise UserInputError(f"table {', '.join(t.key for t in tables)} has no cells in profile '{profile.name}' for "
                              f"these options")
-    return Plan(request, profile, tables, tuple(seeds), tuple((k, tuple(v)) for k, v in axes), tuple(points),
-                tuple(cells))
+    return Plan(request=request, profile=profile, tables=tables, seeds=tuple(seeds),
+                axes=tuple((k, tuple(v)) for k, v in axes), points=tuple(points), cells=tuple(cells))
 
 
 def _tables(text: str | None, profile: Profile) -> tuple[TableSpec, ...]:

@@ -52,15 +52,19 @@ def profile_from_dict(data: dict) -> Profile:
         corruption = Corruption(**value["corruption"]) if value.get("corruption") else None
         return StandIn(value["dataset"], corruption, value.get("note", ""))
 
-    return Profile(data["name"], data["description"], {k: stand(v) for k, v in data["datasets"].items()},
-                   {k: Protocol(**v) for k, v in data["protocols"].items()}, data.get("method_overrides", {}),
-                   {(d, dev): s for d, dev, s in data.get("base_epoch_seconds", [])}, data.get("needs_gpu", False),
-                   {k: tuple(v) for k, v in data.get("user_datasets", {}).items()},
-                   tuple(data["seeds"]) if data.get("seeds") else None, tuple(data.get("tables", ())),
-                   data.get("source", ""), {k: tuple(v) for k, v in data.get("extra_levels", {}).items()})
+    return Profile(name=data["name"], description=data["description"],
+                   datasets={k: stand(v) for k, v in data["datasets"].items()},
+                   protocols={k: Protocol(**v) for k, v in data["protocols"].items()},
+                   method_overrides=data.get("method_overrides", {}),
+                   base_epoch_seconds={(d, dev): s for d, dev, s in data.get("base_epoch_seconds", [])},
+                   needs_gpu=data.get("needs_gpu", False),
+                   user_datasets={k: tuple(v) for k, v in data.get("user_datasets", {}).items()},
+                   seeds=tuple(data["seeds"]) if data.get("seeds") else None, tables=tuple(data.get("tables", ())),
+                   source=data.get("source", ""),
+                   extra_levels={k: tuple(v) for k, v in data.get("extra_levels", {}).items()})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StoredRun:
     """What one `run` resolved: the profile (after --config/--set) and, for a sweep, one profile per
     point of the swept axes (``axes``: [(key, [values])], ``points``: [(profile, {key: value})])."""
@@ -91,10 +95,11 @@ class StoredRun:
 
     @classmethod
     def from_json(cls, data: dict) -> "StoredRun":
-        return cls(data["name"], profile_from_dict(data["profile"]), data.get("tables", []), data.get("seeds"),
-                   data.get("methods"), data.get("levels"), [(k, v) for k, v in data.get("axes", [])],
-                   [(profile_from_dict(p), values) for p, values in data.get("points", [])], data.get("argv", []),
-                   data.get("written_at", ""))
+        return cls(name=data["name"], profile=profile_from_dict(data["profile"]), tables=data.get("tables", []),
+                   seeds=data.get("seeds"), methods=data.get("methods"), levels=data.get("levels"),
+                   axes=[(k, v) for k, v in data.get("axes", [])],
+                   points=[(profile_from_dict(p), values) for p, values in data.get("points", [])],
+                   argv=data.get("argv", []), written_at=data.get("written_at", ""))
 
 
 def path_of(root: Path, name: str) -> Path:

@@ -66,7 +66,7 @@ ACCURACY = "top-1 test accuracy (%), mean of the last 5 epochs' evaluations; mea
 WEIGHT_RATIOS = "ratio of increased ω_i on instances labelled C_j over the last epoch, mean over seeds"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableSpec:
     """A paper table or figure. Epochs, model and optimiser come from the profile's protocol for
     each dataset (``Profile.protocols``), so one spec serves the paper, mini and fmnist grids."""
@@ -132,35 +132,40 @@ def extra_levels(table: TableSpec) -> list[str]:
 
 C10, C100 = "cifar10", "cifar100"
 TABLES: dict[str, TableSpec] = {t.key: t for t in [
-    TableSpec("2", "Test accuracy (%) with uniform noise",
-              tuple(noise_column(d, "uniform", r) for d in (C10, C100) for r in (0.0, 0.4, 0.6)), NOISE_METHODS),
-    TableSpec("3", "Test accuracy (%) with flip noise",
-              tuple(noise_column(d, "flip", r) for d in (C10, C100) for r in (0.0, 0.2, 0.4)), NOISE_METHODS),
-    TableSpec("4", "Test accuracy (%) on long-tailed data (μ = n_min/n_max)",
-              tuple(imbalance_column(d, mu) for d in (C10, C100) for mu in (1.0, 0.1, 0.01)), IMBALANCE_METHODS),
-    TableSpec("5", "Test accuracy (%) on Clothing1M", (Column("clothing1m", "real", "", Corruption()),),
-              REAL_WORLD_METHODS),
-    TableSpec("6", "Ratio of increased class-level weights ω_i on C_j instances (long-tailed CIFAR-10, μ = 0.1)",
-              (imbalance_column(C10, 0.1),), ("gdw",), kind="weight_ratios", diagnostics=True, metric=WEIGHT_RATIOS),
-    TableSpec("7", "Test accuracy (%) on Places-LT", (Column("places_lt", "imbalance", "", Corruption()),),
-              ("l2rw", "insw", "mwnet", "gdw")),
-    TableSpec("8", "Test accuracy (%) under mixed uniform noise and long tail",
-              tuple(mixed_column(d, r, mu) for d in (C10, C100) for mu in (0.1, 0.01) for r in (0.4, 0.6)),
-              ("mwnet", "gdw"), regime_methods=("basemodel",)),
-    TableSpec("fig3", "Fig. 3: target weight ω_t of clean vs noisy instances (CIFAR-10, 40 % uniform)",
-              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True,
+    TableSpec(key="2", title="Test accuracy (%) with uniform noise",
+              columns=tuple(noise_column(d, "uniform", r) for d in (C10, C100) for r in (0.0, 0.4, 0.6)),
+              methods=NOISE_METHODS),
+    TableSpec(key="3", title="Test accuracy (%) with flip noise",
+              columns=tuple(noise_column(d, "flip", r) for d in (C10, C100) for r in (0.0, 0.2, 0.4)),
+              methods=NOISE_METHODS),
+    TableSpec(key="4", title="Test accuracy (%) on long-tailed data (μ = n_min/n_max)",
+              columns=tuple(imbalance_column(d, mu) for d in (C10, C100) for mu in (1.0, 0.1, 0.01)),
+              methods=IMBALANCE_METHODS),
+    TableSpec(key="5", title="Test accuracy (%) on Clothing1M", columns=(Column("clothing1m", "real", "", Corruption()),),
+              methods=REAL_WORLD_METHODS),
+    TableSpec(key="6",
+              title="Ratio of increased class-level weights ω_i on C_j instances (long-tailed CIFAR-10, μ = 0.1)",
+              columns=(imbalance_column(C10, 0.1),), methods=("gdw",), kind="weight_ratios", diagnostics=True,
+              metric=WEIGHT_RATIOS),
+    TableSpec(key="7", title="Test accuracy (%) on Places-LT", columns=(Column("places_lt", "imbalance", "", Corruption()),),
+              methods=("l2rw", "insw", "mwnet", "gdw")),
+    TableSpec(key="8", title="Test accuracy (%) under mixed uniform noise and long tail",
+              columns=tuple(mixed_column(d, r, mu) for d in (C10, C100) for mu in (0.1, 0.01) for r in (0.4, 0.6)),
+              methods=("mwnet", "gdw"), regime_methods=("basemodel",)),
+    TableSpec(key="fig3", title="Fig. 3: target weight ω_t of clean vs noisy instances (CIFAR-10, 40 % uniform)",
+              columns=(noise_column(C10, "uniform", 0.4),), methods=("gdw",), kind="figure", diagnostics=True,
               metric="histogram of ω_t at the last epoch, clean vs noisy instances, pooled over seeds"),
-    TableSpec("fig4", "Fig. 4: class-level weights of one noisy instance before/after an iteration, GDW vs MWNet",
-              (noise_column(C10, "uniform", 0.4),), ("mwnet", "gdw"), kind="figure", diagnostics=True,
+    TableSpec(key="fig4", title="Fig. 4: class-level weights of one noisy instance before/after an iteration, GDW vs MWNet",
+              columns=(noise_column(C10, "uniform", 0.4),), methods=("mwnet", "gdw"), kind="figure", diagnostics=True,
               metric="the K class-level weights of one recorded noisy instance, before and after its iteration"),
-    TableSpec("fig5", "Fig. 5: per-epoch ratio of increased ω^c_nt, ω^n_tt, ω^n_nt (CIFAR-10, 40 % uniform)",
-              (noise_column(C10, "uniform", 0.4),), ("gdw",), kind="figure", diagnostics=True,
+    TableSpec(key="fig5", title="Fig. 5: per-epoch ratio of increased ω^c_nt, ω^n_tt, ω^n_nt (CIFAR-10, 40 % uniform)",
+              columns=(noise_column(C10, "uniform", 0.4),), methods=("gdw",), kind="figure", diagnostics=True,
               metric="per epoch, increased / all weights of each category, mean over seeds"),
-    TableSpec("fig6", "Fig. 6: per-epoch ratio of increased ω_8 on C9 instances (long-tailed CIFAR-10, μ = 0.1)",
-              (imbalance_column(C10, 0.1),), ("gdw",), kind="figure", diagnostics=True,
+    TableSpec(key="fig6", title="Fig. 6: per-epoch ratio of increased ω_8 on C9 instances (long-tailed CIFAR-10, μ = 0.1)",
+              columns=(imbalance_column(C10, 0.1),), methods=("gdw",), kind="figure", diagnostics=True,
               metric="per epoch, increased ω_{K-2} / all ω_{K-2} on C_{K-1} instances, mean over seeds"),
-    TableSpec("fig7", "Fig. 7: training curves with and without the zero-mean constraint (CIFAR-10, 40 % uniform)",
-              (noise_column(C10, "uniform", 0.4),), ("gdw", "gdw-nozm"), kind="figure",
+    TableSpec(key="fig7", title="Fig. 7: training curves with and without the zero-mean constraint (CIFAR-10, 40 % uniform)",
+              columns=(noise_column(C10, "uniform", 0.4),), methods=("gdw", "gdw-nozm"), kind="figure",
               metric="test accuracy (%) per epoch, mean over seeds"),
 ]}
 
@@ -175,7 +180,7 @@ class StandIn:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     name: str
     description: str

@@ -22,7 +22,7 @@ BUILTIN_MODELS = ("resnet32", "small_cnn", "small_cnn28", "cnn_bn", "conv_fc128"
                   "resnet18")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Protocol:
     """How one dataset is trained in a profile (Appendix C, E, D.2 for the paper)."""
 
@@ -88,7 +88,7 @@ def protocol_problem(key: str, value) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CellConfig:
     """Everything that decides a cell's numbers (and so its identity), and the profile that asked for it
     (a label the record keeps; not part of the identity or the folder)."""

@@ -107,8 +107,8 @@ def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
 
     cls = get_method(cell.method)
     p = cell.protocol
-    task = TaskInfo(data.num_classes, data.num_train, data.noisy_class_counts,
-                    expected_wrong_fraction(cell.corruption, data.num_classes), epochs=p.epochs,
+    task = TaskInfo(num_classes=data.num_classes, num_train=data.num_train, class_counts=data.noisy_class_counts,
+                    wrong_label_fraction=expected_wrong_fraction(cell.corruption, data.num_classes), epochs=p.epochs,
                     batch_size=p.batch_size, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay,
                     meta_size=len(data.meta))
     image_shape = tuple(data.train.images.shape[1:]) if hasattr(data.train, "images") else \
