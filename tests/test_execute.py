@@ -9,6 +9,7 @@ as skipped, never as trained, whichever executor ran it.
 """
 import dataclasses
 import json
+import re
 import statistics
 
 import pytest
@@ -96,3 +97,39 @@ def test_execute_takes_a_plan_as_planned(tmp_path):
     again = execute(the_plan, tmp_path, RunOptions(threads=1), InProcess(), progress=False)
     assert (first.trained, first.done_before) == (1, 0) and (again.trained, again.done_before) == (0, 1)
     assert the_plan.statuses(tmp_path) == ["done"]
+
+
+def test_run_as_a_library_call_stores_the_run_that_report_then_reads(tmp_path):
+    """plan → prepare → execute from Python does what `gdw-bench run` does: the stored run included, so a
+    plain `report` describes exactly what was trained; a dry run writes nothing and imports what it needs only."""
+    from click.testing import CliRunner
+
+    from gdw_bench.cli import cli
+    from gdw_bench.execution.prepare import prepare
+    from gdw_bench.plan import runs
+    from gdw_bench.plan.planner import RunRequest, plan
+
+    the_plan = plan(RunRequest(table="2", methods="basemodel", seeds="1", levels="0.4", sets=("epochs=2",)))
+    root = tmp_path / "results"
+    dry = prepare(the_plan, root, RunOptions(device="auto", threads=1), dry_run=True)
+    assert dry.todo == list(the_plan.cells) and dry.executor is None and not root.exists()
+    ready = prepare(the_plan, root, RunOptions(device="auto", threads=1))
+    assert ready.options.device == "cpu" and ready.stored_run == the_plan.name and runs.names(root) == [the_plan.name]
+    outcome = ready.execute(progress=False)
+    assert (outcome.trained, outcome.failed) == (1, [])
+    shown = CliRunner().invoke(cli, ["report", "--table", "2", "--results-dir", str(root), "--out", str(tmp_path / "r")])
+    assert shown.exit_code == 0 and "every cell shows as missing" not in shown.output, shown.output
+    assert "changed by --set epochs=2" in shown.output  # the stored run's profile, without --set again
+    again = prepare(the_plan, root, RunOptions(threads=1))
+    assert again.todo == [] and again.statuses == ["done"]
+
+
+@pytest.mark.parametrize("fields,needle", [({"threads": 0}, "--threads 0 must be at least 1"),
+                                            ({"checkpoint_every": float("nan")}, "--checkpoint-every nan must be"),
+                                            ({"device": "tpu"}, "unknown device 'tpu'"),
+                                            ({"rerun": {"stal"}}, "valid: stale, corrupt")])
+def test_run_options_check_themselves(fields, needle):
+    from gdw_bench.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=re.escape(needle)):
+        RunOptions(**fields)

@@ -105,10 +105,6 @@ def _data_dir(path: Path | None) -> Path | None:
     return path
 
 
-MAX_JOBS = 256  # worker processes of one `run`: beyond any machine's useful parallelism, and below what
-
-
-MAX_THREADS = 1024  # torch.set_num_threads accepts without overflowing
 
 
 def _results_root(path: Path, must_write: bool) -> Path:
@@ -146,14 +142,6 @@ def _writing(target: Path):
         where = exc.filename or target
         raise UserInputError(f"cannot write {where} ({exc.strerror or exc}); valid: a folder you can write, on a "
                              f"filesystem with room") from None
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def main(argv=None):

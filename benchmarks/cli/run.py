@@ -1,28 +1,23 @@
-"""`gdw-bench run`: plan the request (a sweep: one profile per point), store the resolved run, train the
-cells not done yet through one executor."""
+"""`gdw-bench run`: parse → plan (``plan.planner``; a sweep: one profile per point) → prepare (``execution.prepare``:
+statuses, device, estimate, checks, the stored run) → print → execute → print. Python users make the same
+three calls (README, "Results from Python")."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from gdw_bench.cli.common import (
     DEFAULT_RESULTS,
-    MAX_JOBS,
-    MAX_THREADS,
     PATH,
     _config_options,
     _data_dir,
-    _duration,
     _from_scratch_option,
     _profile_option,
     _results_root,
-    _writing,
     cli,
 )
-from gdw_bench.errors import UserInputError, suggested_command, unknown_choice
-from gdw_bench.storage.migrate import old_layout_records
+from gdw_bench.errors import UserInputError
 
 
 @cli.command()
@@ -69,127 +64,71 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
-    from gdw_bench.plan import grid, planner, runs  # each command imports its layer when it runs
+    from gdw_bench.execution.options import RunOptions
+    from gdw_bench.execution.prepare import prepare
+    from gdw_bench.execution.progress import duration
+    from gdw_bench.plan import planner  # each command imports its layer when it runs
+
     request = planner.RunRequest(table=table_key, seeds=seeds, methods=methods, levels=levels, profile=profile,
                                  config=config, sets=tuple(sets), sweeps=tuple(sweeps), from_scratch=from_scratch,
                                  argv=tuple(sys.argv[1:]))
     the_plan = planner.plan(request)  # every bad value of the request: one line, before anything is written
-    prof, table, cells = the_plan.profile, the_plan.tables[0], list(the_plan.cells)
     results_dir = _results_root(results_dir, must_write=not dry_run)
     data_dir = _data_dir(data_dir)
-    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
-        raise UserInputError(f"--jobs {jobs} must be at least 1" if jobs < 1 else
-                             f"--jobs {jobs} is more than {MAX_JOBS} processes; valid: 1…{MAX_JOBS}")
-    if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise UserInputError(f"--threads {threads} must be at least 1" if threads < 1 else
-                             f"--threads {threads} is more than {MAX_THREADS}; valid: 1…{MAX_THREADS}")
-    if executor not in ("local", "slurm"):
-        raise unknown_choice("executor", executor, ("local", "slurm"))
-    if checkpoint_every is not None and not 0 <= checkpoint_every < float("inf"):
-        raise UserInputError(f"--checkpoint-every {checkpoint_every} must be a number of seconds ≥ 0")
-    rerun = frozenset(k for k, on in (("stale", rerun_stale), ("corrupt", rerun_corrupt)) if on)
     if tensorboard:
         try:
             import tensorboard as _  # noqa: F401
         except ImportError:
             raise UserInputError("--tensorboard needs the tensorboard package (pip install 'gdw-bench[tensorboard]')") \
                 from None
+    options = RunOptions(device=device, data_dir=str(data_dir) if data_dir else None, threads=threads,
+                         tensorboard=tensorboard, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs,
+                         rerun=frozenset(k for k, on in (("stale", rerun_stale), ("corrupt", rerun_corrupt)) if on))
     slurm_options = _slurm_options(device, no_wait, **slurm_args) if executor == "slurm" else None
-    device_type = planner.planned_device_type(device)  # torch-free; training resolves the device itself below
-    _refuse_old_layout(results_dir)
-    problems: list[str] = []
-    statuses = the_plan.statuses(results_dir, problems)
-    for line in problems:  # damaged files: one line each, and the grid goes on
-        click.echo(f"warning: {line}", err=True)
-    todo = [c for c, s in zip(cells, statuses) if grid.to_train(s, rerun)]
+    ready = prepare(the_plan, results_dir, options, jobs=jobs, executor=executor, slurm_options=slurm_options,
+                    download=download, dry_run=dry_run)
+    for line in ready.warnings:  # damaged files, cells left as they are and why: one line each, the grid goes on
+        click.echo(line, err=True)
     if dry_run:  # torch-free: the plan, its statuses and an estimate
-        jobs, threads = grid.default_parallelism(jobs, threads, device_type, len(todo))
-        eta, _ = _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options, jobs)
-        _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta)
+        _print_dry_run(the_plan, ready.statuses, ready.todo, results_dir, ready.device_type, ready.estimate_s)
         return
-    from gdw_bench.training.engine import resolve_device
-    from gdw_bench.training.models import check_pretrained
-
-    dev = resolve_device(device, here=executor == "local")
-    threads_given = threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless --threads says
-    jobs, threads = grid.default_parallelism(jobs, threads, dev.type, len(todo))
-    eta, estimates = _estimate(the_plan, todo, results_dir, dev.type, executor, slurm_options, jobs)
-    if executor == "slurm" and todo:
-        from gdw_bench.execution import slurm
-
-        slurm.check_cluster()  # before anything is written: no cluster, one line
-    grid.check_data(cells, data_dir, download)
-    check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
-    if prof.needs_gpu and dev.type == "cpu" and todo:
-        click.echo(f"warning: the paper profile on a CPU takes about {_duration(eta)} for {len(todo)} cells; "
-                   "use a GPU (--device cuda) or --profile mini", err=True)
-    _explain_skipped(cells, statuses, results_dir, rerun)
-
-    stored = the_plan.stored_run()
-    with _writing(runs.path_of(results_dir, stored.name)):  # a full disk, or a file named runs: one line
-        runs.save(results_dir, stored)  # what was asked, resolved: `report` reads it back by name
-    report_command = suggested_command("report", "--profile", stored.name, *(
-        () if results_dir.resolve() == DEFAULT_RESULTS.resolve() else ("--results-dir", results_dir)))
-    if not todo:
-        click.echo(f"all {len(cells)} cells of table {table.key} ({prof.name}) are done or under way; nothing to train")
-        click.echo(f"report: {report_command}", err=True)
+    table, prof = the_plan.tables[0], the_plan.profile
+    if not ready.todo:
+        click.echo(f"all {len(the_plan.cells)} cells of table {table.key} ({prof.name}) are done or under way; "
+                   f"nothing to train")
+        click.echo(f"report: {ready.report_command}", err=True)
         return
-    click.echo(f"table {table.key} ({prof.name}): {statuses.count('done')} of {len(cells)} cells done, "
-               f"training {len(todo)} (estimate {_duration(eta)}) on {dev if executor == 'local' else 'slurm'}",
-               err=True)
-    from gdw_bench.execution.execute import InProcess, Pool, Slurm, execute
-    from gdw_bench.execution.options import RunOptions
-
-    options = RunOptions(device=str(dev) if executor == "local" else device,
-                         data_dir=str(data_dir) if data_dir else None,
-                         threads=threads_given if executor == "slurm" else threads, tensorboard=tensorboard,
-                         rerun=rerun, checkpoint_every=checkpoint_every, cuda_graphs=cuda_graphs)
-    runner = Slurm(slurm_options, estimates) if executor == "slurm" else Pool(jobs) if jobs > 1 else InProcess()
-    outcome = execute(the_plan, results_dir, options, runner, statuses=statuses,
-                      estimates={c.label: e for c, e in zip(todo, estimates)},
-                      parallel=_parallel(executor, dev.type, slurm_options, jobs))
+    where = ready.options.device if executor == "local" else "slurm"
+    click.echo(f"table {table.key} ({prof.name}): {ready.statuses.count('done')} of {len(the_plan.cells)} cells done, "
+               f"training {len(ready.todo)} (estimate {duration(ready.estimate_s)}) on {where}", err=True)
+    outcome = ready.execute()
     failed = outcome.failed
     for line in outcome.skipped_lines(results_dir):
         click.echo(line, err=True)
     if executor == "slurm" and not slurm_options.wait:
-        click.echo(f"submitted {len(todo)} cells as SLURM job {', '.join(runner.job_ids)}; the same command with "
-                   f"--dry-run shows their progress, and run again collects what failed")
+        click.echo(f"submitted {len(ready.todo)} cells as SLURM job {', '.join(ready.executor.job_ids)}; the same "
+                   f"command with --dry-run shows their progress, and run again collects what failed")
     else:
-        where = f"SLURM job {', '.join(runner.job_ids)}: " if executor == "slurm" else ""
-        click.echo(f"{where}trained {outcome.trained} cells, {outcome.done_before} were already done, "
+        prefix = f"SLURM job {', '.join(ready.executor.job_ids)}: " if executor == "slurm" else ""
+        click.echo(f"{prefix}trained {outcome.trained} cells, {outcome.done_before} were already done, "
                    f"{len(failed)} failed; results in {results_dir}")
-        click.echo(f"report: {report_command}", err=True)
+        click.echo(f"report: {ready.report_command}", err=True)
     if failed:
         for cell, error in failed:
             click.echo(f"failed: {cell.folder(results_dir)}: {error}", err=True)
         sys.exit(1)
 
 
-def _parallel(executor: str, device_type: str, slurm_options, jobs: int) -> int:
-    """Cells that train at once: --jobs on a local CPU, the array's parallelism on SLURM, else one."""
-    if executor == "slurm":
-        return slurm_options.parallelism
-    return jobs if device_type == "cpu" else 1
-
-
-def _estimate(the_plan, todo, results_dir, device_type, executor, slurm_options, jobs) -> tuple[float, list[float]]:
-    """Seconds until the cells to train are done (their estimates over the cells running at once), and
-    each cell's estimate: what this machine measured (the results root's costs.json), else the profile's."""
-    from gdw_bench.plan import costs, grid
-    measured = costs.load(results_dir, warn=lambda line: click.echo(f"warning: {line}", err=True))
-    estimates = [grid.estimate_seconds(c, the_plan.profile, device_type, measured) for c in todo]
-    parallel = _parallel(executor, device_type, slurm_options, jobs)
-    return sum(estimates) / max(1, min(parallel, len(todo))), estimates
-
-
 def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta) -> None:
     """Every cell with its status, the counts, the estimated time for the cells to train, and (for an
     accuracy table with results) the regime verdicts of its columns."""
+    from gdw_bench.execution.progress import duration
+
     for cell, status in zip(the_plan.cells, statuses):
         click.echo(f"{status:8s} {cell.folder(results_dir)}")
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
     click.echo(f"{len(the_plan.cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
-               f"; estimated time for the {len(todo)} to train: {_duration(eta)} on {device_type}")
+               f"; estimated time for the {len(todo)} to train: {duration(eta)} on {device_type}")
     table = the_plan.tables[0]
     if "done" in statuses and table.kind == "accuracy":
         from gdw_bench.reporting import report as rep
@@ -197,17 +136,6 @@ def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta) -> N
         for line in rep.regime_lines(rep.load_records(results_dir), table, the_plan.profile, list(the_plan.seeds),
                                      the_plan.request.from_scratch):
             click.echo(line)
-
-
-def _refuse_old_layout(root: Path) -> None:
-    """A root of the older layout would have every cell trained again: say how to move it instead."""
-    if root.is_dir():
-        old = old_layout_records(root)
-        if old:
-            migrate = suggested_command("migrate", "--results-dir", root)
-            raise UserInputError(f"{root} holds {len(old)} records in the older layout (<profile>/<dataset>/…, e.g. "
-                                 f"{old[0].parent.relative_to(root)}); valid: run `{migrate}` first (moves them in place, "
-                                 f"retrains nothing), or another --results-dir")
 
 
 def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
@@ -228,11 +156,3 @@ def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus,
                               wait=not no_wait)
 
 
-def _explain_skipped(cells, statuses, results_dir, rerun=frozenset()) -> None:
-    """Say why cells that are not done are not trained now."""
-    from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
-    for status in ("stale", "corrupt", "running", "queued"):
-        why = NOT_TRAINED_BECAUSE[status]
-        hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]
-        if hit:
-            click.echo(f"{len(hit)} cells {why}, e.g. {hit[0].folder(results_dir)}", err=True)

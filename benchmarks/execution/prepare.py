@@ -1,0 +1,162 @@
+"""`run` as a library call: ``prepare(plan, root, options)`` → a ``Preflight``, then ``execute`` it.
+
+Everything `gdw-bench run` does between planning and training, for the command line and Python users
+alike: the older-layout check, each cell's status (damaged files become warnings), the cells to train,
+the device (resolved here, or left to each SLURM task), the parallelism, the time estimate, the data and
+pretrained-weight checks, and — unless it is a dry run — the stored run that `report` reads back by
+name. Every bad value is a one-line ``UserInputError`` before anything is written::
+
+    the_plan = plan(RunRequest(table="2", seeds="1,2"))
+    ready = prepare(the_plan, Path("results"), RunOptions(device="auto", threads=1))
+    outcome = execute(ready.plan, ready.root, ready.options, ready.executor, statuses=ready.statuses,
+                      estimates=ready.estimates_by_label, parallel=ready.parallel)   # = ready.execute()
+
+A dry run (``dry_run=True``) imports no torch and writes nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gdw_bench.errors import UserInputError, suggested_command, unknown_choice
+from gdw_bench.execution.options import MAX_JOBS, RunOptions
+from gdw_bench.execution.progress import duration
+from gdw_bench.plan import costs, grid, runs
+from gdw_bench.plan.planner import Plan, planned_device_type
+from gdw_bench.storage.migrate import old_layout_records
+
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preflight:
+    """A plan checked and ready to train under ``root``: what `run` prints before it trains, and what
+    ``execute`` needs."""
+
+    plan: Plan
+    root: Path
+    options: RunOptions  # the device resolved for a local run (a SLURM task resolves its own), the threads set
+    executor: object  # InProcess | Pool | Slurm (``gdw_bench.execution.execute``); None for a dry run
+    executor_name: str  # "local" | "slurm"
+    device_type: str  # "cpu" | "cuda": what the estimates are for
+    statuses: list[str]  # each planned cell's status, in plan order
+    todo: list  # the cells to train
+    estimates: list[float]  # seconds per cell to train
+    estimate_s: float  # until they are all done, at ``parallel`` cells at once
+    parallel: int  # cells training at once
+    jobs: int  # local worker processes
+    warnings: list[str] = field(default_factory=list)  # one line each: damaged files, cells left as they are, …
+    stored_run: str = ""  # the name `report --profile` reads this run back by ("" for a dry run: nothing saved)
+
+    @property
+    def estimates_by_label(self) -> dict:
+        return {cell.label: seconds for cell, seconds in zip(self.todo, self.estimates)}
+
+    @property
+    def report_command(self) -> str:
+        default = Path("results").resolve()
+        return suggested_command("report", "--profile", self.stored_run or self.plan.name,
+                                 *(() if self.root.resolve() == default else ("--results-dir", self.root)))
+
+    def execute(self, progress: bool = True):
+        """Train the cells to train (``gdw_bench.execution.execute.execute``); the grid's outcome."""
+        from gdw_bench.execution.execute import execute
+
+        if self.executor is None:
+            raise ValueError("a dry run's preflight trains nothing; prepare it without dry_run")
+        return execute(self.plan, self.root, self.options, self.executor, statuses=self.statuses, progress=progress,
+                       estimates=self.estimates_by_label, parallel=self.parallel)
+
+
+def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: int | None = None,
+            executor: str = "local", slurm_options=None, download: bool = False, dry_run: bool = False) -> Preflight:
+    """Check ``plan`` for training under ``root`` (see the module's docstring). ``options.device`` may be
+    "auto"; ``options.threads`` None picks cores / jobs; ``jobs`` None picks cores / threads, at most the
+    cells to train (1 on a GPU); ``slurm_options`` (``gdw_bench.execution.slurm.SlurmOptions``) with
+    ``executor="slurm"``."""
+    options = options or RunOptions()
+    root = Path(root)
+    if executor not in EXECUTORS:
+        raise unknown_choice("executor", executor, EXECUTORS)
+    if executor == "slurm" and slurm_options is None:
+        raise UserInputError("executor 'slurm' needs its options (gdw_bench.execution.slurm.SlurmOptions)")
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise UserInputError(f"--jobs {jobs} must be at least 1" if jobs < 1 else
+                             f"--jobs {jobs} is more than {MAX_JOBS} processes; valid: 1…{MAX_JOBS}")
+    device_type = planned_device_type(options.device)  # torch-free; a local run resolves the device below
+    _refuse_old_layout(root)
+    problems: list[str] = []
+    statuses = plan.statuses(root, problems)
+    warnings = [f"warning: {line}" for line in problems]
+    todo = [c for c, s in zip(plan.cells, statuses) if grid.to_train(s, options.rerun)]
+    if not dry_run and executor == "local":
+        from gdw_bench.training.engine import resolve_device
+
+        device = resolve_device(options.device)
+        device_type = device.type
+        options = dataclasses.replace(options, device=str(device))
+    elif not dry_run:
+        from gdw_bench.training.engine import resolve_device
+
+        resolve_device(options.device, here=False)  # its syntax only: each task finds its own device
+    threads_given = options.threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless threads says
+    jobs, threads = grid.default_parallelism(jobs, options.threads, device_type, len(todo))
+    if executor == "local":
+        options = dataclasses.replace(options, threads=threads)
+    parallel = slurm_options.parallelism if executor == "slurm" else jobs if device_type == "cpu" else 1
+    measured = costs.load(root, warn=lambda line: warnings.append(f"warning: {line}"))
+    estimates = [grid.estimate_seconds(c, plan.profile, device_type, measured) for c in todo]
+    estimate_s = sum(estimates) / max(1, min(parallel, len(todo)))
+    warnings += _skipped_lines(plan.cells, statuses, root, options.rerun)
+    if dry_run:
+        return Preflight(plan=plan, root=root, options=options, executor=None, executor_name=executor,
+                         device_type=device_type, statuses=statuses, todo=todo, estimates=estimates,
+                         estimate_s=estimate_s, parallel=parallel, jobs=jobs, warnings=warnings)
+    from gdw_bench.execution.execute import InProcess, Pool, Slurm
+    from gdw_bench.training.models import check_pretrained
+
+    if executor == "slurm" and todo:
+        from gdw_bench.execution import slurm
+
+        slurm.check_cluster()  # before anything is written: no cluster, one line
+    grid.check_data(plan.cells, Path(options.data_dir) if options.data_dir else None, download)
+    check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
+    if plan.profile.needs_gpu and device_type == "cpu" and todo:
+        warnings.append(f"warning: the {plan.profile.name} profile on a CPU takes about {duration(estimate_s)} for "
+                        f"{len(todo)} cells; use a GPU (--device cuda) or --profile mini")
+    stored = plan.stored_run()
+    try:
+        runs.save(root, stored)  # what was asked, resolved: `report` reads it back by name
+    except OSError as exc:  # a full disk, or a file named runs
+        raise UserInputError(f"cannot write {exc.filename or runs.path_of(root, stored.name)} "
+                             f"({exc.strerror or exc}); valid: a folder you can write, on a filesystem with room") from None
+    if executor == "slurm":
+        options = dataclasses.replace(options, threads=threads_given)
+        runner = Slurm(slurm_options, estimates)
+    else:
+        runner = Pool(jobs) if jobs > 1 else InProcess()
+    return Preflight(plan=plan, root=root, options=options, executor=runner, executor_name=executor,
+                     device_type=device_type, statuses=statuses, todo=todo, estimates=estimates, estimate_s=estimate_s,
+                     parallel=parallel, jobs=jobs, warnings=warnings, stored_run=stored.name)
+
+
+def _refuse_old_layout(root: Path) -> None:
+    """A root of the older layout would have every cell trained again: say how to move it instead."""
+    if root.is_dir():
+        old = old_layout_records(root)
+        if old:
+            migrate = suggested_command("migrate", "--results-dir", root)
+            raise UserInputError(f"{root} holds {len(old)} records in the older layout (<profile>/<dataset>/…, e.g. "
+                                 f"{old[0].parent.relative_to(root)}); valid: run `{migrate}` first (moves them in place, "
+                                 f"retrains nothing), or another --results-dir")
+
+
+def _skipped_lines(cells, statuses, root: Path, rerun=frozenset()) -> list[str]:
+    """Why cells that are not done are not trained now, one line per reason."""
+    lines = []
+    for status in ("stale", "corrupt", "running", "queued"):
+        hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]
+        if hit:
+            lines.append(f"{len(hit)} cells {grid.NOT_TRAINED_BECAUSE[status]}, e.g. {hit[0].folder(root)}")
+    return lines
