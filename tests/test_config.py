@@ -1,4 +1,5 @@
-"""Config files and --set: the README's examples run as written; keys are validated; own data."""
+"""Config files and --set: the extending guide's examples (docs/extending.md) run as written; keys are
+validated; own data."""
 import json
 import re
 import subprocess
@@ -12,15 +13,15 @@ from gdw_bench.errors import UserInputError
 from gdw_bench.plan.config import load_profile, to_toml
 from gdw_bench.plan.specs import PROFILES
 
-README = Path(__file__).parents[1] / "README.md"
+GUIDE = Path(__file__).parents[1] / "docs" / "extending.md"  # the guide whose config examples these run
 
 
 def readme_block(first_line: str) -> str:
-    """The fenced code block of the README that starts with ``first_line``."""
-    for block in re.findall(r"```\w*\n(.*?)```", README.read_text(), flags=re.S):
+    """The fenced code block of the extending guide that starts with ``first_line``."""
+    for block in re.findall(r"```\w*\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.S):
         if block.startswith(first_line):
             return block
-    raise AssertionError(f"no README block starts with {first_line!r}")
+    raise AssertionError(f"no block of {GUIDE.name} starts with {first_line!r}")
 
 
 def gdw_bench(args, cwd):

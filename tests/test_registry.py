@@ -16,7 +16,7 @@ METHODS_DIR = Path(get_method("gdw").origin).parent
 
 def builtin_methods() -> list[str]:
     """The suite's own methods, in row order: what these tests pin. A user's file dropped into ``methods/``
-    (the README's ``sce.py``) or an installed plugin registers too, and is none of their business."""
+    (the extending guide's ``sce.py``) or an installed plugin registers too, and is none of their business."""
     from gdw_bench.methods import cards
 
     return [key for key in list_methods() if cards.from_class(get_method(key)).builtin]
@@ -126,7 +126,7 @@ def cli_with_site(site: Path, cwd: Path):
 
 
 def install_plugin(site: Path) -> None:
-    """The README's plugin, installed with this pyproject table:
+    """The extending guide's plugin, installed with this pyproject table:
         [project.entry-points."gdw_bench.methods"]
         sce = "sce_plugin.sce"
     """
@@ -234,13 +234,14 @@ if __name__ == "__main__":  # re-pin after bumping a method's version (and write
 
 
 @pytest.mark.slow  # runs the whole fast tier (about 1.5 min) with the file in place
-def test_the_readmes_method_file_dropped_into_methods_leaves_make_test_green():
-    """The README's own example, saved as `methods/sce.py` as it says, then `make test`'s command: every
-    built-in expectation applies to the built-ins only, so a user's method never fails the suite."""
+def test_the_guides_method_file_dropped_into_methods_leaves_make_test_green():
+    """The extending guide's own example (docs/extending.md), saved as `methods/sce.py` as it says, then `make
+    test`'s command: every built-in expectation applies to the built-ins only, so a user's method never fails
+    the suite."""
     import re
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    example = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+    guide = (Path(__file__).parents[1] / "docs" / "extending.md").read_text(encoding="utf-8")
+    example = next(block for block in re.findall(r"```python\n(.*?)```", guide, re.S)
                    if block.startswith("# my_package/sce.py (or methods/sce.py in this repository)"))
     target = METHODS_DIR / "sce.py"
     assert not target.exists()

@@ -1,5 +1,5 @@
 """Results as data: the Python API, export (cells and per-epoch curves), parquet round trip, and the
-README's example run as written."""
+example of docs/results.md run as written."""
 import re
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import pytest
 
 from gdw_bench import results
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+RESULTS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,13 @@ def test_export_parquet_round_trips_through_pandas(trained):
         pd.testing.assert_frame_equal(same_missing(frame), same_missing(expected), check_dtype=False)
 
 
-def test_the_readme_python_api_example_runs_as_written(trained, monkeypatch):
-    text = README.read_text()
+def test_the_results_pages_python_api_example_runs_as_written(trained, monkeypatch):
+    text = RESULTS_PAGE.read_text(encoding="utf-8")
     section = text[text.index("## Results as data"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(trained)
     namespace = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/results.md", "exec"), namespace)
     assert len(namespace["cells"]) == 4
 
 
