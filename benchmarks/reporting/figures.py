@@ -295,23 +295,24 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
     ncols = 2 if len(panels) == 4 else min(len(panels), 3)  # Table 8's four columns as 2 × 2
     nrows = -(-len(panels) // ncols)
     fig, axes = _figure((figstyle.TWO_COLUMNS[0], 2.2 * nrows + 0.3), ncols=ncols, nrows=nrows, squeeze=False)
-    handles, extra_drawn = {}, False
+    handles, extra_drawn, ends_early = {}, False, {}
     for ax, (i, by) in zip(axes.flat, panels):
-        shown, end, finals_of = [], 0, {}
+        shown, end, finals_of, lengths = [], 0, {}, {}
         for method, chosen in sorted(by.items(), key=lambda kv: kv[0] == "basemodel"):  # BaseModel last: on top
             look = style.get(method) or figstyle.method_look(method)
             name = method_name_of(method, chosen, table)
-            x, rows = _main_phase(chosen)
+            x, per_seed = _main_phase(chosen)
             end = max(end, len(x))
+            lengths[name] = (len(x), chosen[0])
             extra = _has_extra_phase(chosen)
             swept = [k for k in by if "[" in k and k.split("[")[0] == method.split("[")[0]]
             dash = SWEEP_DASHES[swept.index(method) % len(SWEEP_DASHES)] if method in swept else "-"
-            line = _band(ax, x, rows, name, color=look["color"], linestyle=":" if extra else dash,
+            line = _band(ax, x, per_seed, name, color=look["color"], linestyle=":" if extra else dash,
                          linewidth=1.0 if extra else (1.6 if method == "basemodel" else 1.1),
                          zorder=4 if method == "basemodel" else 2)
             handles.setdefault(method, (line, name))
             tail = max(len(x) // 10, 1)
-            mean = np.nanmean(np.asarray(rows, float), axis=0)
+            mean = np.nanmean(np.asarray(per_seed, float), axis=0)
             shown += list(mean[tail:]) + [float(np.nanmax(mean))]  # the early peak (memorisation) stays in view
             if extra:
                 finals_of[method] = (look, name, [r["score"] for r in chosen])
@@ -325,6 +326,7 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
             ax.axvline(end + 0.5, color="0.8", linewidth=0.6, zorder=0)
         ax.set_xlim(0, end * (1.1 if finals_of else 1.02))  # room for the extra phase's markers only if drawn
         extra_drawn = extra_drawn or bool(finals_of)
+        ends_early.update({name: (n, record, end) for name, (n, record) in lengths.items() if n < end})
         _panel_ylim(ax, shown)
         ax.set(title=_panel_title(table, table.columns[i], profile), xlabel="epoch")
     for ax in axes.flat[len(panels):]:
@@ -342,8 +344,21 @@ def learning_curves(records, table, profile, seeds, out) -> list[Path]:
                   "phase on the meta set is the marker right of the grey line. " if extra_drawn else "")
                + ("Each swept value is a line of its own in its method's colour, dashed its own way. "
                   if any("[" in m for m in handles) else "")
+               + "".join(_ends_early(name, *facts) for name, facts in ends_early.items())
                + _where(table, profile, panels[0][0]))
     return _save(fig, out, f"table{table.key}_curves", caption)
+
+
+def _ends_early(name: str, epochs: int, record: dict, end: int) -> str:
+    """Why a method's line stops before the others' (Co-teaching trains its two networks for half the budget
+    each, the same compute as one network for all of it)."""
+    share = (record.get("hyperparameters") or {}).get("budget_share")
+    networks = len((record.get("seeds") or {}).get("networks") or [0])
+    if isinstance(share, (int, float)):
+        why = f"{'each of its ' + str(networks) + ' networks' if networks > 1 else 'it'} trains for {share:g} of the budget"
+    else:
+        why = "its own phases are shorter"
+    return f"{name}'s line ends at epoch {epochs} of {end}: {why}. "
 
 
 def _row_keys(table: TableSpec, records) -> list[str]:
