@@ -123,3 +123,15 @@ def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
     path.write_text(json.dumps(record))
     text = render(load_records(tmp_path / "results"), table, profile, (1, 2), "markdown", methods=("basemodel",))
     assert "(1/2)" in text and "1 records of this profile were trained under another configuration" in text
+
+
+def test_page_headings_name_what_ran_and_write_the_papers_notation_as_html():
+    from gdw_bench.plan.specs import PROFILES, get_table
+    from gdw_bench.reporting.publish import _ran_here
+    from gdw_bench.reporting.site import math_text
+
+    assert _ran_here(get_table("5"), PROFILES["mini"]) == " — here: Clothing1M → digits, 40 % uniform (stand-in)"
+    assert _ran_here(get_table("2"), PROFILES["paper"]) == ""  # the paper's own data: nothing to add
+    assert math_text("increased ω^c_nt, ω_{K-2} on C_j; μ = n_min") == \
+        "increased ω<sup>c</sup><sub>nt</sub>, ω<sub>K-2</sub> on C<sub>j</sub>; μ = n<sub>min</sub>"
+    assert math_text("GDW (gdw_clone) <b>") == "GDW (gdw_clone) &lt;b&gt;"  # a key keeps its underscore; escaped

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from gdw_bench.datasets.corruption import corruption_label
 from gdw_bench.errors import suggested_command
-from gdw_bench.plan.specs import Profile, TableSpec
+from gdw_bench.plan.specs import Profile, TableSpec, reader_name
 from gdw_bench.reporting import figures, site, summary
 from gdw_bench.reporting import report as rep
 from gdw_bench.storage.store import atomic_write_bytes
@@ -41,6 +42,23 @@ def write_summary(records, profile: Profile, tables: list[TableSpec], seeds_of: 
     return text, [out / "summary.md", *figures.cd_diagram(records, blocks, out)]
 
 
+def _ran_here(table: TableSpec, profile: Profile) -> str:
+    """What a heading adds where the profile runs stand-ins: the paper's title names its data ("on
+    Clothing1M"), the page says what ran instead (" — here: Clothing1M → digits, 40 % uniform")."""
+    ran = []
+    for column in table.columns:
+        resolved = profile.resolve(column)
+        if resolved is None or not rep.is_stand_in(profile, column):
+            continue
+        dataset, corruption = resolved
+        stand = profile.stand_in(column.dataset)
+        fixed = f", {corruption_label(corruption.canonical())}" if stand is not None and stand.corruption else ""
+        entry = f"{reader_name(column.dataset)} → {reader_name(dataset)}{fixed}"
+        if entry not in ran:
+            ran.append(entry)
+    return f" — here: {'; '.join(ran)} (stand-in{'s' if len(ran) > 1 else ''})" if ran else ""
+
+
 def _stand_in_titles(table: TableSpec, profile: Profile) -> set[str]:
     return {rep._column_title(c, profile) for c in table.columns
             if rep.is_stand_in(profile, c) and profile.resolve(c) is not None}
@@ -54,8 +72,8 @@ def write_full(records, profile: Profile, tables: list[TableSpec], seeds_of: Cal
     sections: list[site.Section] = []
     for table in tables:
         seeds = seeds_of(table)
-        section = site.Section(f"table{table.key}", f"Table {table.key}: {table.title}" if table.kind != "figure"
-                               else table.title)
+        title = f"Table {table.key}: {table.title}" if table.kind != "figure" else table.title
+        section = site.Section(f"table{table.key}", title + _ran_here(table, profile))
         if table.kind != "figure":
             for fmt, suffix in SUFFIXES.items():
                 text = rep.render(records, table, profile, seeds, fmt, compare_paper, from_scratch, rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,6 +103,18 @@ def _image(png: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
 
 
+_SUPERSCRIPT = re.compile(r"(?<![\w])([A-Za-zωΩμη])\^(\{[^}]*\}|[A-Za-z0-9]+)")
+_SUBSCRIPT = re.compile(r"((?<![\w])[A-Za-zωΩμη]|</sup>)_(\{[^}]*\}|[A-Za-z0-9]+)")
+
+
+def math_text(text: str) -> str:
+    """Escaped text with the paper's notation as HTML: ω^c_nt → ω<sup>c</sup><sub>nt</sub>, C_j → C<sub>j</sub>,
+    ω_{K-2} → ω<sub>K-2</sub>. Only a lone letter takes a script, so a key such as gdw_clone stays as it is."""
+    escaped = html.escape(text)
+    escaped = _SUPERSCRIPT.sub(lambda m: f"{m.group(1)}<sup>{m.group(2).strip('{}')}</sup>", escaped)
+    return _SUBSCRIPT.sub(lambda m: f"{m.group(1)}<sub>{m.group(2).strip('{}')}</sub>", escaped)
+
+
 def page(title: str, intro: list[str], sections: list[Section], provenance: list[str]) -> str:
     """The whole page as one string."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -112,7 +125,7 @@ def page(title: str, intro: list[str], sections: list[Section], provenance: list
     parts.append("<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title.split(":")[0])}</a>'
                                    for s in sections) + '<a href="#provenance">Provenance</a></nav>')
     for s in sections:
-        parts.append(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>')
+        parts.append(f'<section id="{s.anchor}"><h2>{math_text(s.title)}</h2>')
         parts += [f'<p class="note">{html.escape(line)}</p>' for line in s.notes]
         parts.append(s.table)
         if s.footer:
@@ -121,7 +134,7 @@ def page(title: str, intro: list[str], sections: list[Section], provenance: list
                 f"{'</strong>' if line.startswith('NOT IN') else ''}</li>" for line in s.footer) + "</ul>")
         for png, caption in s.figures:
             parts.append(f'<figure><img alt="{html.escape(png.stem)}" src="{_image(png)}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                         f"<figcaption>{math_text(caption)}</figcaption></figure>")
         parts.append("</section>")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts.append('<section id="provenance"><h2>Provenance</h2><ul>' + "".join(
