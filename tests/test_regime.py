@@ -260,3 +260,10 @@ def test_a_partial_row_never_takes_the_bold_and_one_seed_shows_no_spread():
     assert "**99.00" not in text
     only_partial = render([fake_record("gdw", 1, 99.0, flat)], table, profile, (1, 2), "markdown")
     assert "**99.00 ± n/a (1/2)**" in only_partial  # with no complete row, the partial one is still the best
+
+
+def test_ordering_lines_of_a_table_without_records_are_one_line():
+    from gdw_bench.reporting.report import ordering_lines
+
+    lines = ordering_lines([], get_table("8"), get_profile("mini"), (1, 2))
+    assert len(lines) <= 1 and all("no records yet" in line for line in lines)

@@ -464,7 +464,7 @@ def ordering_lines(records, table: TableSpec, profile: Profile, seeds, from_scra
     frame = collect(records, table, profile, seeds, from_scratch)
     methods, cells, present = summarise(frame, table, profile, seeds, methods)
     paper = paper_results()
-    lines = []
+    lines, empty = [], []
     for i in present:
         column = table.columns[i]
         stand_in = is_stand_in(profile, column)
@@ -473,8 +473,8 @@ def ordering_lines(records, table: TableSpec, profile: Profile, seeds, from_scra
         ours = {m: cells[(m, i)].mean for m in methods if cells[(m, i)].n > 0}
         theirs = {m: _paper_value(paper, table, column, m) for m in ours}
         common = [m for m in ours if theirs[m] is not None]
-        if not ours:
-            lines.append(f"Ordering vs the paper, {label}: no records yet.")
+        if not ours:  # said once for every such column, below
+            empty.append(_column_title(column, profile))
             continue
         if len(common) < 3:
             lines.append(f"Ordering vs the paper, {label}: {len(common)} method(s) with both our and the paper's "
@@ -494,6 +494,8 @@ def ordering_lines(records, table: TableSpec, profile: Profile, seeds, from_scra
                      f"({theirs[m] - theirs['basemodel']:+.2f})" for m in common if m != "basemodel"]
             text += f" Gain over BaseModel, ours (paper's): {', '.join(gains)}."
         lines.append(text)
+    if empty:
+        lines.append(f"Ordering vs the paper: no records yet in {', '.join(empty)}.")
     return lines
 
 
