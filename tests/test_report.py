@@ -135,3 +135,18 @@ def test_page_headings_name_what_ran_and_write_the_papers_notation_as_html():
     assert math_text("increased ω^c_nt, ω_{K-2} on C_j; μ = n_min") == \
         "increased ω<sup>c</sup><sub>nt</sub>, ω<sub>K-2</sub> on C<sub>j</sub>; μ = n<sub>min</sub>"
     assert math_text("GDW (gdw_clone) <b>") == "GDW (gdw_clone) &lt;b&gt;"  # a key keeps its underscore; escaped
+
+
+def test_a_tables_header_names_the_hyperparameters_its_profile_sets(tmp_path):
+    """A config that sets η_ω = 50 says so above the table, beside the profile's own settings."""
+    from gdw_bench.plan.config import load_profile
+    from gdw_bench.plan.specs import get_table
+    from gdw_bench.reporting.report import header_lines
+
+    config = tmp_path / "eta50.toml"
+    config.write_text('extends = "mini"\n[methods.gdw]\nouter_lr = 50.0\n')
+    lines = header_lines(get_table("2"), load_profile(config), (1, 2))
+    said = [line for line in lines if line.startswith("Hyperparameters this profile sets")]
+    assert len(said) == 1 and "GDW outer_lr = 50.0" in said[0] and "Fine-tuning finetune_iterations = 100" in said[0]
+    table7 = [line for line in header_lines(get_table("7"), load_profile(config), (1,)) if "profile sets" in line]
+    assert table7 == ["Hyperparameters this profile sets (all others at the methods' defaults): GDW outer_lr = 50.0."]

@@ -356,6 +356,11 @@ def header_lines(table: TableSpec, profile: Profile, seeds, from_scratch: bool =
     if extra:
         lines.append(f"Levels outside the paper's: {', '.join(dict.fromkeys(extra))} (extra columns; the paper has no "
                      f"value for them).")
+    changed = {m: v for m, v in profile.method_overrides.items() if v and m in (*table.methods, *table.regime_methods)}
+    if changed:  # what this profile sets away from the methods' (the papers') defaults, for this table's rows
+        lines.append("Hyperparameters this profile sets (all others at the methods' defaults): " + "; ".join(
+            f"{display_name(m)} {', '.join(f'{k} = {v}' for k, v in sorted(values.items()))}"
+            for m, values in changed.items()) + ".")
     lines.append(f"Mean ± std (sample) over seeds {','.join(map(str, seeds))}; best in bold; — missing; (k/n) partial; "
                  f"† not significantly different from the column's best at 5 % ({TEST_NOTE}).")
     return list(dict.fromkeys(lines))
