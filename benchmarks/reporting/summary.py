@@ -193,7 +193,7 @@ def summary_frame(records, columns: list[GridColumn]) -> pd.DataFrame:
             "method": _name(method, titles), "avg rank": f"{ranks[method]:.2f}", "columns": counts[method],
             "W / T / L": f"{outcomes.count('win')} / {outcomes.count('tie')} / {outcomes.count('loss')}",
             "s / epoch": _seconds(spent["s_per_epoch"]), "s / cell": _seconds(spent["s_per_cell"]),
-            "× BaseModel": "—" if math.isnan(spent["x_basemodel"]) else f"{spent['x_basemodel']:.1f}×",
+            "× BaseModel, as recorded": "—" if math.isnan(spent["x_basemodel"]) else f"{spent['x_basemodel']:.1f}×",
         })
     return pd.DataFrame(rows).set_index("method")
 
@@ -210,7 +210,9 @@ def summary_lines(columns: list[GridColumn], blocks: list[Block], records) -> li
              f"W / T / L: against each other method in each column both ran in, the tables' paired t-test over "
              f"seeds at 5 % (significantly better, not significantly different, significantly worse), summed over "
              f"columns and opponents. Cost: median seconds per epoch and per cell from the records, and "
-             f"the median over shared columns of the per-cell time relative to BaseModel's."]
+             f"the median over shared columns of the per-cell time relative to BaseModel's — as recorded, so cells "
+             f"trained under different loads (other jobs, the test suite beside them) are not comparable: "
+             f"`gdw-bench speed` times every method's step side by side in one process."]
     for block in blocks:
         best = min(block.average_ranks, key=block.average_ranks.get)
         tied = [m for m in block.methods if m != best and
