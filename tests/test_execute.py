@@ -133,3 +133,31 @@ def test_run_options_check_themselves(fields, needle):
 
     with pytest.raises(UserInputError, match=re.escape(needle)):
         RunOptions(**fields)
+
+
+def test_a_model_never_timed_is_probed_before_the_estimate_and_the_probe_is_kept(tmp_path):
+    """A config that trains another model than its profile's has no calibration: `run` times BaseModel with
+    that model for a moment (stored in costs.json), a dry run does the same in memory and writes nothing,
+    and both estimate from it rather than from the profile's MLP number."""
+    from gdw_bench.execution.prepare import prepare
+    from gdw_bench.plan import costs
+    from gdw_bench.plan.config import load_profile
+    from gdw_bench.plan.planner import RunRequest, plan
+
+    config = tmp_path / "cnn.toml"
+    config.write_text('extends = "mini"\nname = "digits-cnn"\n[datasets.digits]\nmodel = "small_cnn"\nepochs = 2\n')
+    assert ("digits", "cpu") not in load_profile(config).base_epoch_seconds  # the MLP's calibration is dropped
+    assert ("digits", "cpu") in load_profile(None, ("epochs=2",)).base_epoch_seconds  # same model: kept
+    the_plan = plan(RunRequest(table="2", methods="basemodel,gdw", seeds="1", levels="0.4", config=config))
+    root = tmp_path / "results"
+    dry = prepare(the_plan, root, RunOptions(device="cpu", threads=1), dry_run=True)
+    assert not root.exists()
+    ready = prepare(the_plan, root, RunOptions(device="cpu", threads=1))
+    stored = costs.load(root)
+    key = costs.probe_key(the_plan.cells[0], "cpu")
+    assert list(stored) == [key] and stored[key][0] > 0
+    by_method = dict(zip((c.method for c in ready.todo), ready.estimates))
+    assert by_method["gdw"] == pytest.approx(by_method["basemodel"] * 3.5)  # the probe × epochs × relative cost
+    assert by_method["basemodel"] == pytest.approx(stored[key][0] * 2)
+    assert 0.2 < dry.estimate_s / ready.estimate_s < 5  # two probes of one model: the same order of magnitude
+    assert not costs.needs_probe(the_plan.cells[0], the_plan.profile, "cpu", stored)

@@ -106,6 +106,10 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         options = dataclasses.replace(options, threads=threads)
     parallel = slurm_options.parallelism if executor == "slurm" else jobs if device_type == "cpu" else 1
     measured = costs.load(root, warn=lambda line: warnings.append(f"warning: {line}"))
+    if not dry_run:  # the data the probes train on is checked first (a dry run probes only what it can read)
+        grid.check_data(plan.cells, Path(options.data_dir) if options.data_dir else None, download)
+    probes = _probes(todo, plan.profile, device_type, measured, options) if executor == "local" else {}
+    measured = {**measured, **{key: [seconds] for key, seconds in probes.items()}}
     estimates = [grid.estimate_seconds(c, plan.profile, device_type, measured) for c in todo]
     estimate_s = sum(estimates) / max(1, min(parallel, len(todo)))
     warnings += _skipped_lines(plan.cells, statuses, root, options.rerun)
@@ -120,7 +124,6 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         from gdw_bench.execution import slurm
 
         slurm.check_cluster()  # before anything is written: no cluster, one line
-    grid.check_data(plan.cells, Path(options.data_dir) if options.data_dir else None, download)
     check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
     if plan.profile.needs_gpu and device_type == "cpu" and todo:
         warnings.append(f"warning: the {plan.profile.name} profile on a CPU takes about {duration(estimate_s)} for "
@@ -128,6 +131,7 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
     stored = plan.stored_run()
     try:
         runs.save(root, stored)  # what was asked, resolved: `report` reads it back by name
+        costs.add_probes(root, probes)  # a dry run keeps its probes in memory: it writes nothing
     except OSError as exc:  # a full disk, or a file named runs
         raise UserInputError(f"cannot write {exc.filename or runs.path_of(root, stored.name)} "
                              f"({exc.strerror or exc}); valid: a folder you can write, on a filesystem with room") from None
@@ -139,6 +143,31 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
     return Preflight(plan=plan, root=root, options=options, executor=runner, executor_name=executor,
                      device_type=device_type, statuses=statuses, todo=todo, estimates=estimates, estimate_s=estimate_s,
                      parallel=parallel, jobs=jobs, warnings=warnings, stored_run=stored.name)
+
+
+def _probes(todo, profile, device_type: str, measured: dict, options: RunOptions) -> dict[str, float]:
+    """BaseModel's seconds per epoch for each (dataset, model, protocol) among ``todo`` that nothing here has
+    timed (``costs.needs_probe``), a second or two each (``training.probe``); where the data cannot be read
+    yet (a dry run without it), none, and the estimate falls back to the profile's guess."""
+    wanted = {}
+    for cell in todo:
+        if costs.needs_probe(cell, profile, device_type, measured):
+            wanted.setdefault(costs.probe_key(cell, device_type), cell)
+    if not wanted:
+        return {}
+    from gdw_bench.training.engine import resolve_device
+    from gdw_bench.training.probe import basemodel_seconds_per_epoch
+
+    device = resolve_device(options.device)
+    found = {}
+    for key, cell in wanted.items():
+        try:
+            seconds = basemodel_seconds_per_epoch(cell, device, Path(options.data_dir) if options.data_dir else None,
+                                                  options.threads)
+            found[key] = round(seconds, 5)  # as costs.json keeps it: `run` estimates with the stored value
+        except (UserInputError, OSError, RuntimeError):  # its data is missing or damaged: `run` says so itself
+            continue
+    return found
 
 
 def _refuse_old_layout(root: Path) -> None:

@@ -338,6 +338,10 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     source = "" if builtin else shlex.join(([str(config)] if config is not None else []) +
                                             [word for s in sets for word in ("--set", s)])
     estimates = dict(parent.base_epoch_seconds)
+    for key, protocol in protocols.items():  # the parent's seconds per epoch describe its model, not another
+        before = parent.protocols.get(key)
+        if before is not None and before.model != protocol.model:
+            estimates = {k: v for k, v in estimates.items() if k[0] != key}
     for key, values in tree.get("datasets", {}).items():
         estimates.update(_seconds_per_epoch(f"datasets.{key}.seconds_per_epoch", key, values.get("seconds_per_epoch")))
     for key in user:

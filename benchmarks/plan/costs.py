@@ -3,9 +3,12 @@ time estimates of `run` and its progress line.
 
 After a run, each trained cell's wall time is filed under two keys: its exact configuration on this
 kind of device (``digits|gdw|cfg-…|cpu`` → seconds per cell) and, as a fallback for a configuration
-never trained here, its dataset and method (``digits|gdw|cpu`` → seconds per epoch). The last
-``KEPT`` samples of each key are kept; estimates take their median. Cells never measured fall back to
-the profile's built-in seconds per BaseModel epoch × epochs × the method's ``relative_cost``.
+never trained here, its dataset, method and model (``digits|gdw|mlp128bn|cpu`` → seconds per epoch). The
+last ``KEPT`` samples of each key are kept; estimates take their median. A cell never measured uses a
+probe of BaseModel with its model (``training.probe``: ``digits|probe|small_cnn|…|cpu`` → seconds per
+epoch), else the profile's built-in seconds per BaseModel epoch — which describe the profile's own model,
+so a config that changes a dataset's model drops them and the probe runs instead — × epochs × the
+method's ``relative_cost``.
 Torch-free; written atomically; a damaged file is ignored (estimates fall back) and rewritten.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from gdw_bench import statefile
 from gdw_bench.methods import cards
+from gdw_bench.plan.identity import portable_protocol
 from gdw_bench.storage.store import atomic_write_json
 
 COSTS = "costs.json"
@@ -25,8 +29,36 @@ def _cell_key(cell, device_type: str) -> str:
     return f"{cell.dataset}|{cell.method_folder}|{cell.configuration_key}|{device_type}"
 
 
+def _model(cell) -> str:
+    """The model as identities name it (a file's by its name and content hash, never its path)."""
+    return portable_protocol({"model": cell.protocol.model})["model"]
+
+
 def _epoch_key(cell, device_type: str) -> str:
-    return f"{cell.dataset}|{cell.method_folder}|{device_type}"
+    return f"{cell.dataset}|{cell.method_folder}|{_model(cell)}|{device_type}"
+
+
+def probe_key(cell, device_type: str) -> str:
+    """What a BaseModel probe measured: the dataset, model and what scales an epoch (batch, subsets, padding)."""
+    p = cell.protocol
+    return (f"{cell.dataset}|probe|{_model(cell)}|b{p.batch_size}|n{p.train_subset}|t{p.test_subset}|"
+            f"pad{p.pad_to}|{device_type}")
+
+
+def needs_probe(cell, profile, device_type: str, measured: dict) -> bool:
+    """Whether nothing tells what ``cell`` costs here: never trained, never probed, and no calibration of
+    the profile's for its dataset (a config that changed the model has none)."""
+    return not (measured.get(_cell_key(cell, device_type)) or measured.get(_epoch_key(cell, device_type))
+                or measured.get(probe_key(cell, device_type))
+                or (cell.dataset, device_type) in profile.base_epoch_seconds)
+
+
+def add_probes(root: Path, probes: dict[str, float]) -> None:
+    """File probes (key → BaseModel seconds per epoch) beside the measured costs."""
+    if probes:
+        data = load(root)
+        data.update({key: [float(seconds)] for key, seconds in probes.items()})
+        atomic_write_json(Path(root) / COSTS, data)
 
 
 def costs_problem(data) -> str | None:
@@ -73,8 +105,8 @@ def estimate(cell, profile, device_type: str, measured: dict) -> float:
     per_epoch = measured.get(_epoch_key(cell, device_type))
     if per_epoch:
         return statistics.median(per_epoch) * _epochs(cell)
-
-    base = profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
+    probed = measured.get(probe_key(cell, device_type))
+    base = statistics.median(probed) if probed else profile.base_epoch_seconds.get((cell.dataset, device_type), 60.0)
     return base * cell.protocol.epochs * cards.card(cell.method).relative_cost
 
 
