@@ -161,3 +161,7 @@ def test_a_model_never_timed_is_probed_before_the_estimate_and_the_probe_is_kept
     assert by_method["basemodel"] == pytest.approx(stored[key][0] * 2)
     assert 0.2 < dry.estimate_s / ready.estimate_s < 5  # two probes of one model: the same order of magnitude
     assert not costs.needs_probe(the_plan.cells[0], the_plan.profile, "cpu", stored)
+    # a built-in profile's calibration (measured on another machine) serves a torch-free dry run; `run` probes
+    mini_cell = plan(RunRequest(table="2", methods="basemodel", seeds="1", levels="0.4")).cells[0]
+    assert not costs.needs_probe(mini_cell, load_profile(None, ("epochs=80",)), "cpu", {}, trust_profile=True)
+    assert costs.needs_probe(mini_cell, load_profile(None, ("epochs=80",)), "cpu", {})

@@ -90,7 +90,8 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
     for line in ready.warnings:  # damaged files, cells left as they are and why: one line each, the grid goes on
         click.echo(line, err=True)
     if dry_run:  # torch-free: the plan, its statuses and an estimate
-        _print_dry_run(the_plan, ready.statuses, ready.todo, results_dir, ready.device_type, ready.estimate_s)
+        _print_dry_run(the_plan, ready.statuses, ready.todo, results_dir, ready.device_type, ready.estimate_s,
+                       ready.guessed)
         return
     table, prof = the_plan.tables[0], the_plan.profile
     if not ready.todo:
@@ -119,7 +120,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         sys.exit(1)
 
 
-def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta) -> None:
+def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta, guessed: int = 0) -> None:
     """Every cell with its status, the counts, the estimated time for the cells to train, and (for an
     accuracy table with results) the regime verdicts of its columns."""
     from gdw_bench.execution.progress import duration
@@ -128,7 +129,9 @@ def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta) -> N
         click.echo(f"{status:8s} {cell.folder(results_dir)}")
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
     click.echo(f"{len(the_plan.cells)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
-               f"; estimated time for the {len(todo)} to train: {duration(eta)} on {device_type}")
+               f"; estimated time for the {len(todo)} to train: {duration(eta)} on {device_type}" +
+               (f" ({guessed} of them from the profile's built-in speeds: nothing timed on this machine yet; `run` "
+                f"times them first)" if guessed else ""))
     table = the_plan.tables[0]
     if "done" in statuses and table.kind == "accuracy":
         from gdw_bench.reporting import report as rep

@@ -44,6 +44,7 @@ class Preflight:
     todo: list  # the cells to train
     estimates: list[float]  # seconds per cell to train
     estimate_s: float  # until they are all done, at ``parallel`` cells at once
+    guessed: int = 0  # cells estimated from the profile's built-in speeds (nothing timed on this machine)
     parallel: int  # cells training at once
     jobs: int  # local worker processes
     warnings: list[str] = field(default_factory=list)  # one line each: damaged files, cells left as they are, …
@@ -108,15 +109,17 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
     measured = costs.load(root, warn=lambda line: warnings.append(f"warning: {line}"))
     if not dry_run:  # the data the probes train on is checked first (a dry run probes only what it can read)
         grid.check_data(plan.cells, Path(options.data_dir) if options.data_dir else None, download)
-    probes = _probes(todo, plan.profile, device_type, measured, options) if executor == "local" else {}
+    # `run` probes whatever this machine never timed; a dry run, torch-free, trusts a profile's calibration
+    probes = _probes(todo, plan.profile, device_type, measured, options, dry_run) if executor == "local" else {}
     measured = {**measured, **{key: [seconds] for key, seconds in probes.items()}}
     estimates = [grid.estimate_seconds(c, plan.profile, device_type, measured) for c in todo]
     estimate_s = sum(estimates) / max(1, min(parallel, len(todo)))
+    guessed = sum(not costs.timed_here(c, device_type, measured) for c in todo)
     warnings += _skipped_lines(plan.cells, statuses, root, options.rerun)
     if dry_run:
         return Preflight(plan=plan, root=root, options=options, executor=None, executor_name=executor,
                          device_type=device_type, statuses=statuses, todo=todo, estimates=estimates,
-                         estimate_s=estimate_s, parallel=parallel, jobs=jobs, warnings=warnings)
+                         estimate_s=estimate_s, parallel=parallel, jobs=jobs, warnings=warnings, guessed=guessed)
     from gdw_bench.execution.execute import InProcess, Pool, Slurm
     from gdw_bench.training.models import check_pretrained
 
@@ -142,16 +145,17 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         runner = Pool(jobs) if jobs > 1 else InProcess()
     return Preflight(plan=plan, root=root, options=options, executor=runner, executor_name=executor,
                      device_type=device_type, statuses=statuses, todo=todo, estimates=estimates, estimate_s=estimate_s,
-                     parallel=parallel, jobs=jobs, warnings=warnings, stored_run=stored.name)
+                     parallel=parallel, jobs=jobs, warnings=warnings, stored_run=stored.name, guessed=guessed)
 
 
-def _probes(todo, profile, device_type: str, measured: dict, options: RunOptions) -> dict[str, float]:
+def _probes(todo, profile, device_type: str, measured: dict, options: RunOptions,
+            trust_profile: bool = False) -> dict[str, float]:
     """BaseModel's seconds per epoch for each (dataset, model, protocol) among ``todo`` that nothing here has
     timed (``costs.needs_probe``), a second or two each (``training.probe``); where the data cannot be read
     yet (a dry run without it), none, and the estimate falls back to the profile's guess."""
     wanted = {}
     for cell in todo:
-        if costs.needs_probe(cell, profile, device_type, measured):
+        if costs.needs_probe(cell, profile, device_type, measured, trust_profile):
             wanted.setdefault(costs.probe_key(cell, device_type), cell)
     if not wanted:
         return {}

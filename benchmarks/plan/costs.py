@@ -45,12 +45,18 @@ def probe_key(cell, device_type: str) -> str:
             f"pad{p.pad_to}|{device_type}")
 
 
-def needs_probe(cell, profile, device_type: str, measured: dict) -> bool:
-    """Whether nothing tells what ``cell`` costs here: never trained, never probed, and no calibration of
-    the profile's for its dataset (a config that changed the model has none)."""
-    return not (measured.get(_cell_key(cell, device_type)) or measured.get(_epoch_key(cell, device_type))
-                or measured.get(probe_key(cell, device_type))
-                or (cell.dataset, device_type) in profile.base_epoch_seconds)
+def timed_here(cell, device_type: str, measured: dict) -> bool:
+    """Whether this machine measured ``cell``'s configuration, its dataset, method and model, or probed them."""
+    return bool(measured.get(_cell_key(cell, device_type)) or measured.get(_epoch_key(cell, device_type))
+                or measured.get(probe_key(cell, device_type)))
+
+
+def needs_probe(cell, profile, device_type: str, measured: dict, trust_profile: bool = False) -> bool:
+    """Whether ``cell`` must be probed for an estimate: nothing timed here, and — where ``trust_profile``
+    (a torch-free dry run) — no calibration of the profile's for its dataset either (a config that changed
+    the model has none). The profile's seconds were measured on another machine: off by 2× here for mini."""
+    return not timed_here(cell, device_type, measured) and not (
+        trust_profile and (cell.dataset, device_type) in profile.base_epoch_seconds)
 
 
 def add_probes(root: Path, probes: dict[str, float]) -> None:
