@@ -91,16 +91,15 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
     statuses = plan.statuses(root, problems)
     warnings = [f"warning: {line}" for line in problems]
     todo = [c for c, s in zip(plan.cells, statuses) if grid.to_train(s, options.rerun)]
-    if not dry_run and executor == "local":
-        from gdw_bench.training.engine import resolve_device
+    if not dry_run:
+        from gdw_bench.training.engine import resolve_device  # torch: a dry run never gets here
 
-        device = resolve_device(options.device)
-        device_type = device.type
-        options = dataclasses.replace(options, device=str(device))
-    elif not dry_run:
-        from gdw_bench.training.engine import resolve_device
-
-        resolve_device(options.device, here=False)  # its syntax only: each task finds its own device
+        if executor == "local":
+            device = resolve_device(options.device)
+            device_type = device.type
+            options = dataclasses.replace(options, device=str(device))
+        else:
+            resolve_device(options.device, here=False)  # its syntax only: each task finds its own device
     threads_given = options.threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless threads says
     jobs, threads = grid.default_parallelism(jobs, options.threads, device_type, len(todo))
     if executor == "local":
