@@ -1,6 +1,7 @@
 """The one exception type that the CLI turns into a one-line message and exit code 2."""
 from __future__ import annotations
 
+import contextlib
 import difflib
 from typing import Iterable
 
@@ -68,3 +69,16 @@ def number_or_text(item):
 # reported as that plugin failing: besides errors, a ``sys.exit()`` or a ``KeyboardInterrupt`` it raises
 # itself, which would otherwise end the whole command with no word of why.
 FOREIGN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
+
+@contextlib.contextmanager
+def writing(target):
+    """An output that cannot be written (read-only folder or filesystem, full disk, no permission, a file
+    where a folder should be) is one line naming it; every file is written to a temporary name and renamed,
+    so none is left half-written."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or target
+        raise UserInputError(f"cannot write {where} ({exc.strerror or exc}); valid: a folder you can write, on a "
+                             f"filesystem with room") from None

@@ -65,14 +65,6 @@ class StateFile:
     def problem(self) -> str | None:
         return None if self.reason is None else f"{self.path}: {self.reason}"
 
-    def value_or_raise(self) -> Any:
-        """The value; ``Unreadable`` with the problem, or ``FileNotFoundError`` when there is no file."""
-        if self.reason is not None:
-            raise Unreadable(self.problem)
-        if self.value is None:
-            raise FileNotFoundError(errno.ENOENT, "no such file", str(self.path))
-        return self.value
-
 
 def kind_of(mode: int) -> str:
     if stat.S_ISDIR(mode):

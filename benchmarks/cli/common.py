@@ -2,7 +2,6 @@
 entry point's one-line errors."""
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -130,18 +129,6 @@ def _existing_results(root: Path) -> Path:
         raise UserInputError(f"--results-dir {root} does not exist; valid: the folder `gdw-bench run` wrote "
                              f"(default ./results)")
     return root
-
-
-@contextlib.contextmanager
-def _writing(target: Path):
-    """An output that cannot be written (read-only folder or filesystem, full disk, no permission) is one
-    line naming it; every file is written to a temporary name and renamed, so none is left half-written."""
-    try:
-        yield
-    except OSError as exc:
-        where = exc.filename or target
-        raise UserInputError(f"cannot write {where} ({exc.strerror or exc}); valid: a folder you can write, on a "
-                             f"filesystem with room") from None
 
 
 def main(argv=None):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _existing_results, _results_root, _writing, cli, output_target
-from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _existing_results, _results_root, cli, output_target
+from gdw_bench.errors import UserInputError, unknown_choice, writing
 from gdw_bench.storage import store
 from gdw_bench.storage.migrate import migrate as move
 
@@ -18,7 +18,7 @@ def migrate(results_dir, dry_run):
     """Move a results root of the older layout (<profile>/<dataset>/…) to today's, in place: nothing is
     retrained or deleted."""
     root = _existing_results(_results_root(results_dir, must_write=not dry_run))
-    with _writing(root):
+    with writing(root):
         done = move(root, dry_run=dry_run)
     for old, new in done.moved:
         click.echo(f"{'would move' if dry_run else 'moved'} {old.relative_to(root)} → {new.relative_to(root)}")
@@ -59,7 +59,7 @@ def export(results_dir, out, fmt, curves):
     for line in problems:
         click.echo(f"warning: {line}", err=True)
     frame = results.curves(records=records) if curves else results.load(records=records)
-    with _writing(out):
+    with writing(out):
         if fmt == "parquet":
             import io
 

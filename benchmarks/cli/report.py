@@ -17,11 +17,10 @@ from gdw_bench.cli.common import (
     _from_scratch_option,
     _resolve_profile,
     _results_root,
-    _writing,
     cli,
     output_target,
 )
-from gdw_bench.errors import UserInputError, refuse_repeats, suggested_command, unknown_choice
+from gdw_bench.errors import UserInputError, refuse_repeats, suggested_command, unknown_choice, writing
 from gdw_bench.plan import runs
 from gdw_bench.plan.identity import record_is_current
 from gdw_bench.plan.specs import PROFILES, TABLES, get_table, parse_seeds
@@ -153,7 +152,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     def seeds_of(table):
         return chosen_seeds or table.seeds
 
-    with _writing(out):
+    with writing(out):
         if out.exists():
             store.remove_temp_files(out)  # left by a report that was killed while writing
         atomic_write_bytes(out / REPORT_MANIFEST, json.dumps(selection, indent=1).encode())

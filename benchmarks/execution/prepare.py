@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gdw_bench.errors import UserInputError, suggested_command, unknown_choice
+from gdw_bench.errors import UserInputError, suggested_command, unknown_choice, writing
 from gdw_bench.execution.options import MAX_JOBS, RunOptions
 from gdw_bench.execution.progress import duration
 from gdw_bench.plan import costs, grid, runs
@@ -131,12 +131,9 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         warnings.append(f"warning: the {plan.profile.name} profile on a CPU takes about {duration(estimate_s)} for "
                         f"{len(todo)} cells; use a GPU (--device cuda) or --profile mini")
     stored = plan.stored_run()
-    try:
+    with writing(runs.path_of(root, stored.name)):  # a full disk, or a file named runs: one line
         runs.save(root, stored)  # what was asked, resolved: `report` reads it back by name
         costs.add_probes(root, probes)  # a dry run keeps its probes in memory: it writes nothing
-    except OSError as exc:  # a full disk, or a file named runs
-        raise UserInputError(f"cannot write {exc.filename or runs.path_of(root, stored.name)} "
-                             f"({exc.strerror or exc}); valid: a folder you can write, on a filesystem with room") from None
     if executor == "slurm":
         options = dataclasses.replace(options, threads=threads_given)
         runner = Slurm(slurm_options, estimates)
