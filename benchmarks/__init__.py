@@ -1,8 +1,8 @@
 """gdw-bench: data reweighting under label noise and class imbalance (GDW, NeurIPS 2021).
 
-Packages: ``gdw_bench.methods`` (the registry), ``gdw_bench.datasets`` (the data protocol);
-modules: ``engine`` (one cell), ``grid`` (cells of a table), ``store`` (records), ``report``,
-``figures``, ``specs``, ``models``, ``cli``.
+Layers, top to bottom (docs/architecture.md): ``cli``; ``speed``, ``results``; ``reporting``;
+``execution``; ``plan``; ``training``; ``storage``; ``core``; ``methods`` (the registry); ``datasets``
+(the data protocol); and the ground floor: ``errors``, ``statefile``, ``seeds``, ``files``.
 """
 __version__ = "0.1.0"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import shlex
 from typing import Iterable
 
 
@@ -35,7 +36,6 @@ def first_line(exc: BaseException, default: str = "") -> str:
 def suggested_command(*args: object) -> str:
     """A `gdw-bench …` command to print for the user to paste, each argument shell-quoted
     (``shlex.join``): a value holding ``;``, a space or a quote is passed as one argument, never run."""
-    import shlex
 
     return "gdw-bench " + shlex.join(str(a) for a in args)
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from gdw_bench.plan import runs
-from gdw_bench.plan.specs import PAPER_METHOD_NAMES, PROFILES
+from gdw_bench.plan.config import PROFILES
+from gdw_bench.plan.specs import PAPER_METHOD_NAMES
+from gdw_bench.reporting.report import paper_results
 from gdw_bench.storage import store
 
 KEYS = ["profile", "paper_dataset", "dataset", "setting", "level", "corruption", "method", "seed"]
@@ -83,7 +85,6 @@ def curves(results_dir="results", records: list[dict] | None = None) -> pd.DataF
 
 def paper() -> pd.DataFrame:
     """The paper's Tables 2–8 (shipped paper_results.csv) with our method keys beside its names."""
-    from gdw_bench.reporting.report import paper_results
 
     frame = paper_results().rename(columns={"dataset": "paper_dataset", "method": "method_title"})
     keys = {title: key for key, title in PAPER_METHOD_NAMES.items()}

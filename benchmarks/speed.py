@@ -7,16 +7,30 @@ issue: every meta method ≤ 3.5× BaseModel; GDW ≤ 1.02× MWNet. This is a sc
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
+import tempfile
 import time
+from math import comb
+from pathlib import Path
 
 import torch
 
+from gdw_bench.core.options import RunOptions
 from gdw_bench.datasets import Batch
-from gdw_bench.execution.options import RunOptions
+from gdw_bench.execution.execute import InProcess, Pool, execute
+from gdw_bench.methods import create_method, get_method
+from gdw_bench.methods._bilevel import ActivationRecorder, batch_statistics_only, logits_jvp, softmax_residual
+from gdw_bench.methods._weighting import build_weighting
+from gdw_bench.plan import grid
+from gdw_bench.plan.config import get_profile
+from gdw_bench.plan.grid import resolve_methods
+from gdw_bench.plan.specs import get_table
+from gdw_bench.storage.store import iter_records
 from gdw_bench.training import cpu_tuning
-from gdw_bench.training.engine import resolve_device
+from gdw_bench.training.cuda_graphs import WARMUP_STEPS, GraphedSteps
+from gdw_bench.training.engine import cosine_lr, prepared_data, resolve_device, run_cell
 from gdw_bench.training.models import build_model, place_model, preferred_memory_format
 
 META_TARGET_METHODS = ("l2rw", "insw", "mwnet", "softlabel", "genlabel", "gdw")  # the issue's speed targets
@@ -28,7 +42,6 @@ def median_interval(values, confidence: float = 0.95):
     """A distribution-free confidence interval of the median of ``values``: the order statistics
     x_(k) and x_(n+1−k) with the largest k for which P(Binomial(n, ½) < k) ≤ (1 − confidence)/2. It
     assumes only independent rounds; (None, None) when n is too small (n < 6 at 95 %)."""
-    from math import comb
 
     data, n = sorted(values), len(values)
     tail, k, cumulative = (1 - confidence) / 2, 0, 0.0
@@ -61,9 +74,6 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
     """ms per step of each method and its ratio to BaseModel. ``graphs`` (CUDA): also each graph-safe
     method's step replayed as a CUDA graph (``gdw_bench.training.cuda_graphs``, as ``run`` trains it).
     ``memory_format``: the models' layout (None: the one ``run`` uses, ``models.place_model``)."""
-    from gdw_bench.methods import create_method, get_method
-    from gdw_bench.plan.grid import resolve_methods
-    from gdw_bench.plan.specs import get_table
 
     dev = resolve_device(device)
     cpu_tuning.apply()  # as run_cell does
@@ -93,8 +103,6 @@ def main(device: str = "auto", steps: int = 10, rounds: int = 3, methods: str = 
             method.train_step(train, meta)
         runners[key] = [("eager", method.train_step)]
         if graphs and method.graph_safe:
-            from gdw_bench.training.cuda_graphs import WARMUP_STEPS, GraphedSteps
-
             graphed = GraphedSteps(method)
             for _ in range(WARMUP_STEPS + 2):  # eager warm-up, capture, one replay
                 graphed(train, meta)
@@ -168,14 +176,7 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
     (what ``run --jobs N`` does). Throughput is measured in steady state, from the per-epoch times of
     epochs after the first (process start, data upload and cudnn's tuning are excluded), as
     cell-epochs per hour over all N processes; the ratio is to N = 1."""
-    import dataclasses
-    import statistics
-    import tempfile
-    from pathlib import Path
 
-    from gdw_bench.execution.execute import InProcess, Pool, execute
-    from gdw_bench.plan import grid
-    from gdw_bench.plan.specs import get_profile, get_table
 
     prof = get_profile(profile)
     dev = resolve_device(device)
@@ -195,7 +196,6 @@ def pack(device: str = "auto", counts=(1, 2, 4, 8), profile: str = "fmnist-paper
             wall = time.perf_counter() - start
             if outcome.failed:
                 raise RuntimeError(f"packing run N={n} failed: {outcome.failed[0][1]}")
-            from gdw_bench.storage.store import iter_records
 
             times = [e["epoch_time_s"] for r in iter_records(Path(root)) for e in r["curve"][1:]]
         epoch_s = statistics.median(times)
@@ -214,8 +214,6 @@ def phases(device: str = "auto", model: str = "resnet32", batch: int = 100, clas
     import torch.nn.functional as F
     from torch.func import functional_call
 
-    from gdw_bench.methods._bilevel import ActivationRecorder, batch_statistics_only, logits_jvp, softmax_residual
-    from gdw_bench.methods._weighting import build_weighting
 
     dev = resolve_device(device)
     cpu_tuning.apply()  # as run_cell does
@@ -294,15 +292,9 @@ def engine_overhead(profile: str = "fmnist", epochs: int | None = None, device: 
     for BaseModel on ``profile``'s Table 2 40 % cell. Both in this process, interleaved, ``epochs`` each
     (default: the profile's, so a cell's fixed costs — building the model, writing the record — are
     spread as in a real run)."""
-    import dataclasses
-    import tempfile
-    from pathlib import Path
 
     import torch.nn.functional as F
 
-    from gdw_bench.plan import grid
-    from gdw_bench.plan.specs import get_profile, get_table
-    from gdw_bench.training.engine import cosine_lr, prepared_data, run_cell
 
     prof = get_profile(profile)
     dev = resolve_device(device)

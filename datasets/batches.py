@@ -14,7 +14,9 @@ from typing import Iterator
 
 import torch
 
-from .sources import Augment
+from gdw_bench.seeds import stream_seed
+
+from .sources import IMAGENET_MEAN, IMAGENET_STD, Augment
 
 
 @dataclass
@@ -35,7 +37,6 @@ class Batch:
 
 def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     """A CPU generator for one (seed, epoch, stream): 0 = order, 1 = augmentation, 2 = meta order."""
-    from gdw_bench.plan.seeds import stream_seed
 
     gen = torch.Generator()
     gen.manual_seed(stream_seed(seed, epoch, stream))
@@ -174,7 +175,6 @@ class FileBatches:
                  workers: int = 4, mean=None, std=None):
         from torchvision import transforms as T
 
-        from .sources import IMAGENET_MEAN, IMAGENET_STD
 
         mean, std = mean or IMAGENET_MEAN, std or IMAGENET_STD
         resize = int(round(image_size * 256 / 224))
@@ -201,8 +201,6 @@ class FileBatches:
         return Batch(x, y, idx, true_y, trusted)
 
     def epoch(self, batch_size: int, seed: int, epoch: int, augment: bool = True) -> Iterator[Batch]:
-        from gdw_bench.plan.seeds import stream_seed
-
         torch.manual_seed(stream_seed(seed, epoch, 1))  # worker transforms draw from it
         order = torch.randperm(len(self), generator=epoch_generator(seed, epoch, 0))
         for item in self._loader(batch_size, self.train_tf if augment else self.test_tf, order):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gdw_bench.errors import UserInputError
+from gdw_bench.seeds import data_seed
 
 from .batches import FileBatches, TensorBatches
 from .catalogue import _SOURCE_CACHE, DATASETS, USER_SOURCES, DatasetSpec, dataset_spec, register_user_dataset  # noqa: F401
@@ -25,12 +26,11 @@ from .sources import FileSource
 
 def data_rng(dataset: str, corruption: Corruption, seed: int) -> np.random.Generator:
     """The one generator for a cell's data: a function of (dataset, setting, level, seed) only."""
-    from gdw_bench.plan.seeds import data_seed
 
     return np.random.default_rng(data_seed(dataset, corruption.canonical().slug, seed))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PreparedData:
     dataset: str
     num_classes: int
@@ -194,7 +194,7 @@ def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_
     meta = TensorBatches(images(meta_idx), source.train_labels[meta_idx], **args)
     test = TensorBatches(images(None), source.test_labels[test_keep], **args)
     return PreparedData(
-        dataset, num_classes, train, meta, test,
+        dataset=dataset, num_classes=num_classes, train=train, meta=meta, test=test,
         noisy_class_counts=np.bincount(noisy, minlength=num_classes).tolist(),
         transition=split.matrix, data_hash=_hash_arrays(train_idx, noisy, meta_idx, test_keep),
         actual_noise_fraction=float(np.mean(noisy != clean)),
@@ -229,6 +229,7 @@ def _prepare_files(spec: DatasetSpec, source: FileSource, corruption: Corruption
     noise = float(np.mean(source.train_labels[known] != source.train_true[known])) if known.any() else float("nan")
     hashed = _hash_arrays(np.frombuffer("\n".join(source.train_files).encode(), np.uint8), source.train_labels,
                           np.frombuffer("\n".join(source.meta_files).encode(), np.uint8))
-    return PreparedData(spec.key, k, train, meta, test, np.bincount(source.train_labels, minlength=k).tolist(),
-                        np.eye(k), hashed, noise,
+    return PreparedData(dataset=spec.key, num_classes=k, train=train, meta=meta, test=test,
+                        noisy_class_counts=np.bincount(source.train_labels, minlength=k).tolist(),
+                        transition=np.eye(k), data_hash=hashed, actual_noise_fraction=noise,
                         info={"train_size": len(train), "meta_size": len(meta), "test_size": len(test)})

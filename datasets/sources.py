@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class Augment:
     flip: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ArraySource:
     name: str
     num_classes: int
@@ -45,7 +46,7 @@ class ArraySource:
     augment: Augment = field(default_factory=Augment)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FileSource:
     """Image files with labels. ``train_true`` is −1 where the clean label is unknown (Clothing1M)."""
 
@@ -96,7 +97,8 @@ def load_digits_source(data_dir: Path | None = None, test_fraction: float = 0.3)
     tr_x, te_x, tr_y, te_y = train_test_split(images, labels, test_size=test_fraction,
                                               stratify=labels, random_state=0)
     mean, std = _channel_stats(tr_x, 16.0)
-    return ArraySource("digits", 10, tr_x, tr_y, te_x, te_y, 16.0, mean, std, Augment(pad=1, flip=False))
+    return ArraySource(name="digits", num_classes=10, train_images=tr_x, train_labels=tr_y, test_images=te_x,
+                       test_labels=te_y, scale=16.0, mean=mean, std=std, augment=Augment(pad=1, flip=False))
 
 
 FMNIST_FILES = {
@@ -160,9 +162,10 @@ def load_fashion_mnist_source(data_dir: Path | None = None) -> ArraySource:
                                  f"do not match; replace them with the released files")
     train_x = arrays["train_images"][:, None]
     mean, std = _channel_stats(train_x[:10000], 255.0)
-    return ArraySource("fashion-mnist", 10, train_x, arrays["train_labels"].astype(np.int64),
-                       arrays["test_images"][:, None], arrays["test_labels"].astype(np.int64),
-                       255.0, mean, std, Augment(pad=2, flip=True))
+    return ArraySource(name="fashion-mnist", num_classes=10, train_images=train_x,
+                       train_labels=arrays["train_labels"].astype(np.int64), test_images=arrays["test_images"][:, None],
+                       test_labels=arrays["test_labels"].astype(np.int64), scale=255.0, mean=mean, std=std,
+                       augment=Augment(pad=2, flip=True))
 
 
 CIFAR_FOLDERS = {"cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz", 10),
@@ -198,9 +201,10 @@ def load_cifar_source(name: str, data_dir: Path | None = None, download: bool = 
                              f"{str(exc).strip() or 'no detail'}): put the extracted '{folder_name}' folder there (from "
                              f"https://www.cs.toronto.edu/~kriz/{archive}), pass --data-dir, or add --download") from None
     to_nchw = lambda a: np.ascontiguousarray(np.asarray(a).transpose(0, 3, 1, 2))  # noqa: E731
-    return ArraySource(name, num_classes, to_nchw(train.data), np.asarray(train.targets, dtype=np.int64),
-                       to_nchw(test.data), np.asarray(test.targets, dtype=np.int64),
-                       255.0, CIFAR_MEAN, CIFAR_STD, Augment(pad=4, flip=True))
+    return ArraySource(name=name, num_classes=num_classes, train_images=to_nchw(train.data),
+                       train_labels=np.asarray(train.targets, dtype=np.int64), test_images=to_nchw(test.data),
+                       test_labels=np.asarray(test.targets, dtype=np.int64), scale=255.0, mean=CIFAR_MEAN,
+                       std=CIFAR_STD, augment=Augment(pad=4, flip=True))
 
 
 def _list_lines(path: Path) -> list[tuple[int, list[str]]]:
@@ -270,11 +274,11 @@ def load_clothing1m_source(data_dir: Path | None = None, meta_size: int = 7000) 
         raise UserInputError(f"{root / 'noisy_train_key_list.txt'}: {len(unlabelled)} keys (e.g. {unlabelled[0]}) "
                              f"have no label in noisy_label_kv.txt; valid: the released lists")
     return FileSource(
-        "clothing1m", 14, root, train_keys,
-        np.array([noisy[k] for k in train_keys], dtype=np.int64),
-        np.array([clean.get(k, -1) for k in train_keys], dtype=np.int64),
-        meta_keys, np.array([clean[k] for k in meta_keys], dtype=np.int64),
-        test_keys, np.array([clean[k] for k in test_keys], dtype=np.int64))
+        name="clothing1m", num_classes=14, root=root, train_files=train_keys,
+        train_labels=np.array([noisy[k] for k in train_keys], dtype=np.int64),
+        train_true=np.array([clean.get(k, -1) for k in train_keys], dtype=np.int64),
+        meta_files=meta_keys, meta_labels=np.array([clean[k] for k in meta_keys], dtype=np.int64),
+        test_files=test_keys, test_labels=np.array([clean[k] for k in test_keys], dtype=np.int64))
 
 
 PLACES_LT_FILES = ("Places_LT_train.txt", "Places_LT_val.txt", "Places_LT_test.txt")
@@ -291,8 +295,9 @@ def load_places_lt_source(data_dir: Path | None = None) -> FileSource:
         pairs = _read_path_labels(root / file, 365)
         lists[split] = ([p.lstrip("/") for p, _ in pairs], np.array([label for _, label in pairs], dtype=np.int64))
     train_files, train_labels = lists["train"]
-    return FileSource("places_lt", 365, root, train_files, train_labels, train_labels.copy(),
-                      lists["val"][0], lists["val"][1], lists["test"][0], lists["test"][1])
+    return FileSource(name="places_lt", num_classes=365, root=root, train_files=train_files, train_labels=train_labels,
+                      train_true=train_labels.copy(), meta_files=lists["val"][0], meta_labels=lists["val"][1],
+                      test_files=lists["test"][0], test_labels=lists["test"][1])
 
 
 # ----- the user's own data ------------------------------------------------------------------------
@@ -365,12 +370,12 @@ def _array_source(name: str, train_x, train_y, test_x, test_y, where: str) -> Ar
     if scale == 1.0:
         train_x, test_x = train_x.astype(np.float32), test_x.astype(np.float32)
     mean, std = _channel_stats(train_x[:10000], scale)
-    return ArraySource(name, num_classes, train_x, train_y, test_x, test_y, scale, mean, std, Augment())
+    return ArraySource(name=name, num_classes=num_classes, train_images=train_x, train_labels=train_y,
+                       test_images=test_x, test_labels=test_y, scale=scale, mean=mean, std=std, augment=Augment())
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple, np.dtype]]:
     """Each array's declared (shape, dtype) from its .npy header inside the zip, read before any data."""
-    import zipfile
 
     headers = {}
     with zipfile.ZipFile(path) as archive:

@@ -263,7 +263,7 @@ META_MODES = ("jvp", "double_backward")
 PROB_CLAMP_WHY = "at 1 the zero-mean constraint divides by zero; the paper's value is 0.999"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetaHyperparameters:
     """The hyperparameter every meta method has (its own dataclass derives from this one).
 

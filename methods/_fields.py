@@ -99,3 +99,25 @@ def valid_text(rule: FieldRule) -> str:
     if rule.choices:
         return " | ".join(map(str, rule.choices))
     return str(rule.range) if rule.range is not None else "any"
+
+
+def hyperparameters_of(cls, overrides: dict | None = None):
+    """The method's hyperparameter dataclass with ``overrides`` applied: unknown names, values outside
+    their declared range or choices rejected first (the same lines the torch-free cards give), then the
+    dataclass's own checks, then every value (defaults included) against its range."""
+    overrides = dict(overrides or {})
+    rules = rules_of(cls.Hyperparameters)
+    check_names(cls.key, rules, overrides)
+    check_values(cls.key, rules, overrides)
+    hp = cls.Hyperparameters(**overrides)
+    check_values(cls.key, rules, dataclasses.asdict(hp))
+    return hp
+
+
+def hyperparameter_ranges(cls) -> dict[str, str]:
+    """Each hyperparameter's valid values as text ('(0, ∞)', 'jvp | double_backward'; 'any' where none is declared)."""
+    return {rule.name: valid_text(rule) for rule in rules_of(cls.Hyperparameters)}
+
+
+def hyperparameter_dict(hp) -> dict:
+    return dataclasses.asdict(hp)

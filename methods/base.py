@@ -8,8 +8,11 @@ checkpoints and records.
 """
 from __future__ import annotations
 
-import dataclasses
+import importlib
+import pkgutil
+import sys
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import torch
@@ -17,9 +20,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from gdw_bench.datasets import Batch
-from gdw_bench.errors import UserInputError, unknown_choice
+from gdw_bench.errors import FOREIGN_FAILURES, UserInputError, failure_text, unknown_choice
 
-from ._fields import Range, check_names, check_values, hyperparameter, rules_of, valid_text  # noqa: F401 (re-exported)
+from ._diagnostics import WeightDiagnostics
+from ._fields import (  # noqa: F401 (re-exported)
+    Range,
+    check_names,
+    check_values,
+    hyperparameter,
+    hyperparameter_dict,
+    hyperparameter_ranges,
+    hyperparameters_of,
+    rules_of,
+    valid_text,
+)
+from ._folder import BUILTIN_FILES, ENTRY_POINT_GROUP, FOLDER, NOT_METHOD_FILES, PACKAGE
 
 
 @dataclass(frozen=True)
@@ -90,13 +105,6 @@ class Method:
     # a value back to the CPU and changes no Python state per step beyond rebinding attributes to tensors
     # it computed (per-step bookkeeping goes in ``graph_replayed``). A replay runs kernels, not Python.
     graph_safe: ClassVar[bool] = False
-
-    @classmethod
-    def describe(cls) -> str:
-        """One paragraph for `gdw-bench info <key>`: what it is, what it needs, its hyperparameters."""
-        from .cards import from_class
-
-        return from_class(cls).describe()
 
     @classmethod
     def prepare_for_step_test(cls, method: "Method", num_classes: int) -> None:
@@ -185,8 +193,6 @@ class Method:
         return {}
 
     def enable_diagnostics(self, sample_instances: int = 4) -> None:
-        from ._diagnostics import WeightDiagnostics
-
         if not self.records_weights:
             raise UserInputError(f"method '{self.key}' records no weight diagnostics")
         self.diagnostics = WeightDiagnostics(self.task.num_classes, sample_instances)
@@ -220,7 +226,8 @@ def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch
 
 # ----- registry ----------------------------------------------------------------------------------
 _REGISTRY: dict[str, type[Method]] = {}
-_FAILED_TO_LOAD: dict[str, str] = {}  # a key whose file or entry point failed to load → why (methods/__init__)
+_FAILED_TO_LOAD: dict[str, str] = {}  # a key whose file or entry point failed to load → why
+_PLUGIN_ERRORS: list[str] = []  # one line per method file or plugin that failed to load
 
 
 def register_method(key: str, origin: str | None = None):
@@ -231,32 +238,81 @@ def register_method(key: str, origin: str | None = None):
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"method '{key}' ({cls!r}) must be a subclass of gdw_bench.methods.Method")
         if key in _REGISTRY and _REGISTRY[key] is not cls:
-            import sys as _sys
-
-            here = origin or getattr(_sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
+            here = origin or getattr(sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
             raise ValueError(f"method key '{key}' of {cls.__name__} from {here} is already registered by "
                              f"{_REGISTRY[key].__name__} from {_REGISTRY[key].origin}")
         cls.key = key
         if origin is not None:
             cls.origin = origin
         elif not cls.origin or cls.origin == getattr(cls.__mro__[1], "origin", None):
-            import sys as _sys
-
-            cls.origin = getattr(_sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
+            cls.origin = getattr(sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
         _REGISTRY[key] = cls
         return cls
 
     return decorate
 
 
-def _discover() -> None:
-    from gdw_bench.methods import discover  # the package fills the registry once, on first use
+def _import_folder_methods() -> None:
+    """The built-in files, then any other file of this folder; a file that fails (a syntax error, an
+    exception at import, a key another file has) is named by ``plugin_errors()`` and the rest works."""
+    names = [m.name for m in pkgutil.iter_modules([str(FOLDER)]) if not m.name.startswith("_")
+             and m.name not in NOT_METHOD_FILES]
+    for name in sorted(names, key=lambda n: (n not in BUILTIN_FILES, n)):
+        try:
+            importlib.import_module(f"{PACKAGE}.{name}")
+        except FOREIGN_FAILURES as exc:  # foreign code: report it, never break (or end) every command
+            _record_failure(name, f"method file {FOLDER / (name + '.py')}: {failure_text(exc)}")
 
+
+def _load_plugins() -> None:
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        source = f"{entry.dist.name if entry.dist else entry.value} (entry point '{entry.name}')"
+        try:
+            loaded = entry.load()
+            if isinstance(loaded, type):  # a class: register it under the entry point's name
+                if getattr(loaded, "key", "") and loaded.key in _REGISTRY and _REGISTRY[loaded.key] is loaded:
+                    loaded.origin = source
+                else:
+                    register_method(entry.name, origin=source)(loaded)
+            else:  # a module: its @register_method decorators ran on import
+                for cls in _REGISTRY.values():
+                    if cls.__module__ == loaded.__name__:
+                        cls.origin = source
+        except FOREIGN_FAILURES as exc:  # a broken plugin must not break the suite: say which and why
+            _record_failure(entry.name, f"plugin {source}: {failure_text(exc)}")
+
+
+def _record_failure(key: str, line: str) -> None:
+    """Remember why ``key`` (a file's stem or an entry point's name) is missing, for `list methods` and
+    for `run --methods key`, which then says why instead of only "unknown method"."""
+    _PLUGIN_ERRORS.append(line)
+    _FAILED_TO_LOAD.setdefault(key.replace("_", "-"), line)
+    _FAILED_TO_LOAD.setdefault(key, line)
+
+
+_DISCOVERY = {"state": "not yet"}  # not yet | running | done
+
+
+def discover() -> None:
+    """Fill the registry once per process: the folder's method files, then the installed plugins. A call
+    while it runs (a method file that asks the registry at import) returns at once."""
+    if _DISCOVERY["state"] != "not yet":
+        return
+    _DISCOVERY["state"] = "running"
+    try:
+        _import_folder_methods()
+        _load_plugins()
+    finally:
+        _DISCOVERY["state"] = "done"
+
+
+def plugin_errors() -> list[str]:
     discover()
+    return list(_PLUGIN_ERRORS)
 
 
 def get_method(key: str) -> type[Method]:
-    _discover()
+    discover()
     if key not in _REGISTRY:
         if key in _FAILED_TO_LOAD:
             raise UserInputError(f"method '{key}' failed to load — {_FAILED_TO_LOAD[key]}")
@@ -266,26 +322,8 @@ def get_method(key: str) -> type[Method]:
 
 def list_methods() -> list[str]:
     """Every registered key in row order (the class's ``order``, then the key): never import order."""
-    _discover()
+    discover()
     return sorted(_REGISTRY, key=lambda k: (_REGISTRY[k].order, k))
-
-
-def hyperparameters_of(cls: type[Method], overrides: dict[str, Any] | None = None):
-    """The method's hyperparameter dataclass with ``overrides`` applied: unknown names, values outside
-    their declared range or choices rejected first (the same lines the torch-free cards give), then the
-    dataclass's own checks, then every value (defaults included) against its range."""
-    overrides = dict(overrides or {})
-    rules = rules_of(cls.Hyperparameters)
-    check_names(cls.key, rules, overrides)
-    check_values(cls.key, rules, overrides)
-    hp = cls.Hyperparameters(**overrides)
-    check_values(cls.key, rules, dataclasses.asdict(hp))
-    return hp
-
-
-def hyperparameter_ranges(cls: type[Method]) -> dict[str, str]:
-    """Each hyperparameter's valid values as text ('(0, ∞)', 'jvp | double_backward'; 'any' where none is declared)."""
-    return {rule.name: valid_text(rule) for rule in rules_of(cls.Hyperparameters)}
 
 
 def create_method(key: str, networks, num_classes: int, num_train: int, class_counts=None,
@@ -302,10 +340,6 @@ def create_method(key: str, networks, num_classes: int, num_train: int, class_co
                     class_counts=list(class_counts or [num_train // num_classes] * num_classes),
                     wrong_label_fraction=wrong_label_fraction, epochs=epochs, lr=lr, meta_size=meta_size)
     return cls(networks, task, hyperparameters_of(cls, hyperparameters))
-
-
-def hyperparameter_dict(hp) -> dict[str, Any]:
-    return dataclasses.asdict(hp)
 
 
 __all__ = ["Method", "Phase", "PhaseContext", "Range", "TaskInfo", "NoHyperparameters", "register_method", "get_method",

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from gdw_bench import statefile
 from gdw_bench.errors import unknown_choice
+from gdw_bench.files import atomic_write_bytes
 
-from . import BUILTIN_FILES, ENTRY_POINT_GROUP, NOT_METHOD_FILES
-from ._fields import FieldRule, Range, check_names, check_values, valid_text
+from ._fields import FieldRule, Range, check_names, check_values, hyperparameter_dict, hyperparameters_of, valid_text
+from ._folder import BUILTIN_FILES, ENTRY_POINT_GROUP, FOLDER, NOT_METHOD_FILES, PACKAGE
 
-FOLDER = Path(__file__).resolve().parent
 STORED = FOLDER / "cards.json"
 FORMAT = 1  # of cards.json: bump when the card's fields change
 
@@ -71,11 +71,9 @@ class MethodCard:
     def resolve(self, overrides: dict | None = None) -> dict:
         """Its hyperparameters with ``overrides`` applied, checked: what a cell's identity stores."""
         overrides = dict(overrides or {})
-        base = sys.modules.get(f"{__package__}.base")
+        base = sys.modules.get(f"{PACKAGE}.base")
         live = base._REGISTRY.get(self.key) if base is not None else None
         if live is not None:  # the imported class: its dataclass's own checks too
-            from .base import hyperparameter_dict, hyperparameters_of
-
             return hyperparameter_dict(hyperparameters_of(live, overrides))
         rules = [h.rule for h in self.hyperparameters]
         check_names(self.key, rules, overrides)
@@ -165,7 +163,6 @@ def catalogue_from_registry() -> dict:
 
 
 def write() -> Path:
-    from gdw_bench.storage.store import atomic_write_bytes
 
     atomic_write_bytes(STORED, (json.dumps(catalogue_from_registry(), indent=1, ensure_ascii=False) + "\n").encode())
     return STORED
@@ -240,7 +237,7 @@ def _stored_cards() -> dict[str, MethodCard] | None:
 
 
 def _registry_cards() -> dict[str, MethodCard]:
-    from .base import get_method, list_methods
+    from .base import get_method, list_methods  # torch: only where the stored cards lag behind the files
 
     return {key: from_class(get_method(key)) for key in list_methods()}
 
@@ -249,7 +246,7 @@ _CACHE: dict[str, dict] = {}
 
 
 def _registry_loaded() -> bool:
-    base = sys.modules.get(f"{__package__}.base")
+    base = sys.modules.get(f"{PACKAGE}.base")
     return base is not None and bool(base._REGISTRY)
 
 
@@ -276,7 +273,7 @@ def method_keys() -> list[str]:
 def card(key: str) -> MethodCard:
     """The card of ``key``; an unknown key is one line (with "did you mean", or why its file failed)."""
     if _registry_loaded():
-        from .base import get_method
+        from .base import get_method  # loaded already (``_registry_loaded``): no import happens here
 
         return from_class(get_method(key))
     found = cards()
@@ -289,9 +286,9 @@ def card(key: str) -> MethodCard:
 
 def load_errors() -> list[str]:
     """Why a method file or plugin failed to load (none where the stored cards hold: every file is a built-in)."""
-    if "stored" in _CACHE and f"{__package__}.base" not in sys.modules:
+    if "stored" in _CACHE and f"{PACKAGE}.base" not in sys.modules:
         return []
-    from . import plugin_errors
+    from .base import plugin_errors  # torch: the files that failed are known only by importing them
 
     return plugin_errors()
 

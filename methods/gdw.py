@@ -63,7 +63,7 @@ def default_outer_lr(num_classes: int, batch_size: int) -> float:
     return 0.1 * batch_size * num_classes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GDWHyperparameters(MetaHyperparameters):
     outer_lr: float | None = hyperparameter(None, 0, None, resolved="0.1·B·K: 100 at batch 100 and 10 classes, "
                                                                "1000 at 100 classes")

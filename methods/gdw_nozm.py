@@ -12,7 +12,7 @@ from .base import register_method
 from .gdw import GDW, GDWHyperparameters
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GDWNoZeroMeanHyperparameters(GDWHyperparameters):
     zero_mean: bool = False
 

@@ -237,7 +237,7 @@ def hostile_files(folder):
     server.bind(str(folder / "socket.csv"))
     server.close()
     from gdw_bench.plan import runs
-    from gdw_bench.plan.specs import PROFILES
+    from gdw_bench.plan.config import PROFILES
 
     good = runs.StoredRun(name="good", profile=PROFILES["mini"], tables=["2"],
                           seeds=[1], written_at="2026-01-01T00:00:00+00:00").to_json()

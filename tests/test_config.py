@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from gdw_bench.errors import UserInputError
-from gdw_bench.plan.config import load_profile, to_toml
-from gdw_bench.plan.specs import PROFILES
+from gdw_bench.plan.config import PROFILES, load_profile, to_toml
 
 GUIDE = Path(__file__).parents[1] / "docs" / "extending.md"  # the guide whose config examples these run
 
@@ -164,7 +163,7 @@ def test_levels_select_the_columns_of_every_table():
 def test_the_builtin_profiles_are_toml_files_read_by_the_config_loader():
     """One source of truth: each built-in profile is plan/profiles/<name>.toml, loaded by load_profile (the
     loader of your configs, with every key checked); a copy of one with a change is a config like any other."""
-    from gdw_bench.plan.specs import PROFILE_FOLDER
+    from gdw_bench.plan.config import PROFILE_FOLDER
 
     assert list(PROFILES) == ["paper", "mini", "fmnist", "fmnist-small", "fmnist-paper"]
     for name in PROFILES:
@@ -187,7 +186,7 @@ def test_the_builtin_profiles_and_method_cards_read_under_an_ascii_locale():
     import subprocess
     import sys
 
-    script = ("import json, locale, sys; from gdw_bench.plan.specs import PROFILES; from gdw_bench.methods import cards; "
+    script = ("import json, locale, sys; from gdw_bench.plan.config import PROFILES; from gdw_bench.methods import cards; "
               "print(json.dumps([locale.getpreferredencoding(), len(PROFILES), len(cards.cards()), "
               "'torch' in sys.modules, cards.plugins_present()]))")
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}

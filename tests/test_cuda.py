@@ -9,7 +9,7 @@ from conftest import tiny_net
 from test_methods import META
 from test_replay import step_both_and_compare_meta_grads
 
-from gdw_bench.execution.options import RunOptions
+from gdw_bench.core.options import RunOptions
 from gdw_bench.methods import create_method, get_method, list_methods
 from gdw_bench.training.cuda_graphs import GraphedSteps
 from gdw_bench.training.models import place_model

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
+from gdw_bench.core.options import RunOptions
 from gdw_bench.datasets import Corruption
-from gdw_bench.execution.options import RunOptions
 from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import store
 from gdw_bench.training.engine import CellConfig, CellFailed, run_cell
@@ -104,8 +104,9 @@ def test_from_scratch_cells_train_resnet18_and_report_apart_from_pretrained(tmp_
 
     from conftest import write_clothing1m_tree
 
+    from gdw_bench.plan.config import PROFILES
     from gdw_bench.plan.grid import table_cells
-    from gdw_bench.plan.specs import PROFILES, TABLES
+    from gdw_bench.plan.specs import TABLES
     from gdw_bench.reporting.report import collect, load_records
 
     write_clothing1m_tree(tmp_path / "data" / "clothing1m")

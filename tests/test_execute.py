@@ -14,9 +14,10 @@ import statistics
 
 import pytest
 
+from gdw_bench.core.options import SKIPPED, TRAINED, CellOutcome, RunOptions
 from gdw_bench.datasets import Corruption
+from gdw_bench.execution import status
 from gdw_bench.execution.execute import InProcess, Pool, Slurm, execute
-from gdw_bench.execution.options import SKIPPED, TRAINED, CellOutcome, RunOptions
 from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import store
 from gdw_bench.training.engine import CellConfig
@@ -96,7 +97,7 @@ def test_execute_takes_a_plan_as_planned(tmp_path):
     first = execute(the_plan, tmp_path, RunOptions(threads=1), InProcess(), progress=False)
     again = execute(the_plan, tmp_path, RunOptions(threads=1), InProcess(), progress=False)
     assert (first.trained, first.done_before) == (1, 0) and (again.trained, again.done_before) == (0, 1)
-    assert the_plan.statuses(tmp_path) == ["done"]
+    assert status.cell_statuses(list(the_plan.cells), tmp_path) == ["done"]
 
 
 def test_run_as_a_library_call_stores_the_run_that_report_then_reads(tmp_path):

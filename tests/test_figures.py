@@ -12,8 +12,8 @@ from gdw_bench.cli import cli
 from gdw_bench.errors import UserInputError
 from gdw_bench.methods import get_method
 from gdw_bench.plan import grid
-from gdw_bench.plan.config import load_profile
-from gdw_bench.plan.specs import PROFILES, TABLES, get_table
+from gdw_bench.plan.config import PROFILES, load_profile
+from gdw_bench.plan.specs import TABLES, get_table
 from gdw_bench.reporting import figstyle, figures
 from gdw_bench.reporting import report as rep
 
@@ -138,7 +138,7 @@ def test_levels_beyond_the_papers_become_extra_columns_in_run_and_report():
     assert sorted(c.corruption.slug for c in cells) == ["uniform-0.2", "uniform-0.8"]
     cells = grid.cells_of_tables([get_table("4")], mini, (1,), methods="basemodel", levels="0.05")
     assert [c.corruption.slug for c in cells] == ["imb-0.05"]
-    from gdw_bench.plan.identity import config_hash, identity_for
+    from gdw_bench.core.identity import config_hash, identity_for
 
     record = {"profile": "mini", "setting": "uniform", "dataset": "digits", "level": "0.2", "diagnostics": False,
               "method": "basemodel", "seed": 1,

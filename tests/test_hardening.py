@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gdw_bench import files
+from gdw_bench.core.options import RunOptions
 from gdw_bench.datasets import Corruption
-from gdw_bench.execution.options import RunOptions
 from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
@@ -37,8 +38,9 @@ def start(args, cwd, **kwargs):
 
 def cell_folder(root, method: str, seed: int) -> Path:
     """Where GRID's cell of ``method`` and ``seed`` lives under ``root`` (found by its identity)."""
+    from gdw_bench.plan.config import PROFILES
     from gdw_bench.plan.grid import cells_of_tables as plan
-    from gdw_bench.plan.specs import PROFILES, get_table
+    from gdw_bench.plan.specs import get_table
 
     cell, = plan([get_table("2")], PROFILES["mini"], (seed,), method, "0.4")
     return cell.folder(Path(root))
@@ -63,7 +65,7 @@ def records(root):
 def leftovers(root):
     """Files a finished grid must not hold: temporary files, run markers, checkpoints, failures."""
     names = (store.RUNNING, store.CHECKPOINT, store.FAILED, store.QUEUED)
-    return sorted(str(p) for p in Path(root).rglob("*") if p.name.endswith(store.TEMP_SUFFIX) or p.name in names)
+    return sorted(str(p) for p in Path(root).rglob("*") if p.name.endswith(files.TEMP_SUFFIX) or p.name in names)
 
 
 @pytest.mark.slow
@@ -172,7 +174,7 @@ def test_chaos_kill_the_whole_grid_at_random_moments_then_finish(tmp_path):
                 assert data == complete[name], name
             elif name.endswith(".png"):
                 assert data.endswith(b"IEND\xaeB`\x82"), name  # a PNG's last chunk: the file is whole
-    assert not [name for name in complete if name.endswith(store.TEMP_SUFFIX)]
+    assert not [name for name in complete if name.endswith(files.TEMP_SUFFIX)]
 
 
 @pytest.mark.slow

@@ -1,62 +1,106 @@
-"""The import graph: no cycle among the suite's modules (top-level imports), and the commands that only
-read results, specs or method cards — report, list, info, export and run --dry-run — never import torch
-(checked in a fresh interpreter: ``sys.modules`` after each command). `list models` is the exception: it
-builds each model to count its parameters."""
+"""The import graph, counting every import (at the top of a module or inside a function): the layers of
+the README's architecture section import only the layers below them, the suite's modules import each
+other without a cycle, and an import inside a function says why it is there. Then: the commands that
+only read results, specs or method cards — report, list, info, export and run --dry-run — never import
+torch (checked in a fresh interpreter: ``sys.modules`` after each command). `list models` is the
+exception: it builds each model to count its parameters."""
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-import gdw_bench
-
+REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "gdw_bench"
+# pyproject's package-dir: the folders the package is made of
+FOLDERS = {"benchmarks": PACKAGE, "methods": f"{PACKAGE}.methods", "datasets": f"{PACKAGE}.datasets"}
+# Libraries a function may import without a comment: heavy or optional ones, loaded only by the path that
+# needs them (torch stays out of planning and reports; submitit, tensorboard, pyarrow are optional).
+LOADED_ON_USE = {"torch", "torchvision", "numpy", "pandas", "matplotlib", "scipy", "sklearn", "PIL", "submitit",
+                 "tqdm", "tensorboard", "pyarrow", "optuna"}
 
 
 def module_files() -> dict[str, Path]:
-    """Every module of the installed package, by dotted name (the package maps several folders)."""
-    import pkgutil
-
+    """Every module of the package by dotted name, read from the folders pyproject maps onto it."""
     found = {}
-    for info in pkgutil.walk_packages(gdw_bench.__path__, PACKAGE + "."):
-        spec = info.module_finder.find_spec(info.name)
-        if spec is not None and spec.origin and spec.origin.endswith(".py"):
-            found[info.name] = Path(spec.origin)
-    found[PACKAGE] = Path(gdw_bench.__file__)
+    for folder, package in FOLDERS.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = list(path.relative_to(REPO / folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join([package, *parts])] = path
     return found
 
 
-def top_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The suite's modules ``name`` imports when it is loaded (module level; not inside functions,
-    where an import is deferred to the call), ``TYPE_CHECKING`` blocks excluded."""
+def _in_function(tree: ast.Module) -> set[int]:
+    """The ids of the import statements inside a function (not those in a module-level ``try``/``if``)."""
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inside |= {id(n) for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return inside
+
+
+def imports(name: str, path: Path, known: set[str]):
+    """Each import of ``name``: (the suite's module it reaches or None, the top library name, line number,
+    inside a function, the statement). ``TYPE_CHECKING`` blocks are left out (they never run)."""
     tree = ast.parse(path.read_text())
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test)
+               for n in ast.walk(node) if n is not node}
+    local = _in_function(tree)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    out = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in skipped:
             continue
-        nodes = [node] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
-        for n in nodes:
-            if isinstance(n, ast.Import):
-                targets = [a.name for a in n.names]
-            else:
-                base = n.module or ""
-                if n.level:
-                    parent = package.split(".")[: len(package.split(".")) - (n.level - 1)]
-                    base = ".".join(parent + ([base] if base else []))
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in n.names]
-            out |= {t for t in targets if t in known and t != name}
-    return out
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(parent + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        for target in targets:
+            suite = target if target in known else None
+            if suite != name:
+                yield suite, target.split(".")[0], node.lineno, id(node) in local, node
 
 
-def test_the_suites_modules_import_each_other_without_a_cycle():
+def stated_layers() -> list[list[str]]:
+    """The README's layer order: "Layers, top to bottom: `cli` → `speed`, `results` → … ". Each name is a
+    subpackage or a top-level module of the package."""
+    line = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("Layers, top to bottom:"))
+    return [re.findall(r"`([\w.]+)`", part) for part in line.split(":", 1)[1].split("→")]
+
+
+def layer_of(module: str, layers: list[list[str]]) -> int:
+    parts = module.split(".")
+    group = parts[1] if len(parts) > 1 else PACKAGE
+    for rank, names in enumerate(layers):
+        if group in names:
+            return rank
+    raise AssertionError(f"{module}: its group '{group}' is in no layer of the README's order {layers}")
+
+
+def test_each_layer_imports_only_the_layers_below_it_counting_every_import():
+    layers = stated_layers()
+    assert len(layers) >= 8, layers
     files = module_files()
-    graph = {name: top_level_imports(name, path, set(files)) for name, path in files.items()}
+    wrong = [f"{name}:{line} → {target}" for name, path in files.items()
+             for target, _, line, _, _ in imports(name, path, set(files))
+             if target and layer_of(target, layers) < layer_of(name, layers)]
+    assert not wrong, "imports that go up the README's layers:\n" + "\n".join(wrong)
+
+
+def test_the_suites_modules_import_each_other_without_a_cycle_counting_every_import():
+    files = module_files()
+    graph = {name: sorted({t for t, *_ in imports(name, path, set(files)) if t}) for name, path in files.items()}
     state, cycles = {}, []
 
     def visit(node, trail):
         state[node] = "open"
-        for nxt in sorted(graph[node]):
+        for nxt in graph[node]:
             if state.get(nxt) == "open":
                 cycles.append(trail[trail.index(nxt):] + [nxt])
             elif nxt not in state:
@@ -67,6 +111,27 @@ def test_the_suites_modules_import_each_other_without_a_cycle():
         if name not in state:
             visit(name, [name])
     assert not cycles, "import cycles: " + "; ".join(" → ".join(c) for c in cycles)
+
+
+def test_an_import_inside_a_function_says_why():
+    """A heavy or optional library (``LOADED_ON_USE``) is its own reason; any other import inside a function
+    carries a comment on its line or the line above, or follows one that does in the same block of imports."""
+    files = module_files()
+    silent = []
+    for name, path in files.items():
+        lines = path.read_text().splitlines()
+        reasoned_until = -1  # the last line of a block of imports whose first line gave a reason
+        for _, library, line, local, node in sorted(imports(name, path, set(files)), key=lambda i: i[2]):
+            if not local:
+                continue
+            text = lines[line - 1]
+            if "#" in text or lines[line - 2].strip().startswith("#") or library in LOADED_ON_USE:
+                reasoned_until = node.end_lineno
+            elif line <= reasoned_until + 1:
+                reasoned_until = node.end_lineno
+            else:
+                silent.append(f"{path.relative_to(REPO)}:{line}: {text.strip()}")
+    assert not silent, "imports inside functions without a reason beside them:\n" + "\n".join(silent)
 
 
 # `report` without --profile reads the run stored last (the small grid's, at 3 epochs): no --set again

@@ -179,8 +179,8 @@ def test_a_model_from_a_file_resumes_from_its_checkpoint_to_the_uninterrupted_re
 def test_a_file_model_enters_the_identity_by_what_it_is_not_where_the_clone_lives(tmp_path):
     """The same config and model file in two clones (another mount point on a cluster) plan the same cells in
     the same folders; an edited model file plans new ones."""
+    from gdw_bench.core.identity import portable_protocol, record_is_current
     from gdw_bench.plan import planner
-    from gdw_bench.plan.identity import portable_protocol, record_is_current
 
     clones = [tmp_path / "home" / "me" / "clone", tmp_path / "cluster" / "scratch" / "copy"]
     for clone in clones:

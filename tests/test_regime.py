@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from gdw_bench import seeds
 from gdw_bench.datasets import Corruption
 from gdw_bench.methods import Method
 from gdw_bench.methods.base import TaskInfo
-from gdw_bench.plan import seeds
-from gdw_bench.plan.specs import Protocol, get_profile, get_table
+from gdw_bench.plan.config import get_profile
+from gdw_bench.plan.specs import Protocol, get_table
 from gdw_bench.reporting import regime
 from gdw_bench.reporting.report import Cell, compare, render, significance
 from gdw_bench.training.engine import CellConfig, _train_epoch, build_method, prepared_data
@@ -91,7 +92,7 @@ def test_a_column_without_basemodel_records_is_not_judged_and_the_line_says_what
 def fake_record(method, seed, score, curve_, column_rate=0.4):
     import dataclasses
 
-    from gdw_bench.plan.identity import config_hash, identity_for
+    from gdw_bench.core.identity import config_hash, identity_for
 
     c = Corruption("uniform", column_rate).canonical()
     record = {"profile": "mini", "dataset": "digits", "corruption": {**dataclasses.asdict(c), "slug": c.slug},

@@ -193,7 +193,7 @@ def test_a_stored_card_resolves_and_refuses_exactly_as_the_class_does():
     for key, card in stored.items():
         cls = get_method(key)
         assert card.version == cls.version and card.relative_cost == cls.relative_cost
-        assert card.describe() == cls.describe()
+        assert card.describe() == cards.from_class(cls).describe()
         names = {h.name for h in card.hyperparameters}
         for probe in CARD_PROBES:  # each name the method has, alone or together; a foreign one is refused alike
             overrides = {k: v for k, v in probe.items() if k in names} or probe
@@ -218,7 +218,7 @@ def test_cards_in_a_fresh_process_come_without_torch_and_lag_nothing(tmp_path):
 
 
 def test_the_registered_models_are_the_ones_planning_knows_without_torch():
-    from gdw_bench.training.cell import BUILTIN_MODELS
+    from gdw_bench.core.cell import BUILTIN_MODELS
     from gdw_bench.training.models import MODELS
 
     assert BUILTIN_MODELS == tuple(name for name, entry in MODELS.items() if entry.origin == "built-in")

@@ -65,8 +65,9 @@ def test_every_mini_figure_and_table_renders_from_real_runs(tmp_path):
 
 def test_latex_escapes_every_name_uses_booktabs_and_bolds_one_best_per_column():
     """Compile-free invariants of the LaTeX table, with a user's method whose name has &, _ and η."""
-    from gdw_bench.plan.identity import config_hash, identity_for
-    from gdw_bench.plan.specs import get_profile, get_table
+    from gdw_bench.core.identity import config_hash, identity_for
+    from gdw_bench.plan.config import get_profile
+    from gdw_bench.plan.specs import get_table
     from gdw_bench.reporting.report import render
 
     def record(method, title, seed, score):
@@ -109,7 +110,8 @@ def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
     mixes into a table: the cell shows as missing and the header counts the stale record."""
     import json
 
-    from gdw_bench.plan.specs import get_profile, get_table
+    from gdw_bench.plan.config import get_profile
+    from gdw_bench.plan.specs import get_table
     from gdw_bench.reporting.report import load_records, render
 
     out = cli(["run", "--table", "2", "--seeds", "1,2", "--methods", "basemodel", "--levels", "0.4"], tmp_path)
@@ -126,7 +128,8 @@ def test_records_of_another_configuration_are_left_out_and_counted(tmp_path):
 
 
 def test_page_headings_name_what_ran_and_write_the_papers_notation_as_html():
-    from gdw_bench.plan.specs import PROFILES, get_table
+    from gdw_bench.plan.config import PROFILES
+    from gdw_bench.plan.specs import get_table
     from gdw_bench.reporting.publish import _ran_here
     from gdw_bench.reporting.site import math_text
 

@@ -29,7 +29,7 @@ def test_load_curves_and_compare(trained):
     assert set(cells["paper_dataset"]) == {"cifar10"} and set(cells["dataset"]) == {"digits"}
     epochs = results.curves(trained / "results")
     epochs_per_cell = cells.shape[0] and len(epochs) // 4
-    from gdw_bench.plan.specs import get_profile
+    from gdw_bench.plan.config import get_profile
 
     assert epochs_per_cell == get_profile("mini").protocols["digits"].epochs
     assert {"test_acc", "train_acc_noisy", "train_acc_true"} <= set(epochs.columns)
@@ -83,6 +83,6 @@ def test_tensorboard_events_per_cell(tmp_path):
     events = EventAccumulator(str(folder))
     events.Reload()
     assert {"loss", "test_acc", "weight_wrong", "train_acc_noisy"} <= set(events.Tags()["scalars"])
-    from gdw_bench.plan.specs import get_profile
+    from gdw_bench.plan.config import get_profile
 
     assert len(events.Scalars("test_acc")) == get_profile("mini").protocols["digits"].epochs  # one per epoch

@@ -7,10 +7,12 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from gdw_bench import files
 from gdw_bench.cli import cli
+from gdw_bench.core import identity
 from gdw_bench.datasets import Corruption
-from gdw_bench.plan import identity, runs
-from gdw_bench.plan.specs import PROFILES
+from gdw_bench.plan import runs
+from gdw_bench.plan.config import PROFILES
 from gdw_bench.storage import store
 from gdw_bench.training.engine import CellConfig, run_cell
 
@@ -141,7 +143,7 @@ def old_layout_record(root, cell: CellConfig, scratch):
     old["profile"] = cell.profile
     record["identity"], record["config_hash"] = old, identity.config_hash(old)
     folder = root / cell.profile / cell.dataset / cell.corruption.slug / cell.method_folder / f"seed-{cell.seed}"
-    store.atomic_write_json(folder / store.RECORD, record)
+    files.atomic_write_json(folder / store.RECORD, record)
     return record
 
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from gdw_bench import files
 from gdw_bench.datasets import Corruption
 from gdw_bench.plan.specs import Protocol
 from gdw_bench.storage import store
@@ -78,7 +79,7 @@ def test_a_job_that_died_without_a_result_leaves_failed_json(tmp_path):
     cell = CellConfig(profile="test", dataset="digits", setting="uniform", level="0.4",
                       corruption=Corruption("uniform", 0.4), method="basemodel", seed=1,
                       protocol=Protocol(model="small_cnn", epochs=1))
-    store.atomic_write_json(cell.folder(tmp_path) / store.QUEUED, {"job_id": "12_3"})
+    files.atomic_write_json(cell.folder(tmp_path) / store.QUEUED, {"job_id": "12_3"})
     result, error = _outcome(DeadJob())
     assert result is None and "SLURM job 12_3 (CANCELLED)" in error and "12_3_0_log.err" in error
     record_death(cell, tmp_path, error, DeadJob.job_id)

@@ -51,7 +51,7 @@ def good_record() -> dict:
 
 def good_stored_run() -> dict:
     from gdw_bench.plan import runs
-    from gdw_bench.plan.specs import PROFILES
+    from gdw_bench.plan.config import PROFILES
 
     return runs.StoredRun(name="mini", profile=PROFILES["mini"], tables=["2"],
                           seeds=[1, 2], written_at="2026-12-07T00:00:00+00:00").to_json()

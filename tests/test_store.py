@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from gdw_bench import files
 from gdw_bench.errors import UserInputError
 from gdw_bench.methods import get_method, hyperparameters_of
 from gdw_bench.storage import store
@@ -12,7 +13,7 @@ from gdw_bench.storage import store
 def test_files_are_written_with_the_umask_permissions(tmp_path):
     old = os.umask(0o022)
     try:
-        store.atomic_write_json(tmp_path / "cell" / "record.json", {"a": 1})
+        files.atomic_write_json(tmp_path / "cell" / "record.json", {"a": 1})
     finally:
         os.umask(old)
     assert (tmp_path / "cell" / "record.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

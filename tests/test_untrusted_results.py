@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gdw_bench import files
 from gdw_bench.cli import cli, main
-from gdw_bench.plan import identity, runs
-from gdw_bench.plan.specs import PROFILES
+from gdw_bench.core import identity
+from gdw_bench.plan import runs
+from gdw_bench.plan.config import PROFILES
 from gdw_bench.storage import store
 from gdw_bench.storage.migrate import migrate, old_layout_records
 
@@ -35,7 +37,7 @@ def old_layout(root: Path, record: dict, method_folder: str | None = None) -> Pa
     old["profile"] = "mini"
     record = {**record, "identity": old, "config_hash": identity.config_hash(old)}
     folder = root / "mini" / "digits" / "uniform-0.4" / (method_folder or record["method"]) / f"seed-{record['seed']}"
-    store.atomic_write_json(folder / store.RECORD, record)
+    files.atomic_write_json(folder / store.RECORD, record)
     return folder
 
 
@@ -141,7 +143,7 @@ def test_atomic_writes_refuse_to_replace_a_special_file_or_a_symlink(tmp_path):
     os.symlink("/dev/null", tmp_path / "link")
     for name in ("fifo", "link"):
         with pytest.raises(FileExistsError):
-            store.atomic_write_bytes(tmp_path / name, b"x")
+            files.atomic_write_bytes(tmp_path / name, b"x")
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode) and os.readlink(tmp_path / "link") == "/dev/null"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link"]
 
@@ -282,7 +284,7 @@ def test_two_methods_with_one_title_are_told_apart_in_every_format(tmp_path, mon
                                      ("sce", "SCE", 70.0 + seed), ("sce2", "SCE", 60.0 + seed)):
             record = record_of(method, seed, score, method_title=title)
             folder = root / "digits" / "uniform-0.4" / method / "cfg-x" / f"seed-{seed}"
-            store.atomic_write_json(folder / store.RECORD, record)
+            files.atomic_write_json(folder / store.RECORD, record)
     monkeypatch.chdir(tmp_path)
     for fmt in ("markdown", "latex", "csv"):
         shown = CliRunner().invoke(cli, ["report", "--table", "2", "--methods", "all", "--seeds", "1,2", "--format",

@@ -6,8 +6,10 @@ from __future__ import annotations
 import click
 
 from gdw_bench.cli.common import _config_options, _resolve_profile, cli
+from gdw_bench.datasets.catalogue import DATASETS
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan.specs import PROFILES, TABLES
+from gdw_bench.plan.config import PROFILES, to_toml
+from gdw_bench.plan.specs import TABLES
 
 
 @cli.command("list")
@@ -35,14 +37,13 @@ def list_(what, config, sets):
             click.echo(f"{t.key:5s} {t.title}\n      methods: {', '.join(t.methods)}{also}\n      columns: {cols}\n"
                        f"      metric: {t.metric}\n      seeds: {','.join(map(str, t.seeds))}")
     elif what == "datasets":
-        from gdw_bench.datasets.catalogue import DATASETS
-
         for d in DATASETS.values():
             click.echo(f"{d.key:14s} {d.num_classes:4d} classes  {d.description}")
     elif what == "profiles":
         for p in PROFILES.values():
             click.echo(f"{p.name:12s} {p.description}")
     elif what == "models":
+        # torch: `list models` alone builds each model to count its parameters
         from gdw_bench.training.models import MODELS, build_model, model_plugin_errors, parameter_count, resolve_model
 
         errors = model_plugin_errors()  # registers the entry points' models first
@@ -76,7 +77,6 @@ def info(key, as_config, config, sets):
         prof = _resolve_profile(key or "mini", config, sets)
         if not as_config:
             click.echo(f"# profile '{prof.name}' as resolved from {prof.source or 'the built-in definition'}")
-        from gdw_bench.plan.config import to_toml
 
         click.echo(to_toml(prof), nl=False)
         return
@@ -86,8 +86,7 @@ def info(key, as_config, config, sets):
         _describe_spec(key)
         return
 
-    from gdw_bench.datasets.catalogue import DATASETS
-    from gdw_bench.methods import cards
+    from gdw_bench.methods import cards  # the cards, read by `info` only: `report` never loads a method module
 
     known = cards.cards()
     if key in known:

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from gdw_bench.errors import UserInputError
-from gdw_bench.plan.specs import PROFILE_ORDER
+from gdw_bench.plan.config import PROFILE_ORDER, get_profile, load_profile
+from gdw_bench.statefile import kind_of
 
 DEFAULT_RESULTS = Path("results")
 
@@ -43,11 +44,9 @@ def _config_options(command):
 
 def _resolve_profile(profile: str, config: Path | None, sets: tuple[str, ...]):
     """The built-in profile, or the one a config file and --set overrides define on top of it."""
-    from gdw_bench.plan.specs import get_profile
 
     if config is None and not sets:
         return get_profile(profile)
-    from gdw_bench.plan.config import load_profile
 
     get_profile(profile)  # a bad --profile is still an error
     return load_profile(config, tuple(sets), base=profile)
@@ -75,7 +74,6 @@ def output_target(path: Path, option: str = "--out", folder: bool = False) -> Pa
     """An output of `report` (a folder) or `export` (a file) as an absolute path, checked before anything
     is read or computed: one line when it is something the suite must not replace (a device, a FIFO, a
     symlink; a folder where a file is meant, or the reverse), lies inside a file, or cannot be written."""
-    from gdw_bench.statefile import kind_of
 
     out = Path(path).expanduser().absolute()
     wanted = "a folder (or one to be created)" if folder else "a file path (a new file, or one gdw-bench wrote)"

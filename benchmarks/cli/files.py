@@ -1,12 +1,14 @@
 """`gdw-bench migrate` (an older results layout, moved in place) and `gdw-bench export` (records as rows)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
 
 from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _existing_results, _results_root, cli, output_target
 from gdw_bench.errors import UserInputError, unknown_choice, writing
+from gdw_bench.files import atomic_write_bytes
 from gdw_bench.storage import store
 from gdw_bench.storage.migrate import migrate as move
 
@@ -39,7 +41,7 @@ def migrate(results_dir, dry_run):
 @click.option("--curves", is_flag=True, help="one row per cell × epoch (learning curves, regime columns) instead")
 def export(results_dir, out, fmt, curves):
     """Write every record as tidy rows: one per cell (and seed), or one per cell × epoch."""
-    from gdw_bench import results
+    from gdw_bench import results  # pandas and the report layer: loaded by `export` only
 
     results_dir = _existing_results(_results_root(results_dir, must_write=False))
     # by default beside the records it was made from (the results root is git-ignored; the repo root is not)
@@ -61,11 +63,9 @@ def export(results_dir, out, fmt, curves):
     frame = results.curves(records=records) if curves else results.load(records=records)
     with writing(out):
         if fmt == "parquet":
-            import io
-
             buffer = io.BytesIO()
             frame.to_parquet(buffer, index=False)
-            store.atomic_write_bytes(out, buffer.getvalue())
+            atomic_write_bytes(out, buffer.getvalue())
         else:
-            store.atomic_write_bytes(out, frame.to_csv(index=False).encode())
+            atomic_write_bytes(out, frame.to_csv(index=False).encode())
     click.echo(f"wrote {len(frame)} rows ({'cell × epoch' if curves else 'cell'}) from {results_dir} to {out}")

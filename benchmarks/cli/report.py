@@ -20,12 +20,13 @@ from gdw_bench.cli.common import (
     cli,
     output_target,
 )
+from gdw_bench.core.identity import record_is_current
 from gdw_bench.errors import UserInputError, refuse_repeats, suggested_command, unknown_choice, writing
+from gdw_bench.files import atomic_write_bytes
 from gdw_bench.plan import runs
-from gdw_bench.plan.identity import record_is_current
-from gdw_bench.plan.specs import PROFILES, TABLES, get_table, parse_seeds
+from gdw_bench.plan.config import PROFILES
+from gdw_bench.plan.specs import TABLES, get_table, parse_seeds
 from gdw_bench.storage import store
-from gdw_bench.storage.store import atomic_write_bytes
 
 FORMATS = ("markdown", "latex", "csv")
 
@@ -117,7 +118,7 @@ def _output_folder(path: Path, selection: dict | None = None) -> Path:
 def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets,
            summary_only):
     """Render tables (and figures) from the result records."""
-    from gdw_bench.reporting import figures, publish
+    from gdw_bench.reporting import figures, publish  # pandas, scipy, matplotlib: loaded by `report` only
     from gdw_bench.reporting import report as rep
 
     if fmt not in FORMATS:
@@ -183,7 +184,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
 
 def _report_rows(methods: str | None, records: list[dict]):
     """--methods of `report`: None, "all", or validated keys (the paper's or any with records)."""
-    from gdw_bench.reporting import report as rep
+    from gdw_bench.reporting import report as rep  # pandas, scipy: loaded by `report` only
 
     if methods is None or methods.strip() == "all":
         return methods and "all"

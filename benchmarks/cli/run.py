@@ -64,10 +64,11 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
         from_scratch, executor, no_wait, tensorboard, rerun_stale, rerun_corrupt, checkpoint_every, sweeps, cuda_graphs,
         config, sets, **slurm_args):
     """Run the cells of a table's seed × setting grid that are not done yet."""
-    from gdw_bench.execution.options import RunOptions
+    # the run layer, loaded by `run` only (the other commands start without it)
+    from gdw_bench.core.options import RunOptions
     from gdw_bench.execution.prepare import prepare
     from gdw_bench.execution.progress import duration
-    from gdw_bench.plan import planner  # each command imports its layer when it runs
+    from gdw_bench.plan import planner
 
     request = planner.RunRequest(table=table_key, seeds=seeds, methods=methods, levels=levels, profile=profile,
                                  config=config, sets=tuple(sets), sweeps=tuple(sweeps), from_scratch=from_scratch,
@@ -123,7 +124,7 @@ def run(table_key, seeds, methods, levels, profile, results_dir, data_dir, devic
 def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta, guessed: int = 0) -> None:
     """Every cell with its status, the counts, the estimated time for the cells to train, and (for an
     accuracy table with results) the regime verdicts of its columns."""
-    from gdw_bench.execution.progress import duration
+    from gdw_bench.execution.progress import duration  # the run layer, loaded by `run` only
 
     for cell, status in zip(the_plan.cells, statuses):
         click.echo(f"{status:8s} {cell.folder(results_dir)}")
@@ -134,7 +135,7 @@ def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta, gues
                 f"times them first)" if guessed else ""))
     table = the_plan.tables[0]
     if "done" in statuses and table.kind == "accuracy":
-        from gdw_bench.reporting import report as rep
+        from gdw_bench.reporting import report as rep  # pandas, scipy: only for a table with results
 
         for line in rep.regime_lines(rep.load_records(results_dir), table, the_plan.profile, list(the_plan.seeds),
                                      the_plan.request.from_scratch):
@@ -143,7 +144,7 @@ def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta, gues
 
 def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
                    slurm_parallelism, slurm_extra):
-    from gdw_bench.execution import slurm
+    from gdw_bench.execution import slurm  # the run layer, loaded by `run` only
 
     for name, value in (("--slurm-time-min", slurm_time_min), ("--slurm-cpus", slurm_cpus),
                         ("--slurm-mem-gb", slurm_mem_gb), ("--slurm-parallelism", slurm_parallelism)):

@@ -5,7 +5,8 @@ import click
 
 from gdw_bench.cli.common import PATH, _data_dir, cli
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan.specs import get_profile, get_table
+from gdw_bench.plan.config import get_profile
+from gdw_bench.plan.specs import get_table
 
 
 @cli.command()
@@ -30,7 +31,7 @@ from gdw_bench.plan.specs import get_profile, get_table
 def speed(device, steps, rounds, methods, model, pack, profile, data_dir, show_phases, engine, cuda_graphs,
           memory_format):
     """Time one training step of every method (batch 100 / meta 100) and print ratios to BaseModel."""
-    from gdw_bench import speed as speed_module
+    from gdw_bench import speed as speed_module  # torch: loaded by `speed` only
     from gdw_bench.plan import grid
     from gdw_bench.training.engine import resolve_device
     from gdw_bench.training.models import MEMORY_FORMATS, resolve_model

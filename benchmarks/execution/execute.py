@@ -2,7 +2,7 @@
 
 The executor decides *where* cells train — in this process (``InProcess``), in ``--jobs`` worker
 processes (``Pool``), or as one SLURM job array (``Slurm``) — and nothing else: each hands every cell
-the same frozen ``RunOptions`` (``gdw_bench.execution.options``) and reports each cell back as a typed
+the same frozen ``RunOptions`` (``gdw_bench.core.options``) and reports each cell back as a typed
 ``CellOutcome``, so an option can never be dropped on one path, and a cell the engine skipped (a
 stale record, another process holding its lock) is counted as skipped wherever it ran.
 """
@@ -13,31 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from gdw_bench.execution.options import DIED, FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
+from gdw_bench.core.options import DIED, SKIPPED, TRAINED, CellOutcome, RunOptions
+from gdw_bench.execution import slurm
 from gdw_bench.execution.progress import GridOutcome, Progress, _live_line
+from gdw_bench.execution.status import cell_statuses, to_train
+from gdw_bench.execution.workers import WorkerPool
 from gdw_bench.plan import costs
-from gdw_bench.plan.grid import cell_statuses, to_train
 from gdw_bench.storage import store
 
 OnOutcome = Callable[[object, CellOutcome], None]
-
-
-def train_one(cell, root: Path, options: RunOptions, on_epoch=None, on_note=None) -> CellOutcome:
-    """Train one cell with the engine: the one call every executor makes (in this process, in a pool
-    worker, in a SLURM task)."""
-    from gdw_bench.training.engine import CellFailed, CellSkipped, run_cell
-
-    try:
-        record = run_cell(cell, Path(root), options, on_epoch=on_epoch, skip_done=True,
-                          **({"on_note": on_note} if on_note is not None else {}))
-        record = record if isinstance(record, dict) else {}
-        wall = record.get("wall_time_s")
-        return CellOutcome(TRAINED, wall_s=float(wall) if isinstance(wall, (int, float)) else None,
-                           device_type="cuda" if str(record.get("device", "")).startswith("cuda") else "cpu")
-    except CellFailed as exc:
-        return CellOutcome(FAILED, str(exc))
-    except CellSkipped as exc:
-        return CellOutcome(SKIPPED, exc.reason)
 
 
 @dataclass
@@ -45,6 +29,8 @@ class InProcess:
     """Cells one after another in this process (the default on one core, and on a GPU)."""
 
     def train(self, cells, root: Path, options: RunOptions, on_outcome: OnOutcome, progress: Progress) -> None:
+        from gdw_bench.training.engine import train_one  # torch: loaded where cells train, never by a pool's parent
+
         for cell in cells:
             progress.live(cell.label)
 
@@ -63,8 +49,6 @@ class Pool:
     jobs: int
 
     def train(self, cells, root: Path, options: RunOptions, on_outcome: OnOutcome, progress: Progress) -> None:
-        from gdw_bench.execution.workers import WorkerPool
-
         if options.threads is None:
             options = options.with_threads(max(1, (os.cpu_count() or 1) // self.jobs))
         pool = WorkerPool(self.jobs, str(root), options)
@@ -81,8 +65,6 @@ class Slurm:
     job_ids: tuple = ()
 
     def train(self, cells, root: Path, options: RunOptions, on_outcome: OnOutcome, progress: Progress) -> None:
-        from gdw_bench.execution import slurm
-
         self.job_ids = tuple(slurm.submit_and_wait(cells, root, options, self.options, self.estimates, on_outcome,
                                                    progress.write))
 

@@ -19,10 +19,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gdw_bench.core.options import MAX_JOBS, RunOptions
 from gdw_bench.errors import UserInputError, suggested_command, unknown_choice, writing
-from gdw_bench.execution.options import MAX_JOBS, RunOptions
+from gdw_bench.execution import slurm, status
+from gdw_bench.execution.execute import InProcess, Pool, Slurm, execute
 from gdw_bench.execution.progress import duration
-from gdw_bench.plan import costs, grid, runs
+from gdw_bench.plan import costs, runs
 from gdw_bench.plan.planner import Plan, planned_device_type
 from gdw_bench.storage.migrate import old_layout_records
 
@@ -62,7 +64,6 @@ class Preflight:
 
     def execute(self, progress: bool = True):
         """Train the cells to train (``gdw_bench.execution.execute.execute``); the grid's outcome."""
-        from gdw_bench.execution.execute import execute
 
         if self.executor is None:
             raise ValueError("a dry run's preflight trains nothing; prepare it without dry_run")
@@ -88,9 +89,9 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
     device_type = planned_device_type(options.device)  # torch-free; a local run resolves the device below
     _refuse_old_layout(root)
     problems: list[str] = []
-    statuses = plan.statuses(root, problems)
+    statuses = status.cell_statuses(list(plan.cells), root, problems)
     warnings = [f"warning: {line}" for line in problems]
-    todo = [c for c, s in zip(plan.cells, statuses) if grid.to_train(s, options.rerun)]
+    todo = [c for c, s in zip(plan.cells, statuses) if status.to_train(s, options.rerun)]
     if not dry_run:
         from gdw_bench.training.engine import resolve_device  # torch: a dry run never gets here
 
@@ -101,17 +102,19 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         else:
             resolve_device(options.device, here=False)  # its syntax only: each task finds its own device
     threads_given = options.threads  # SLURM tasks take theirs from SLURM_CPUS_PER_TASK unless threads says
-    jobs, threads = grid.default_parallelism(jobs, options.threads, device_type, len(todo))
+    jobs, threads = status.default_parallelism(jobs, options.threads, device_type, len(todo))
     if executor == "local":
         options = dataclasses.replace(options, threads=threads)
     parallel = slurm_options.parallelism if executor == "slurm" else jobs if device_type == "cpu" else 1
     measured = costs.load(root, warn=lambda line: warnings.append(f"warning: {line}"))
     if not dry_run:  # the data the probes train on is checked first (a dry run probes only what it can read)
-        grid.check_data(plan.cells, Path(options.data_dir) if options.data_dir else None, download)
+        from gdw_bench.execution import checks  # torch (models run on a blank batch): a dry run never gets here
+
+        checks.check_data(plan.cells, Path(options.data_dir) if options.data_dir else None, download)
     # `run` probes whatever this machine never timed; a dry run, torch-free, trusts a profile's calibration
     probes = _probes(todo, plan.profile, device_type, measured, options, dry_run) if executor == "local" else {}
     measured = {**measured, **{key: [seconds] for key, seconds in probes.items()}}
-    estimates = [grid.estimate_seconds(c, plan.profile, device_type, measured) for c in todo]
+    estimates = [costs.estimate(c, plan.profile, device_type, measured) for c in todo]
     estimate_s = sum(estimates) / max(1, min(parallel, len(todo)))
     guessed = sum(not costs.timed_here(c, device_type, measured) for c in todo)
     warnings += _skipped_lines(plan.cells, statuses, root, options.rerun)
@@ -119,12 +122,9 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         return Preflight(plan=plan, root=root, options=options, executor=None, executor_name=executor,
                          device_type=device_type, statuses=statuses, todo=todo, estimates=estimates,
                          estimate_s=estimate_s, parallel=parallel, jobs=jobs, warnings=warnings, guessed=guessed)
-    from gdw_bench.execution.execute import InProcess, Pool, Slurm
-    from gdw_bench.training.models import check_pretrained
+    from gdw_bench.training.models import check_pretrained  # torch: a dry run returned above
 
     if executor == "slurm" and todo:
-        from gdw_bench.execution import slurm
-
         slurm.check_cluster()  # before anything is written: no cluster, one line
     check_pretrained(c.protocol.model for c in todo if c.protocol.pretrained)
     if plan.profile.needs_gpu and device_type == "cpu" and todo:
@@ -155,7 +155,7 @@ def _probes(todo, profile, device_type: str, measured: dict, options: RunOptions
             wanted.setdefault(costs.probe_key(cell, device_type), cell)
     if not wanted:
         return {}
-    from gdw_bench.training.engine import resolve_device
+    from gdw_bench.training.engine import resolve_device  # torch: only where something is to be timed
     from gdw_bench.training.probe import basemodel_seconds_per_epoch
 
     device = resolve_device(options.device)
@@ -184,8 +184,8 @@ def _refuse_old_layout(root: Path) -> None:
 def _skipped_lines(cells, statuses, root: Path, rerun=frozenset()) -> list[str]:
     """Why cells that are not done are not trained now, one line per reason."""
     lines = []
-    for status in ("stale", "corrupt", "running", "queued"):
-        hit = [c for c, s in zip(cells, statuses) if s == status and status not in rerun]
+    for kind in ("stale", "corrupt", "running", "queued"):
+        hit = [c for c, s in zip(cells, statuses) if s == kind and kind not in rerun]
         if hit:
-            lines.append(f"{len(hit)} cells {grid.NOT_TRAINED_BECAUSE[status]}, e.g. {hit[0].folder(root)}")
+            lines.append(f"{len(hit)} cells {status.NOT_TRAINED_BECAUSE[kind]}, e.g. {hit[0].folder(root)}")
     return lines

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gdw_bench.plan.grid import NOT_TRAINED_BECAUSE
-from gdw_bench.training.cell import CellConfig
+from gdw_bench.core.cell import CellConfig
+from gdw_bench.execution.status import NOT_TRAINED_BECAUSE
 
 
 @dataclass

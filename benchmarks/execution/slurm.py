@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gdw_bench import files
+from gdw_bench.core.options import DIED, CellOutcome
 from gdw_bench.errors import UserInputError, first_line
-from gdw_bench.execution.options import DIED, CellOutcome
 from gdw_bench.storage import store
 
 POLL_SECONDS = 5.0  # between status checks while waiting; submitit batches them into one sacct call
@@ -81,7 +82,7 @@ class CellJob:
     per-epoch checkpoint."""
 
     def __call__(self, cell, root: str, options):
-        from gdw_bench.execution.execute import train_one
+        from gdw_bench.training.engine import train_one  # torch: in the SLURM task, never in the submitting process
 
         if options.threads is None:
             options = options.with_threads(int(os.environ.get("SLURM_CPUS_PER_TASK", "1")))
@@ -146,7 +147,7 @@ def submit_and_wait(cells, root: Path, options, slurm_options: SlurmOptions, est
     for cell, job in zip(cells, jobs):
         folder = cell.folder(root)
         if not (folder / store.RECORD).exists():
-            store.atomic_write_json(folder / store.QUEUED, {"job_id": job.job_id, "submitted_at": submitted_at,
+            files.atomic_write_json(folder / store.QUEUED, {"job_id": job.job_id, "submitted_at": submitted_at,
                                                             "stdout": str(job.paths.stdout)})
     job_ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
     if not slurm_options.wait:

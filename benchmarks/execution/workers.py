@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Callable
 
-from gdw_bench.execution.options import DIED, CellOutcome
+from gdw_bench.core.options import DIED, CellOutcome
 
 # Messages a worker sends: ("epoch", label, epoch, epochs, loss, test_acc) and ("note", line) while
 # training, then ("done", CellOutcome) for its cell.
 
 
 def _worker_main(conn, root: str, options) -> None:
-    from gdw_bench.execution.execute import train_one
+    from gdw_bench.training.engine import train_one  # torch: in the worker process, never in the parent
 
     while True:
         try:

@@ -38,14 +38,15 @@ import json
 import math
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from gdw_bench import statefile
+from gdw_bench.core.cell import BUILTIN_MODELS, protocol_problem, value_fits
 from gdw_bench.datasets.catalogue import DATASETS, USER_SOURCES, register_user_dataset
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan.specs import LEVELED_SETTINGS, PROFILES, Profile, Protocol, StandIn, get_table, parse_seeds
-from gdw_bench.training.cell import BUILTIN_MODELS, protocol_problem, value_fits
+from gdw_bench.plan.specs import LEVELED_SETTINGS, Profile, Protocol, StandIn, get_table, parse_seeds
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,7 +111,7 @@ def _protocol(where: str, base: Protocol | None, values: dict) -> Protocol:
         if wrong:
             raise UserInputError(f"{where}.{key} {wrong}")
     if "model" in fields and fields["model"] not in BUILTIN_MODELS:  # a plugin's or a file's: import it
-        from gdw_bench.training.models import resolve_model
+        from gdw_bench.training.models import resolve_model  # torch: only for a model that is not built in
 
         try:
             resolve_model(fields["model"])
@@ -299,7 +300,7 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
         if builtin and isinstance(values, dict):  # as written: no method card is read, so reports import no method
             overrides[method] = {**overrides.get(method, {}), **values}  # (tests check them like any config's)
             continue
-        from gdw_bench.methods.cards import card
+        from gdw_bench.methods.cards import card  # the cards, read only when a config names a method
 
         method_card = card(method)  # "unknown method 'x' (did you mean …)"
         if not isinstance(values, dict):
@@ -425,3 +426,45 @@ def to_toml(profile: Profile) -> str:
         lines += ["", f"[methods.{json.dumps(method) if '-' in method else method}]"]
         lines += [f"{k} = {value(v)}" for k, v in values.items()]
     return "\n".join(lines) + "\n"
+
+
+PROFILE_FOLDER = Path(__file__).resolve().parent / "profiles"
+PROFILE_ORDER = ("paper", "mini", "fmnist", "fmnist-small", "fmnist-paper")  # as `list profiles` shows them
+
+
+class BuiltinProfiles(Mapping):
+    """The built-in profiles: ``plan/profiles/<name>.toml``, read on first use by the loader that reads
+    your configs (``config.load_profile``), so a built-in is a config like any other — and
+    ``gdw-bench info <name> --as-config`` prints one to copy. Ordered as ``PROFILE_ORDER``, then any
+    other file by name."""
+
+    def __init__(self):
+        self._profiles: dict[str, Profile] | None = None
+
+    def _loaded(self) -> dict[str, Profile]:
+        if self._profiles is None:
+            files = sorted(PROFILE_FOLDER.glob("*.toml"),
+                           key=lambda f: (PROFILE_ORDER.index(f.stem) if f.stem in PROFILE_ORDER else len(PROFILE_ORDER),
+                                          f.stem))
+            self._profiles = {}
+            for path in files:
+                self._profiles[path.stem] = load_profile(path, base=None, builtin=True)
+        return self._profiles
+
+    def __getitem__(self, name: str) -> Profile:
+        return self._loaded()[name]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+PROFILES = BuiltinProfiles()
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise unknown_choice("profile", name, PROFILES)
+    return PROFILES[name]

@@ -17,9 +17,9 @@ import statistics
 from pathlib import Path
 
 from gdw_bench import statefile
+from gdw_bench.core.identity import portable_protocol
+from gdw_bench.files import atomic_write_json
 from gdw_bench.methods import cards
-from gdw_bench.plan.identity import portable_protocol
-from gdw_bench.storage.store import atomic_write_json
 
 COSTS = "costs.json"
 KEPT = 25  # samples per key

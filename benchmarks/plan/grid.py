@@ -3,15 +3,12 @@ models before anything is written (``planner`` resolves a whole request with the
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
-from gdw_bench.errors import UserInputError, first_line, number_or_text, refuse_repeats
+from gdw_bench.core.cell import CellConfig
+from gdw_bench.errors import UserInputError, number_or_text, refuse_repeats
 from gdw_bench.methods.cards import card, method_keys
-from gdw_bench.plan import costs
 from gdw_bench.plan.specs import Profile, TableSpec, takes_levels, with_levels
-from gdw_bench.storage import store
-from gdw_bench.training.cell import CellConfig
 
 
 def parse_levels(text: str | None, table: TableSpec) -> set[str] | None:
@@ -144,109 +141,3 @@ def table_cells(table: TableSpec, profile: Profile, seeds, methods=None, levels=
                     seen.add(key)
                     cells.append(cell)
     return cells
-
-
-def estimate_seconds(cell: CellConfig, profile: Profile, device_type: str, measured: dict | None = None) -> float:
-    """Seconds to train ``cell`` here: what this machine measured (``costs``), else the profile's guess."""
-    return costs.estimate(cell, profile, device_type, measured or {})
-
-
-def check_data(cells: list[CellConfig], data_dir: Path | None, download: bool = False) -> None:
-    """Everything the grid's cells will need, checked before anything is written: each dataset's
-    source loaded once (a missing download is one line up front, not a failed cell), every planned
-    (corruption, seed) split built as indices (meta split sizes, subsets, padding, non-empty splits),
-    and every model built and run on a blank batch of its dataset's shape. ``download``: fetch what can
-    be fetched (CIFAR) now, in this process, so the cells' processes find it on disk."""
-    from gdw_bench.datasets.protocol import check_splits, load_source
-
-    for cell in cells:
-        cell.ensure_dataset()
-    for dataset in sorted({c.dataset for c in cells}):
-        load_source(dataset, data_dir, download)
-    seeds_by_split: dict[tuple, set[int]] = {}
-    for c in cells:
-        p = c.protocol
-        key = (c.dataset, c.corruption.canonical(), p.train_subset, p.test_subset, p.meta_per_class, p.pad_to)
-        seeds_by_split.setdefault(key, set()).add(c.seed)
-    for (dataset, corruption, train_subset, test_subset, meta_per_class, pad_to), seeds in seeds_by_split.items():
-        try:
-            check_splits(dataset, corruption, sorted(seeds), data_dir, train_subset, test_subset, meta_per_class,
-                         pad_to)
-        except UserInputError as exc:
-            raise UserInputError(f"{dataset} ({corruption.slug}): {exc}") from None
-    for dataset, model, pad_to in sorted({(c.dataset, c.protocol.model, c.protocol.pad_to) for c in cells}):
-        check_model_fits(dataset, model, pad_to)
-
-
-def check_model_fits(dataset: str, model: str, pad_to: int | None) -> None:
-    """Build ``model`` (untrained) for ``dataset``'s images and classes and run a forward pass on two
-    blank images: a model that cannot take the input, or returns the wrong shape, is a one-line
-    error before any cell starts, not a failed cell per seed."""
-    import torch
-
-    from gdw_bench.datasets import dataset_spec
-    from gdw_bench.training.models import build_model
-
-    spec = dataset_spec(dataset)
-    channels, height, width = spec.image_shape
-    shape = (channels, pad_to, pad_to) if pad_to else (channels, height, width)
-    where = f"model '{model}' on {dataset} ({'×'.join(map(str, shape))}, {spec.num_classes} classes)"
-    try:
-        net = build_model(model, spec.num_classes, channels, pretrained=False, image_shape=shape).eval()
-        with torch.no_grad():
-            out = net(torch.zeros(2, *shape))
-    except UserInputError as exc:
-        raise UserInputError(f"{where}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - the model's own error, in one line
-        raise UserInputError(f"{where} does not run: {type(exc).__name__}: {first_line(exc)}") from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, spec.num_classes):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise UserInputError(f"{where} returns {got} for a batch of 2; expected (2, {spec.num_classes}) logits")
-
-
-# Why cells are not trained: by their status before a run (`run` says so up front), or by the reason
-# the engine skipped them during it (said at the end).
-NOT_TRAINED_BECAUSE = {
-    "stale": "hold a record of another configuration (left as is; --rerun-stale retrains them)",
-    "corrupt": "hold a damaged record (left as is; --rerun-corrupt retrains them)",
-    "running": "are being trained by another process (their lock is held)",
-    "queued": "are queued or running as SLURM jobs",
-    "busy": "were being trained by another process",
-    "done": "were finished by another process meanwhile",
-}
-
-
-def default_parallelism(jobs: int | None, threads: int | None, device_type: str, cells: int) -> tuple[int, int | None]:
-    """(--jobs, --threads) where not given. On CPU, one thread per cell and as many cells as cores:
-    measured on 2 cores, 2 cells × 1 thread filled the grids of the mini and fmnist profiles
-    faster than 1 cell × 2 threads (README, "Speed"), since their small networks' steps do not
-    split over threads. On a GPU one process: with CUDA graphs an H100 trained 817 fmnist-paper
-    cell-epochs an hour with one process and 775–785 with 2, 4 or 8 (without MPS the GPU time-slices
-    between processes, so their kernels never overlap)."""
-    cores = os.cpu_count() or 1
-    if device_type != "cpu":
-        return jobs or 1, threads
-    if jobs is None:
-        jobs = max(1, min(cores // (threads or 1), max(cells, 1)))
-    if threads is None and jobs > 1:
-        threads = max(1, cores // jobs)
-    return jobs, threads
-
-
-NOT_TO_TRAIN = ("done", "stale", "corrupt", "running", "queued")  # stale, corrupt: records never overwritten
-
-
-def cell_statuses(cells: list[CellConfig], root: Path, problems: list[str] | None = None) -> list[str]:
-    """Each cell's store status; SLURM is asked (once) only when some cell has a queued.json.
-    ``problems``: one line per damaged file met."""
-    active = None
-    if any((c.folder(root) / store.QUEUED).exists() for c in cells):
-        from gdw_bench.execution.slurm import active_jobs
-
-        active = active_jobs()
-    return [store.cell_status(c.folder(root), c.config_hash, active, problems) for c in cells]
-
-
-def to_train(status: str, rerun: frozenset = frozenset()) -> bool:
-    """Whether ``run`` trains a cell of this status (``rerun``: the kinds of record to retrain)."""
-    return status not in NOT_TO_TRAIN or status in rerun

@@ -14,12 +14,12 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from gdw_bench.core.cell import CellConfig
 from gdw_bench.errors import UserInputError, number_or_text, refuse_repeats
 from gdw_bench.plan import grid
-from gdw_bench.plan.config import derived_name, load_profile, parse_value
+from gdw_bench.plan.config import derived_name, get_profile, load_profile, parse_value
 from gdw_bench.plan.runs import StoredRun
-from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_profile, get_table, parse_seeds
-from gdw_bench.training.cell import CellConfig
+from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_table, parse_seeds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,10 +61,6 @@ class Plan:
                          seeds=list(self.seeds), methods=self.request.methods, levels=self.request.levels,
                          axes=[(k, list(v)) for k, v in self.axes], points=list(self.points),
                          argv=list(self.request.argv))
-
-    def statuses(self, root: Path, problems: list[str] | None = None) -> list[str]:
-        """Each cell's status under ``root`` (done, missing, stale, corrupt, running, queued, failed)."""
-        return grid.cell_statuses(list(self.cells), root, problems)
 
 
 def resolve_profile(name: str, config: Path | None = None, sets: tuple[str, ...] = ()) -> Profile:

@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gdw_bench import statefile
+from gdw_bench.core.cell import protocol_problem
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError
+from gdw_bench.files import atomic_write_json
 from gdw_bench.plan.config import check_name
 from gdw_bench.plan.specs import Profile, Protocol, StandIn
-from gdw_bench.storage.store import atomic_write_json
-from gdw_bench.training.cell import protocol_problem
 
 RUNS = "runs"
 RUN_SCHEMA = 1

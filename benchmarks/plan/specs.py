@@ -6,13 +6,12 @@ protocol. Both ``run`` and ``report`` read these; neither imports a method to do
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
+from gdw_bench.core.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
 from gdw_bench.datasets.corruption import Corruption
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.training.cell import Protocol  # the cell's protocol lives with the cell (torch-free)
 
 PAPER_SEEDS = (1, 10, 100, 1000, 10000)  # Appendix C
 
@@ -201,8 +200,6 @@ class Profile:
     def rerun_arguments(self) -> list[str]:
         """The `run` arguments that select this profile again: ``--profile NAME``, or the config file and
         --set overrides it came from (``source``, split as the shell would; a config file gets ``--config``)."""
-        import shlex
-
         try:
             words = shlex.split(self.source)
         except ValueError:  # a stored run's source that no shell could have typed
@@ -222,55 +219,11 @@ class Profile:
         return stand.dataset, (stand.corruption or column.corruption)
 
 
-PROFILE_FOLDER = Path(__file__).resolve().parent / "profiles"
-PROFILE_ORDER = ("paper", "mini", "fmnist", "fmnist-small", "fmnist-paper")  # as `list profiles` shows them
-
-
-class BuiltinProfiles(Mapping):
-    """The built-in profiles: ``plan/profiles/<name>.toml``, read on first use by the loader that reads
-    your configs (``config.load_profile``), so a built-in is a config like any other — and
-    ``gdw-bench info <name> --as-config`` prints one to copy. Ordered as ``PROFILE_ORDER``, then any
-    other file by name."""
-
-    def __init__(self):
-        self._profiles: dict[str, Profile] | None = None
-
-    def _loaded(self) -> dict[str, Profile]:
-        if self._profiles is None:
-            from gdw_bench.plan.config import load_profile  # config reads these specs: import on use
-
-            files = sorted(PROFILE_FOLDER.glob("*.toml"),
-                           key=lambda f: (PROFILE_ORDER.index(f.stem) if f.stem in PROFILE_ORDER else len(PROFILE_ORDER),
-                                          f.stem))
-            self._profiles = {}
-            for path in files:
-                self._profiles[path.stem] = load_profile(path, base=None, builtin=True)
-        return self._profiles
-
-    def __getitem__(self, name: str) -> Profile:
-        return self._loaded()[name]
-
-    def __iter__(self):
-        return iter(self._loaded())
-
-    def __len__(self) -> int:
-        return len(self._loaded())
-
-
-PROFILES = BuiltinProfiles()
-
-
 def get_table(key: str) -> TableSpec:
     key = str(key).lower().removeprefix("table")
     if key not in TABLES:
         raise unknown_choice("table", key, TABLES)
     return TABLES[key]
-
-
-def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise unknown_choice("profile", name, PROFILES)
-    return PROFILES[name]
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -293,6 +246,6 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 MAX_SEED = (1 << 63) - 1  # the largest integer TOML holds: a config's seeds and --seeds share one range
 
 
-__all__ = ["Column", "PAPER_METHOD_NAMES", "READER_NAMES", "reader_name", "PAPER_SEEDS", "PROFILES", "Profile",
+__all__ = ["Column", "PAPER_METHOD_NAMES", "READER_NAMES", "reader_name", "PAPER_SEEDS", "Profile",
            "Protocol", "StandIn", "TABLES",
-           "TableSpec", "get_profile", "get_table", "parse_seeds", "replace"]
+           "TableSpec", "get_table", "parse_seeds", "replace"]

@@ -6,6 +6,8 @@ Titles stay short; what a figure stands in for and how many seeds it pools go to
 """
 from __future__ import annotations
 
+import zlib
+
 ONE_COLUMN = (3.3, 2.4)
 TWO_COLUMNS = (6.9, 2.5)
 
@@ -42,7 +44,6 @@ FALLBACK_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
 def method_look(key: str, declared: dict | None = None) -> dict:
     """{"color", "marker"} of a method: what it declared (``Method.color``/``marker``, stored in each
     record as ``method_look``), else a stable choice from its key."""
-    import zlib
 
     declared = declared or {}
     index = zlib.crc32(key.encode())

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gdw_bench.files import atomic_write_bytes  # noqa: E402
 from gdw_bench.plan.specs import PAPER_METHOD_NAMES, Profile, TableSpec, extra_levels, reader_name  # noqa: E402
 from gdw_bench.reporting import figstyle  # noqa: E402
 from gdw_bench.reporting.report import (
@@ -31,7 +32,6 @@ from gdw_bench.reporting.report import (
     swept_in,
     weight_ratio_matrix,  # noqa: E402
 )
-from gdw_bench.storage.store import atomic_write_bytes  # noqa: E402
 
 plt.rcParams.update(figstyle.STYLE)  # this module draws only report figures
 # Embedding a TrueType font in a PDF (pdf.fonttype 42) makes fontTools log one warning per font and

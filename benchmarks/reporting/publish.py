@@ -2,7 +2,7 @@
 ``index.md`` and the self-contained ``index.html``.
 
 The `report` command's library half (the CLI parses and validates; this writes). Reads records only.
-Every file is written whole under a temporary name and renamed (``store.atomic_write_bytes``).
+Every file is written whole under a temporary name and renamed (``files.atomic_write_bytes``).
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Callable
 
 from gdw_bench.datasets.corruption import corruption_label
 from gdw_bench.errors import suggested_command
+from gdw_bench.files import atomic_write_bytes
 from gdw_bench.plan.specs import Profile, TableSpec, reader_name
 from gdw_bench.reporting import figures, site, summary
 from gdw_bench.reporting import report as rep
-from gdw_bench.storage.store import atomic_write_bytes
 
 SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from gdw_bench.core.identity import record_is_current
 from gdw_bench.datasets.corruption import corruption_label
 from gdw_bench.errors import suggested_command
-from gdw_bench.plan.identity import record_is_current
 from gdw_bench.plan.specs import (
     PAPER_METHOD_NAMES,
     Column,

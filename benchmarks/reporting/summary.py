@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from gdw_bench.plan.specs import Profile, TableSpec
-from gdw_bench.reporting.report import display_name
+from gdw_bench.reporting.report import _column_title, collect, compare, display_name, summarise
 
 ALPHA = 0.05
 
@@ -61,7 +61,6 @@ class Block:
 def grid_columns(records, tables: list[TableSpec], profile: Profile, seeds_of) -> list[GridColumn]:
     """Every column of the accuracy tables present, once, with each method's mean score over complete
     cells (``seeds_of(table)``: the seeds a full cell has)."""
-    from gdw_bench.reporting.report import _column_title, collect, summarise
 
     columns: dict[tuple[str, str], GridColumn] = {}
     for table in tables:
@@ -109,7 +108,6 @@ def average_ranks(columns: list[GridColumn]) -> tuple[dict[str, float], dict[str
 
 def pairwise(columns: list[GridColumn], a: str, b: str) -> list[str]:
     """'win' | 'tie' | 'loss' of a against b in each column both ran in, by the tables' test at 5 %."""
-    from gdw_bench.reporting.report import compare
 
     outcomes = []
     for column in columns:

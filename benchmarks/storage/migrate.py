@@ -14,7 +14,7 @@ Restartable: the record is rewritten first, atomically, inside its old folder, a
 second. A kill between the two leaves a rewritten record in the old layout, which the next `migrate`
 finds and moves (the rewrite is idempotent: the new identity maps to itself); each folder's temporary
 files from a killed write are swept before it is touched. The target is built from the record's own
-fields, so each part must be a plain name that stays under the root (``store.inside``): a shared
+fields, so each part must be a plain name that stays under the root (``files.inside``): a shared
 results folder cannot move anything elsewhere.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gdw_bench.plan import identity
+from gdw_bench.core import identity
 from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
 
@@ -49,7 +49,7 @@ class Migration:
 
 def effective_overrides(method: str, resolved: dict) -> dict:
     """The hyperparameters ``resolved`` holds at another value than the method's default today."""
-    from gdw_bench.methods import get_method
+    from gdw_bench.methods import get_method  # torch: the defaults of a method's class, for old records only
 
     defaults = dataclasses.asdict(get_method(method).Hyperparameters())
     return {k: v for k, v in sorted(resolved.items()) if k not in defaults or defaults[k] != v}
@@ -77,7 +77,7 @@ def migrate(root: Path, dry_run: bool = False) -> Migration:
         new["overrides"] = overrides
         key = identity.configuration_key(new.get("protocol") or {}, overrides, new.get("data_source"))
         try:
-            target = store.cell_dir(root, record["dataset"], record["corruption"]["slug"], folder.parent.name, key,
+            target = identity.cell_dir(root, record["dataset"], record["corruption"]["slug"], folder.parent.name, key,
                                     record["seed"])
         except ValueError as exc:
             done.unreadable.append((folder, f"its record names {exc}; left where it is"))

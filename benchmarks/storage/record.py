@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from gdw_bench import statefile
+from gdw_bench.files import atomic_write_json
 
 SCHEMA_VERSION = 1
 
@@ -36,7 +37,7 @@ class Record(TypedDict, total=False):
     from_scratch: bool           # a pretrained protocol trained from random weights (--from-scratch)
     diagnostics: bool            # class-level weight diagnostics were recorded (+diag cells)
     config_hash: str             # identity.config_hash(identity): 12 hex digits
-    identity: dict               # everything that decides the numbers (gdw_bench.plan.identity)
+    identity: dict               # everything that decides the numbers (gdw_bench.core.identity)
     score: float                 # mean test accuracy (%) of the last 5 evaluations of the final phase
     score_net2: float | None     # the same for a second network (Co-teaching), else None
     score_epochs: list           # the global epochs averaged into score
@@ -128,7 +129,6 @@ def read(path: Path) -> tuple[Record | None, str | None]:
 
 def write(path: Path, record: Record) -> None:
     """Atomically (temporary file + rename): a record exists whole or not at all."""
-    from gdw_bench.storage.store import atomic_write_json
 
     wrong = problem(record)
     if wrong:

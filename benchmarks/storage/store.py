@@ -16,109 +16,26 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import socket
-import stat
-import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 from gdw_bench import statefile
+from gdw_bench.files import TEMP_SUFFIX, atomic_write_bytes, atomic_write_json, file_mode
 from gdw_bench.storage import record as record_schema
 
 RECORD, CHECKPOINT, FAILED, RUNNING, QUEUED = "record.json", "checkpoint.pt", "failed.json", "running.json", \
     "queued.json"
 LOCK = ".lock"
-TEMP_SUFFIX = ".tmp"
-
-
-def plain_name_problem(name) -> str | None:
-    """Why ``name`` cannot be one folder or file name under a results root (None: it can): not text,
-    empty, '.' or '..', a hidden name, or one holding a path separator or a NUL byte."""
-    if not isinstance(name, str) or not name:
-        return f"{name!r} is not a name"
-    if name.startswith(".") or "/" in name or "\\" in name or "\0" in name or len(name.encode()) > 255:
-        return f"{name[:60]!r} is not a plain name (a path separator, a leading '.', a NUL byte or over 255 bytes)"
-    return None
-
-
-def inside(root: Path, *names) -> Path:
-    """``root/name/…`` for plain names only, and only where it resolves under ``root`` (a symlinked folder
-    pointing out of it included); ``ValueError`` naming the bad part otherwise. Every path the suite builds
-    from data (record fields, profile names, slugs, keys) goes through here."""
-    root = Path(root)
-    for name in names:
-        wrong = plain_name_problem(name)
-        if wrong:
-            raise ValueError(f"a path under {root} from {wrong}")
-    path = root.joinpath(*names)
-    if not path.resolve().is_relative_to(root.resolve()):
-        raise ValueError(f"{path} resolves outside {root}")
-    return path
-
-
-def cell_dir(root: Path, dataset: str, corruption_slug: str, method_folder: str, configuration_key: str,
-             seed: int) -> Path:
-    """``<root>/<dataset>/<corruption>/<method>/<configuration key>/seed-<n>`` (``identity.py``)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed {seed!r} is not a non-negative integer")
-    return inside(root, dataset, corruption_slug, method_folder, configuration_key, f"seed-{seed}")
-
-
-def _file_mode() -> int:
-    """0666 less the process umask: what ``open()`` would give, so colleagues on a shared results
-    folder can read what we write (``mkstemp`` alone gives 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def not_replaceable(path: Path) -> str | None:
-    """Why the suite must not write over ``path`` (None: it may): an existing entry that is not a regular
-    file — a device, a FIFO, a socket, a folder or a symlink — is not one of its files, and renaming a
-    temporary file over it would replace it."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    kind = "a symlink" if stat.S_ISLNK(mode) else statefile.kind_of(mode)
-    return f"{path} is {kind}, not a file gdw-bench wrote; it is left as it is"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (a temporary file in the same folder, renamed into place);
-    ``IsADirectoryError``/``FileExistsError`` (OSError) where something other than a regular file is there."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    refused = not_replaceable(path)
-    if refused:
-        raise FileExistsError(errno.EEXIST, refused)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
-    import io
-
-    import torch
+    import torch  # torch: only the trainer writes checkpoints; planning and reports never load it
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -180,7 +97,7 @@ class CellLock:
     def acquire(self) -> None:
         """Take the lock or raise ``CellBusy``; OSError when the folder cannot be written."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, _file_mode())
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -200,7 +117,7 @@ class CellLock:
         owner = self.path.with_suffix(".owner")
         for _ in range(2):
             try:
-                fd = os.open(owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _file_mode())
+                fd = os.open(owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode())
             except FileExistsError:
                 held = read_json(owner) or {}
                 if held.get("host") == socket.gethostname() and not _pid_alive(int(held.get("pid", -1))):

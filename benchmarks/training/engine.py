@@ -15,10 +15,10 @@ from typing import Callable
 
 import torch
 
-from gdw_bench.execution.options import RunOptions
+from gdw_bench.core.cell import CellConfig, CellFailed, CellSkipped, Protocol  # noqa: F401 (re-exported)
+from gdw_bench.core.options import FAILED, SKIPPED, TRAINED, CellOutcome, RunOptions
 from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
-from gdw_bench.training.cell import CellConfig, CellFailed, CellSkipped, Protocol  # noqa: F401 (re-exported)
 from gdw_bench.training.loop import (  # noqa: F401
     CHECKPOINT_INTERVAL_S,
     SCORE_EPOCHS,
@@ -66,7 +66,7 @@ def run_cell(cell: CellConfig, root: Path, options: RunOptions | None = None, *,
     its kind, and then it is renamed aside (kept) before training. ``on_note``: one-line notes (a
     damaged checkpoint, so training from scratch).
 
-    ``options`` (``gdw_bench.execution.options.RunOptions``, every executor hands it over whole): the device,
+    ``options`` (``gdw_bench.core.options.RunOptions``, every executor hands it over whole): the device,
     data folder and CPU threads; ``tensorboard``: also write each epoch's numbers as TensorBoard events
     into the cell's ``tensorboard/`` folder; ``rerun``; ``checkpoint_every``: seconds of training
     between checkpoints (default ``CHECKPOINT_INTERVAL_S``); ``cuda_graphs``: on a CUDA device, replay
@@ -141,3 +141,17 @@ def _set_aside_or_skip(cell: CellConfig, folder: Path, rerun: frozenset, on_note
             f"retraining the cell")
 
 
+def train_one(cell, root: Path, options: RunOptions, on_epoch=None, on_note=None) -> CellOutcome:
+    """Train one cell with the engine: the one call every executor makes (in this process, in a pool
+    worker, in a SLURM task)."""
+    try:
+        record = run_cell(cell, Path(root), options, on_epoch=on_epoch, skip_done=True,
+                          **({"on_note": on_note} if on_note is not None else {}))
+        record = record if isinstance(record, dict) else {}
+        wall = record.get("wall_time_s")
+        return CellOutcome(TRAINED, wall_s=float(wall) if isinstance(wall, (int, float)) else None,
+                           device_type="cuda" if str(record.get("device", "")).startswith("cuda") else "cpu")
+    except CellFailed as exc:
+        return CellOutcome(FAILED, str(exc))
+    except CellSkipped as exc:
+        return CellOutcome(SKIPPED, exc.reason)

@@ -20,13 +20,16 @@ from pathlib import Path
 
 import torch
 
-from gdw_bench.datasets import PreparedData, expected_wrong_fraction, prepare
-from gdw_bench.execution.options import RunOptions
-from gdw_bench.plan import seeds
+from gdw_bench import seeds
+from gdw_bench.core.cell import CellConfig, CellFailed
+from gdw_bench.core.options import RunOptions
+from gdw_bench.datasets import PreparedData, dataset_spec, expected_wrong_fraction, prepare
+from gdw_bench.errors import UserInputError
+from gdw_bench.methods import PhaseContext, TaskInfo, get_method, hyperparameter_dict, hyperparameters_of
 from gdw_bench.storage import record as record_schema
 from gdw_bench.storage import store
 from gdw_bench.training import cpu_tuning, provenance
-from gdw_bench.training.cell import CellConfig, CellFailed
+from gdw_bench.training.cuda_graphs import GraphedSteps
 from gdw_bench.training.models import build_model, place_model, preferred_memory_format
 
 SCORE_EPOCHS = 5
@@ -71,7 +74,6 @@ def evaluate(net: torch.nn.Module, split, batch_size: int, true_labels: bool = F
 def resolve_device(device: str, here: bool = True) -> torch.device:
     """``device`` as a torch device; ``here=False`` checks only its syntax (a SLURM job resolves
     "auto" and finds its GPU on the compute node, not on the machine that submits)."""
-    from gdw_bench.errors import UserInputError
 
     if device == "auto":
         return torch.device("cuda" if here and torch.cuda.is_available() else "cpu")
@@ -102,9 +104,6 @@ def prepared_data(cell: CellConfig, device: torch.device, data_dir: Path | None)
 
 
 def build_method(cell: CellConfig, data: PreparedData, device: torch.device):
-    from gdw_bench.datasets import dataset_spec
-    from gdw_bench.methods import TaskInfo, get_method, hyperparameters_of
-
     cls = get_method(cell.method)
     p = cell.protocol
     task = TaskInfo(num_classes=data.num_classes, num_train=data.num_train, class_counts=data.noisy_class_counts,
@@ -145,7 +144,6 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
            checkpoint_every: float = CHECKPOINT_INTERVAL_S, options: RunOptions | None = None):
     options = options or RunOptions()
     cuda_graphs = options.cuda_graphs
-    from gdw_bench.methods import PhaseContext
 
     data = prepared_data(cell, dev, data_dir)
     method = build_method(cell, data, dev)
@@ -180,8 +178,6 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     splits = {"train": data.train, "meta": data.meta}
     step = method.train_step
     if graphed:
-        from gdw_bench.training.cuda_graphs import GraphedSteps
-
         def note(message: str) -> None:
             notes.append(message)
             on_note(message)
@@ -305,8 +301,6 @@ def _checked_logs(method, logs) -> dict:
 
 
 def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> dict:
-    from gdw_bench.methods import hyperparameter_dict
-
     final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
     score = sum(e["test_acc"] for e in final) / len(final)
     net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]

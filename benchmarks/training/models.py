@@ -29,6 +29,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable
 
@@ -296,7 +297,6 @@ def load_model_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    from importlib.metadata import entry_points
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         source = f"{entry.dist.name if entry.dist else entry.value} (entry point '{entry.name}')"

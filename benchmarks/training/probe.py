@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from gdw_bench.training.loop import build_method, evaluate, prepared_data
+
 WARMUP_STEPS = 2
 TIMED_SECONDS = 0.5  # steps are timed until this much has passed (at least MIN_STEPS, at most MAX_STEPS)
 MIN_STEPS, MAX_STEPS = 3, 40
@@ -25,7 +27,6 @@ MIN_STEPS, MAX_STEPS = 3, 40
 def basemodel_seconds_per_epoch(cell, device: torch.device, data_dir: Path | None, threads: int | None = None) -> float:
     """BaseModel's seconds per epoch of ``cell``'s protocol here: its training steps plus the test
     evaluation (and, for noisy data, the training-set evaluation) that every epoch of the engine runs."""
-    from gdw_bench.training.loop import build_method, evaluate, prepared_data
 
     base = dataclasses.replace(cell, method="basemodel", hyperparameters=(), diagnostics=False)
     before = torch.get_num_threads()

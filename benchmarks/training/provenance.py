@@ -7,6 +7,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from gdw_bench import __version__
+
 
 def git_commit() -> str | None:
     """The commit of the gdw-bench checkout (None for an installed wheel or without git)."""
@@ -22,7 +24,6 @@ def versions() -> dict:
     import numpy
     import torch
 
-    from gdw_bench import __version__
 
     return {"gdw_bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": numpy.__version__, "platform": platform.platform()}

@@ -9,7 +9,7 @@ and stores it in the record.
 
 The profile's *name* is not in it: a profile is a label for a request, and two requests that define
 the same cell share it. A cell lives in ``<dataset>/<corruption>/<method>/<configuration key>/seed-<n>``
-(``store.cell_dir``), the key a hash of what a request may change — the protocol, the explicit
+(``cell_dir`` below), the key a hash of what a request may change — the protocol, the explicit
 hyperparameters, the data source — so ``--set gdw.outer_lr=50`` or a ``--sweep`` finds every other
 method's finished cells where they are and trains only GDW's new ones. A changed method ``version``
 or default keeps the folder and makes its record stale (``run --rerun-stale``).
@@ -22,8 +22,8 @@ import json
 import os
 from pathlib import Path
 
-from gdw_bench import statefile
-from gdw_bench.plan import seeds
+from gdw_bench import seeds, statefile
+from gdw_bench.files import inside
 
 _DIGESTS: dict = {}  # (path, size, mtime) → content digest: a grid of 150 cells reads a model file once
 
@@ -134,3 +134,11 @@ def _matches(record: dict, profile) -> bool:
         return False
     resolved = identity.get("hyperparameters", {})
     return all(resolved.get(k, object()) == v for k, v in profile.method_overrides.get(record.get("method"), {}).items())
+
+
+def cell_dir(root: Path, dataset: str, corruption_slug: str, method_folder: str, configuration_key: str,
+             seed: int) -> Path:
+    """``<root>/<dataset>/<corruption>/<method>/<configuration key>/seed-<n>`` (``identity.py``)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed {seed!r} is not a non-negative integer")
+    return inside(root, dataset, corruption_slug, method_folder, configuration_key, f"seed-{seed}")

@@ -12,9 +12,10 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from gdw_bench import seeds
+from gdw_bench.core import identity
+from gdw_bench.datasets.catalogue import DATASETS, register_user_dataset
 from gdw_bench.datasets.corruption import Corruption
-from gdw_bench.plan import identity, seeds
-from gdw_bench.storage import store
 
 # The models ``training.models`` registers itself, by name: a protocol naming one is valid without
 # importing torch (a test keeps this list equal to the registry's built-ins).
@@ -126,11 +127,11 @@ class CellConfig:
                                           self.user_data[0] if self.user_data else None)
 
     def folder(self, root: Path) -> Path:
-        return store.cell_dir(root, self.dataset, self.corruption.canonical().slug, self.method_folder,
+        return identity.cell_dir(root, self.dataset, self.corruption.canonical().slug, self.method_folder,
                               self.configuration_key, self.seed)
 
     def identity(self) -> dict:
-        """What decides the cell's numbers (``gdw_bench.plan.identity``). The method's hyperparameters are
+        """What decides the cell's numbers (``gdw_bench.core.identity``). The method's hyperparameters are
         the *resolved* ones (its defaults with the overrides applied, ``meta_mode`` included), and its
         ``version`` is in: a changed default or a changed method makes old records stale."""
         from gdw_bench.methods import cards  # torch-free: the stored cards, or the imported registry's
@@ -144,8 +145,6 @@ class CellConfig:
     def ensure_dataset(self) -> None:
         """Register the user's dataset in this process (a pool worker starts without it)."""
         if self.user_data:
-            from gdw_bench.datasets import DATASETS, register_user_dataset
-
             kind, path, meta_per_class, description = self.user_data
             if self.dataset not in DATASETS or DATASETS[self.dataset].user != (kind, path):
                 register_user_dataset(self.dataset, kind, path, meta_per_class, description)
