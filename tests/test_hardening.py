@@ -138,7 +138,10 @@ def test_chaos_kill_the_whole_grid_at_random_moments_then_finish(tmp_path):
                     p.stat().st_mtime > started for p in (tmp_path / "chaos").rglob(store.CHECKPOINT)):
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 1.5))
-        os.killpg(runner.pid, signal.SIGKILL)
+        try:
+            os.killpg(runner.pid, signal.SIGKILL)
+        except ProcessLookupError:  # a loaded machine: the runner finished its last cell before the kill
+            pass
         runner.communicate()
         at_kill.append((len(list((tmp_path / "chaos").rglob(store.RECORD))),
                         len(list((tmp_path / "chaos").rglob(store.CHECKPOINT)))))

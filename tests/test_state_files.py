@@ -163,14 +163,11 @@ def read_as_the_suite_does(kind: str, path: Path, capsys, monkeypatch):
             return "value", found
         return ("warning", said[0]) if said else ("absent", None)
     if kind == "report manifest":
-        from gdw_bench.cli.report import _output_folder
+        from gdw_bench.reporting.query import resolve_query
 
-        selection = {"profile": "paper", "seeds": "default"}  # another selection than the good manifest's
-        try:
-            _output_folder(path.parent, selection)
-        except UserInputError as exc:
-            return "value", str(exc)  # the manifest was read: it holds another selection
-        return "absent", None
+        query = resolve_query(path.parent, profile="paper")  # another selection than the good manifest's
+        wrong = query.other_selection_in(path.parent)
+        return ("value", wrong) if wrong else ("absent", None)  # a reason: the manifest was read, another selection
     if kind == "config":
         from gdw_bench.plan.config import load_profile
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from gdw_bench.cli.common import _config_options, _resolve_profile, cli
+from gdw_bench.cli.common import _config_options, cli
 from gdw_bench.datasets.catalogue import DATASETS
 from gdw_bench.errors import UserInputError, unknown_choice
-from gdw_bench.plan.config import PROFILES, to_toml
+from gdw_bench.plan.config import PROFILES, resolve_profile, to_toml
 from gdw_bench.plan.specs import TABLES
 
 
@@ -49,7 +49,7 @@ def list_(what, config, sets):
         errors = model_plugin_errors()  # registers the entry points' models first
         rows = {name: entry.origin for name, entry in MODELS.items()}
         if config is not None or sets:  # the models a profile names that the registry does not hold
-            prof = _resolve_profile("mini", config, sets)
+            prof = resolve_profile("mini", config, sets)
             for dataset, protocol in prof.protocols.items():
                 if protocol.model not in rows:
                     rows[protocol.model] = f"{prof.source}, datasets.{dataset}"
@@ -74,7 +74,7 @@ def info(key, as_config, config, sets):
     if config is not None or sets or as_config:
         if key is not None and key not in PROFILES:
             raise unknown_choice("profile", key, PROFILES)
-        prof = _resolve_profile(key or "mini", config, sets)
+        prof = resolve_profile(key or "mini", config, sets)
         if not as_config:
             click.echo(f"# profile '{prof.name}' as resolved from {prof.source or 'the built-in definition'}")
 

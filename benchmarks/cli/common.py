@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from gdw_bench.errors import UserInputError
-from gdw_bench.plan.config import PROFILE_ORDER, get_profile, load_profile
+from gdw_bench.plan.config import PROFILE_ORDER
 from gdw_bench.statefile import kind_of
 
 DEFAULT_RESULTS = Path("results")
@@ -40,16 +40,6 @@ def _config_options(command):
                                 "datasets.digits.lr=0.05, seeds=1,2 (repeatable)")(command)
     return click.option("--config", "config", type=PATH, default=None,
                         help="a TOML profile (see `gdw-bench info mini --as-config`)")(command)
-
-
-def _resolve_profile(profile: str, config: Path | None, sets: tuple[str, ...]):
-    """The built-in profile, or the one a config file and --set overrides define on top of it."""
-
-    if config is None and not sets:
-        return get_profile(profile)
-
-    get_profile(profile)  # a bad --profile is still an error
-    return load_profile(config, tuple(sets), base=profile)
 
 
 _from_scratch_option = click.option(

@@ -110,15 +110,8 @@ def record_is_current(record: dict, profile) -> bool:
     """Whether ``record`` was trained under the configuration ``profile`` defines today: its stored
     identity hashes to its config hash, and it has today's protocol, seed scheme, data source and the
     profile's hyperparameter overrides. (Whether the method's code or defaults changed since is what
-    ``run --dry-run`` checks, with the methods imported.) Remembered on the record (``_current``):
-    a report asks once per table, format and figure."""
-    known = record.setdefault("_current", {})
-    if profile.name not in known:
-        known[profile.name] = _matches(record, profile)
-    return known[profile.name]
-
-
-def _matches(record: dict, profile) -> bool:
+    ``run --dry-run`` checks, with the methods imported.) Reads the record, never writes it; a report
+    asks once per record (``gdw_bench.reporting.records``)."""
     identity = record.get("identity")
     if not isinstance(identity, dict) or config_hash(identity) != record.get("config_hash"):
         return False  # written before identities were stored (all stale since), or altered

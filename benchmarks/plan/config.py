@@ -468,3 +468,12 @@ def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise unknown_choice("profile", name, PROFILES)
     return PROFILES[name]
+
+
+def resolve_profile(name: str, config: Path | None = None, sets: tuple[str, ...] = ()) -> Profile:
+    """The built-in profile ``name``, or the one a config file and --set overrides define on top of it."""
+    if config is None and not sets:
+        return get_profile(name)
+
+    get_profile(name)  # a bad --profile is still an error
+    return load_profile(config, tuple(sets), base=name)

@@ -17,7 +17,7 @@ from pathlib import Path
 from gdw_bench.core.cell import CellConfig
 from gdw_bench.errors import UserInputError, number_or_text, refuse_repeats
 from gdw_bench.plan import grid
-from gdw_bench.plan.config import derived_name, get_profile, load_profile, parse_value
+from gdw_bench.plan.config import derived_name, parse_value, resolve_profile
 from gdw_bench.plan.runs import StoredRun
 from gdw_bench.plan.specs import TABLES, Profile, TableSpec, get_table, parse_seeds
 
@@ -61,15 +61,6 @@ class Plan:
                          seeds=list(self.seeds), methods=self.request.methods, levels=self.request.levels,
                          axes=[(k, list(v)) for k, v in self.axes], points=list(self.points),
                          argv=list(self.request.argv))
-
-
-def resolve_profile(name: str, config: Path | None = None, sets: tuple[str, ...] = ()) -> Profile:
-    """The built-in profile ``name``, or the one a config file and --set overrides define on top of it."""
-    if config is None and not sets:
-        return get_profile(name)
-
-    get_profile(name)  # a bad --profile is still an error
-    return load_profile(config, tuple(sets), base=name)
 
 
 def plan(request: RunRequest) -> Plan:

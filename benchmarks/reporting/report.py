@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gdw_bench.core.identity import record_is_current
 from gdw_bench.datasets.corruption import corruption_label
 from gdw_bench.errors import suggested_command
 from gdw_bench.plan.specs import (
@@ -34,6 +33,7 @@ from gdw_bench.plan.specs import (
     with_levels,
 )
 from gdw_bench.reporting import regime
+from gdw_bench.reporting.records import ReportRecords, is_current, remembered
 from gdw_bench.storage import store
 
 ALPHA = 0.05
@@ -70,7 +70,7 @@ def with_found_levels(table: TableSpec, profile: Profile, records: list[dict]) -
     values = set(profile.extra_levels.get(setting, ()))
     for r in records:
         if r.get("setting") == setting and r["dataset"] in ran and r.get("level") not in have \
-                and bool(r.get("diagnostics")) == table.diagnostics and record_is_current(r, profile):
+                and bool(r.get("diagnostics")) == table.diagnostics and is_current(records, r, profile):
             try:
                 values.add(float(r["level"]))
             except (TypeError, ValueError):
@@ -102,20 +102,20 @@ def with_sweep_rows(records: list[dict], run) -> list[dict]:
     """A stored sweep's records as rows of its base profile: each swept method's records under each
     point, copied with the method key ``gdw[outer_lr=10]`` and title ``GDW (outer_lr=10)`` (a protocol
     axis, which changes every method, labels every method so)."""
+    records = records if isinstance(records, ReportRecords) else ReportRecords(records)
     if run is None or not run.points:
         return records
     swept = run.swept_methods if all("." in k for k, _ in run.axes) else {r["method"] for r in records}
     out = [_labelled_as_base(r, run) if r["method"] in swept else r for r in records]
+    copies = []
     for variant, values in run.points:
         label = ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in values.items())
         for record in records:
-            if record["method"] in swept and record_is_current(record, variant):
+            if record["method"] in swept and records.is_current(record, variant):
                 title = display_name(record["method"], record.get("method_title"))
-                copy = {**record, "method": f"{record['method']}[{label}]", "method_title": f"{title} ({label})",
-                        "_swept_tables": tuple(run.tables)}
-                copy["_current"] = {run.profile.name: True}  # a row of the base profile's tables
-                out.append(copy)
-    return out
+                copies.append({**record, "method": f"{record['method']}[{label}]",
+                               "method_title": f"{title} ({label})", "_swept_tables": tuple(run.tables)})
+    return records.with_rows(out, run.profile.name, copies)  # each copy: a row of the base profile's tables
 
 
 def _labelled_as_base(record: dict, run) -> dict:
@@ -145,7 +145,7 @@ def load_records(root: Path, problems: list[str] | None = None) -> list[dict]:
     """Every usable record under ``root``: read once, then handed to each table and figure. A damaged
     one is left out, with one line about it in ``problems``. Methods whose names would be one are told
     apart here, once, for every table, figure and the page (``distinct_titles``)."""
-    return distinct_titles(list(store.iter_records(root, problems)))
+    return ReportRecords(distinct_titles(list(store.iter_records(root, problems))))
 
 
 def distinct_titles(records: list[dict]) -> list[dict]:
@@ -169,7 +169,14 @@ def distinct_titles(records: list[dict]) -> list[dict]:
 
 def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from_scratch: bool = False) -> pd.DataFrame:
     """One row per (column, method, seed) found in the records for this table and profile
-    (``from_scratch``: the records of ``run --from-scratch`` instead of the pretrained ones)."""
+    (``from_scratch``: the records of ``run --from-scratch`` instead of the pretrained ones). Once per
+    report (``ReportRecords``): every renderer, format and figure of the table reads this one frame, which
+    none of them changes."""
+    key = ("frame", id(table), id(profile), tuple(seeds) if seeds is not None else None, from_scratch)
+    return remembered(records, key, (table, profile), lambda: _collect(records, table, profile, seeds, from_scratch))
+
+
+def _collect(records, table: TableSpec, profile: Profile, seeds, from_scratch: bool) -> pd.DataFrame:
     wanted = {}
     for i, column in enumerate(table.columns):
         resolved = profile.resolve(column)
@@ -180,7 +187,7 @@ def collect(records: list[dict], table: TableSpec, profile: Profile, seeds, from
     for record in records:
         if bool(record.get("diagnostics")) != table.diagnostics:
             continue
-        if not record_is_current(record, profile):  # trained under another configuration: never mixed in
+        if not is_current(records, record, profile):  # trained under another configuration: never mixed in
             continue
         if bool(record.get("from_scratch")) != from_scratch:
             continue
@@ -227,6 +234,16 @@ def row_methods(frame: pd.DataFrame, table: TableSpec, methods=None) -> list[str
     if methods == "all":
         return list(table.methods) + [m for m in dict.fromkeys(frame["method"]) if m not in table.methods]
     return list(methods)
+
+
+def table_summary(records, table: TableSpec, profile: Profile, seeds, from_scratch: bool = False,
+                  methods=None) -> tuple[list[str], dict, list[int]]:
+    """``summarise`` of the table's frame, once per report and selection of rows: the table in every
+    format, its regime and ordering lines and the grid summary read this one."""
+    key = ("summary", id(table), id(profile), tuple(seeds) if seeds is not None else None, from_scratch,
+           tuple(methods) if isinstance(methods, (list, tuple)) else methods)
+    return remembered(records, key, (table, profile), lambda: summarise(
+        collect(records, table, profile, seeds, from_scratch), table, profile, seeds, methods))
 
 
 def summarise(frame: pd.DataFrame, table: TableSpec, profile: Profile, seeds,
@@ -373,14 +390,14 @@ TEST_NOTE = ("paired t-test over the seeds both share — every method of a seed
 def stale_lines(records, profile: Profile) -> list[str]:
     """A warning when records of this profile were trained under another configuration (they are
     left out of every table and figure; `run --dry-run` lists them as stale)."""
-    stale = sum(1 for r in records if r["profile"] == profile.name and not record_is_current(r, profile))
+    stale = sum(1 for r in records if r["profile"] == profile.name and not is_current(records, r, profile))
     return [f"{stale} records of this profile were trained under another configuration and are left out "
             f"(`run --dry-run` lists them as stale)."] if stale else []
 
 
 def collect_all(records, profile: Profile) -> pd.DataFrame:
     """Every current record of the profile, one row each (method, record): what a grid-wide view reads."""
-    rows = [{"method": r["method"], "record": r} for r in records if record_is_current(r, profile)]
+    rows = [{"method": r["method"], "record": r} for r in records if is_current(records, r, profile)]
     return pd.DataFrame(rows, columns=["method", "record"])
 
 
@@ -414,7 +431,7 @@ def accuracy_frame(records, table, profile, seeds, compare_paper=False,
     """(table of plain strings, header lines, marks): ``marks[column] = (best row, second row)``, which
     markdown shows in bold and LaTeX in bold and underlined."""
     frame = collect(records, table, profile, seeds, from_scratch)
-    methods, cells, present = summarise(frame, table, profile, seeds, methods)
+    methods, cells, present = table_summary(records, table, profile, seeds, from_scratch, methods)
     paper = paper_results() if compare_paper else None
     extra = set(extra_levels(table))
     out, marks = {}, {}
@@ -467,7 +484,7 @@ def ordering_lines(records, table: TableSpec, profile: Profile, seeds, from_scra
     method's gain over BaseModel beside the paper's gain. A column run on a stand-in is labelled so:
     its ordering is compared as a stand-in's, not as a reproduction."""
     frame = collect(records, table, profile, seeds, from_scratch)
-    methods, cells, present = summarise(frame, table, profile, seeds, methods)
+    methods, cells, present = table_summary(records, table, profile, seeds, from_scratch, methods)
     paper = paper_results()
     lines, empty = [], []
     for i in present:

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from gdw_bench.plan.specs import Profile, TableSpec
-from gdw_bench.reporting.report import _column_title, collect, compare, display_name, summarise
+from gdw_bench.reporting.report import _column_title, collect, compare, display_name, table_summary
 
 ALPHA = 0.05
 
@@ -70,7 +70,7 @@ def grid_columns(records, tables: list[TableSpec], profile: Profile, seeds_of) -
         frame = collect(records, table, profile, seeds)
         if frame.empty:
             continue
-        methods, cells, present = summarise(frame, table, profile, seeds, "all")
+        methods, cells, present = table_summary(records, table, profile, seeds, False, "all")
         for i in present:
             dataset, corruption = profile.resolve(table.columns[i])
             key = (dataset, corruption.canonical().slug)

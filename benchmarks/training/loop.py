@@ -15,6 +15,7 @@ import dataclasses
 import math
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -140,6 +141,38 @@ def _execution(dev: torch.device, cuda_graphs: bool = False, memory_format: str 
             **(tuning if dev.type == "cpu" else {"cuda_graphs": cuda_graphs})}
 
 
+@dataclass(kw_only=True)
+class CellState:
+    """What a cell's checkpoint holds besides the method's own state: where training stands (phase, epoch
+    within it, epoch over all phases), the curve and diagnostics so far, the seconds spent before this
+    call, and how it executes (device, threads, CUDA graphs) with each change of that since the start."""
+
+    execution: dict
+    position: dict = field(default_factory=lambda: {"phase": 0, "epoch": 0, "global_epoch": 0})
+    curve: list = field(default_factory=list)
+    diagnostics: list = field(default_factory=list)
+    elapsed_s: float = 0.0  # seconds of training before this call
+    execution_changes: list = field(default_factory=list)
+
+    @classmethod
+    def resumed(cls, saved: dict, execution: dict) -> "CellState":
+        """The state of a checkpoint, going on with ``execution``: a change of it is kept, since the numbers
+        after that epoch may differ in their last digits."""
+        changes = list(saved.get("execution_changes", []))
+        before = saved.get("execution", execution)
+        if before != execution:
+            changes.append({"from_global_epoch": saved["position"]["global_epoch"], "before": before,
+                            "after": execution})
+        return cls(execution=execution, position=saved["position"], curve=saved["curve"],
+                   diagnostics=saved["diagnostics"], elapsed_s=saved["elapsed_s"], execution_changes=changes)
+
+    def checkpoint(self, config_hash: str, method_state: dict, elapsed_s: float) -> dict:
+        """The checkpoint's content (its keys are read back by ``resumed``)."""
+        return {"config_hash": config_hash, "method": method_state, "position": self.position, "curve": self.curve,
+                "diagnostics": self.diagnostics, "execution": self.execution,
+                "execution_changes": self.execution_changes, "elapsed_s": elapsed_s}
+
+
 def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on_note=_stderr_note,
            checkpoint_every: float = CHECKPOINT_INTERVAL_S, options: RunOptions | None = None):
     options = options or RunOptions()
@@ -149,32 +182,27 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
     method = build_method(cell, data, dev)
     phases = method.phases()
     p = cell.protocol
-    position = {"phase": 0, "epoch": 0, "global_epoch": 0}
-    curve, diagnostics, elapsed_before, notes = [], [], 0.0, []
+    notes: list[str] = []
     # CUDA graphs for the step where the method allows it (gdw_bench.training.cuda_graphs); diagnostics keep
     # per-step Python state, so +diag cells step eagerly
     graphed = cuda_graphs and dev.type == "cuda" and method.graph_safe and not cell.diagnostics
-    execution, execution_changes = _execution(dev, graphed, preferred_memory_format(method.networks[0], dev)), []
+    execution = _execution(dev, graphed, preferred_memory_format(method.networks[0], dev))
+    state = CellState(execution=execution)
     checkpoint_path = folder / store.CHECKPOINT
     if checkpoint_path.exists():
         try:
             saved = torch.load(checkpoint_path, map_location=dev, weights_only=False)
             if saved.get("config_hash") == cell.config_hash:
                 method.load_state_dict(saved["method"])
-                position, curve, diagnostics = saved["position"], saved["curve"], saved["diagnostics"]
-                elapsed_before = saved["elapsed_s"]
-                execution_changes = saved.get("execution_changes", [])
-                before = saved.get("execution", execution)
-                if before != execution:  # the numbers after this epoch may differ in their last digits
-                    execution_changes.append({"from_global_epoch": position["global_epoch"], "before": before,
-                                              "after": execution})
+                state = CellState.resumed(saved, execution)
         except Exception as exc:  # truncated, corrupt, or from an incompatible version: start over
             note = (f"{checkpoint_path}: unreadable ({type(exc).__name__}: {str(exc)[:120]}); trained from "
                     f"scratch")
             notes.append(note)
             on_note(note)
             method = build_method(cell, data, dev)
-            position, curve, diagnostics, elapsed_before = {"phase": 0, "epoch": 0, "global_epoch": 0}, [], [], 0.0
+            state = CellState(execution=execution)
+    position, curve, diagnostics = state.position, state.curve, state.diagnostics
     splits = {"train": data.train, "meta": data.meta}
     step = method.train_step
     if graphed:
@@ -225,19 +253,15 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
             finished = position["phase"] == len(phases)
             if not finished and (stopping or time.perf_counter() - last_saved >= checkpoint_every):
-                store.atomic_torch_save(checkpoint_path, {
-                    "config_hash": cell.config_hash, "method": method.state_dict(), "position": position,
-                    "curve": curve, "diagnostics": diagnostics, "execution": execution,
-                    "execution_changes": execution_changes,
-                    "elapsed_s": elapsed_before + time.perf_counter() - started})
+                state.position = position
+                store.atomic_torch_save(checkpoint_path, state.checkpoint(
+                    cell.config_hash, method.state_dict(), elapsed_s=state.elapsed_s + time.perf_counter() - started))
                 last_saved = time.perf_counter()
             if on_epoch is not None:
                 on_epoch({**entry, "cell": cell, "epoch": global_epoch + 1,  # 1-based, over all phases
                           "epochs": sum(ph.epochs for ph in phases)})
-    record = _record(cell, method, phases, curve, diagnostics, data, dev,
-                     elapsed_before + time.perf_counter() - started)
-    record["execution"], record["execution_changes"], record["notes"] = execution, execution_changes, notes
-    record["run_options"] = options.for_record()  # what this call was asked, as every executor handed it over
+    record = _record(cell, method, phases, state, data, dev, state.elapsed_s + time.perf_counter() - started, notes,
+                     options)
     record_schema.write(folder / store.RECORD, record)
     checkpoint_path.unlink(missing_ok=True)
     (folder / store.FAILED).unlink(missing_ok=True)
@@ -300,7 +324,10 @@ def _checked_logs(method, logs) -> dict:
     return out
 
 
-def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> dict:
+def _record(cell, method, phases, state: CellState, data, dev, wall_time: float, notes: list[str],
+            options: RunOptions) -> dict:
+    """The cell's record, whole (its fields and their meaning: ``gdw_bench.storage.record.Record``)."""
+    curve = state.curve
     final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
     score = sum(e["test_acc"] for e in final) / len(final)
     net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]
@@ -318,10 +345,12 @@ def _record(cell, method, phases, curve, diagnostics, data, dev, wall_time) -> d
         "score": round(score, 4), "score_net2": round(sum(net2) / len(net2), 4) if net2 else None,
         "score_epochs": [e["global_epoch"] for e in final],
         "phases": [dataclasses.asdict(ph) for ph in phases],
-        "curve": curve, "diagnostics_per_epoch": diagnostics, "extras": method.record_extras(),
+        "curve": curve, "diagnostics_per_epoch": state.diagnostics, "extras": method.record_extras(),
         "wall_time_s": round(wall_time, 3), "versions": provenance.versions(), "git_commit": provenance.git_commit(),
         "device": provenance.device_label(dev), "torch_threads": torch.get_num_threads(),
         "data_hash": data.data_hash, "data_info": {**data.info, "actual_noise_fraction": data.actual_noise_fraction},
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv[1:], "host": provenance.host(), "slurm_job_id": provenance.slurm_job_id(),
+        "execution": state.execution, "execution_changes": state.execution_changes, "notes": notes,
+        "run_options": options.for_record(),  # what this call was asked, as every executor handed it over
     }
