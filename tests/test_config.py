@@ -196,3 +196,27 @@ def test_the_builtin_profiles_and_method_cards_read_under_an_ascii_locale():
     encoding, profiles, methods, torch_loaded, plugins = json.loads(done.stdout.strip().splitlines()[-1])
     # the stored cards (no torch) describe the built-ins; a user's method file makes them come from the registry
     assert encoding != "UTF-8" and profiles == len(PROFILES) and methods >= 13 and (plugins or not torch_loaded)
+
+
+def test_info_config_prints_the_resolved_config_whole_on_its_built_in_root_and_it_reads_back_the_same(tmp_path):
+    """`info --config` of a config that extends fmnist: ``extends = "fmnist"`` (its chain's built-in root, never
+    'mini'), its own name, each inherited stand-in note that states the old protocol says what changed, and
+    the printed text, read back as a config, is the same profile."""
+    from click.testing import CliRunner
+
+    from gdw_bench.cli import cli
+
+    (tmp_path / "base.toml").write_text('extends = "fmnist"\n[datasets.fashion-mnist]\nepochs = 20\n')
+    (tmp_path / "my.toml").write_text('extends = "base.toml"\n[methods.gdw]\nouter_lr = 50\n')
+    profile = load_profile(tmp_path / "my.toml")
+    assert profile.built_on == "fmnist" and profile.protocols["fashion-mnist"].epochs == 20
+    text = to_toml(profile)
+    assert 'extends = "fmnist"' in text and 'name = "my"' in text and "epochs = 20" in text
+    assert "35 epochs; changed here: epochs 35 → 20" in profile.datasets["cifar10"].note
+    (tmp_path / "printed.toml").write_text(text)
+    again = load_profile(tmp_path / "printed.toml")
+    for field in ("name", "datasets", "protocols", "method_overrides", "seeds", "tables", "extra_levels",
+                  "user_datasets", "needs_gpu", "built_on"):
+        assert getattr(again, field) == getattr(profile, field), field
+    result = CliRunner().invoke(cli, ["info", "--config", str(tmp_path / "my.toml")])
+    assert result.exit_code == 0 and 'extends = "fmnist"' in result.output and "outer_lr = 50.0" in result.output

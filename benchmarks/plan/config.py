@@ -290,6 +290,11 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     _check_keys("stand_ins", given, PAPER_DATASETS)
     for paper, value in given.items():
         stand_ins[paper] = _stand_in(f"stand_ins.{paper}", value, protocols)
+    for paper, stand in stand_ins.items():  # an inherited note that states the old protocol says what changed
+        if stand is not None and stand.note and paper not in given:
+            changed = protocol_changes(parent.protocols.get(stand.dataset), protocols.get(stand.dataset))
+            if changed:
+                stand_ins[paper] = dataclasses.replace(stand, note=f"{stand.note}; changed here: {changed}")
     new = [k for k in protocols if k not in parent.protocols]
     if new and not any(s is not None and s.dataset in new for s in stand_ins.values()):
         raise UserInputError(f"datasets {', '.join(new)} stand in for no paper dataset; add e.g. [stand_ins] "
@@ -353,7 +358,15 @@ def load_profile(config: Path | None = None, sets: tuple[str, ...] = (), base: s
     return Profile(name=name, description=str(description), datasets=stand_ins, protocols=protocols,
                    method_overrides=overrides, base_epoch_seconds=estimates,
                    needs_gpu=tree.get("needs_gpu", parent.needs_gpu), user_datasets=user, seeds=seeds, tables=tables,
-                   source=source, extra_levels=levels)
+                   source=source, extra_levels=levels, built_on=parent.built_on or parent.name or name)
+
+
+def protocol_changes(before: Protocol | None, after: Protocol | None) -> str:
+    """'epochs 35 → 20, lr 0.1 → 0.05': the protocol fields ``after`` changes ("" where none or either is None)."""
+    if before is None or after is None:
+        return ""
+    return ", ".join(f"{f.name} {getattr(before, f.name)} → {getattr(after, f.name)}" for f in dataclasses.fields(after)
+                     if getattr(before, f.name) != getattr(after, f.name))
 
 
 def _seconds_per_epoch(where: str, dataset: str, value) -> dict:
@@ -387,7 +400,8 @@ def _levels(given: dict, inherited: dict) -> dict:
 
 
 def to_toml(profile: Profile) -> str:
-    """A profile as a config file, to copy and edit (``gdw-bench info <profile> --as-config``)."""
+    """A profile as a config file, to copy and edit (``gdw-bench info <profile> --as-config``), or the profile a
+    config resolves to, written out whole (``info --config``): read back, it is the same profile."""
     def value(v):
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -397,8 +411,10 @@ def to_toml(profile: Profile) -> str:
             return "[" + ", ".join(value(x) for x in v) + "]"
         return repr(v)
 
-    lines = [f"# {profile.description}", f"extends = {value(profile.name if profile.name in PROFILES else 'mini')}",
-             f"name = {value(profile.name + '-copy')}"]
+    # a built-in: a copy under another name to edit; a config's profile: itself, whole, on its built-in root
+    config = bool(profile.source) or profile.name not in PROFILES
+    lines = [f"# {profile.description}", f"extends = {value(profile.built_on or profile.name or 'mini')}",
+             f"name = {value(profile.name if config else profile.name + '-copy')}"]
     if profile.seeds:
         lines.append(f"seeds = {value(profile.seeds)}")
     if profile.extra_levels:

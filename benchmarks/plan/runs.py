@@ -42,7 +42,8 @@ def profile_to_dict(profile: Profile) -> dict:
             "base_epoch_seconds": [[d, dev, s] for (d, dev), s in profile.base_epoch_seconds.items()],
             "user_datasets": {k: list(v) for k, v in profile.user_datasets.items()},
             "seeds": list(profile.seeds) if profile.seeds else None, "tables": list(profile.tables),
-            "source": profile.source, "extra_levels": {k: list(v) for k, v in profile.extra_levels.items()}}
+            "source": profile.source, "extra_levels": {k: list(v) for k, v in profile.extra_levels.items()},
+            "built_on": profile.built_on}
 
 
 def profile_from_dict(data: dict) -> Profile:
@@ -61,7 +62,8 @@ def profile_from_dict(data: dict) -> Profile:
                    user_datasets={k: tuple(v) for k, v in data.get("user_datasets", {}).items()},
                    seeds=tuple(data["seeds"]) if data.get("seeds") else None, tables=tuple(data.get("tables", ())),
                    source=data.get("source", ""),
-                   extra_levels={k: tuple(v) for k, v in data.get("extra_levels", {}).items()})
+                   extra_levels={k: tuple(v) for k, v in data.get("extra_levels", {}).items()},
+                   built_on=data["built_on"] if isinstance(data.get("built_on"), str) else "")
 
 
 @dataclass(kw_only=True)

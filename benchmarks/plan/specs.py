@@ -196,6 +196,9 @@ class Profile:
     # Levels beyond the paper's columns, by setting ("uniform" | "flip" | "imbalance" → rates or μ): a
     # config's [levels] table; `run` trains them and `report` shows them as extra columns.
     extra_levels: dict = field(default_factory=dict)
+    # The built-in profile at the root of its ``extends`` chain (a built-in: its own name): what
+    # ``info --config`` writes as ``extends`` of the resolved config.
+    built_on: str = ""
 
     def rerun_arguments(self) -> list[str]:
         """The `run` arguments that select this profile again: ``--profile NAME``, or the config file and
