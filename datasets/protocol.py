@@ -42,6 +42,9 @@ class PreparedData:
     data_hash: str
     actual_noise_fraction: float
     info: dict = field(default_factory=dict)
+    # What a tuning trial is scored on (protocol ``validation``): the held-out share of the noisy training
+    # set ("noisy-val", with its noisy labels) or the clean meta set ("meta"); None for every other run.
+    validation: TensorBatches | FileBatches | None = None
 
     @property
     def num_train(self) -> int:
@@ -112,10 +115,32 @@ class SplitIndices:
     meta_idx: np.ndarray  # positions of the clean meta set
     test_keep: np.ndarray  # positions in the source's test split
     matrix: np.ndarray  # the label transition matrix used
+    val_idx: np.ndarray | None = None  # "noisy-val": positions held out of the noisy training set
+    val_noisy: np.ndarray | None = None  # their noisy labels (what a tuner may see)
+    val_clean: np.ndarray | None = None
+
+
+VALIDATION_SHARE = 0.1  # of the noisy training set, per noisy class, held out for a tuner (noisy-val)
+
+
+def hold_out_validation(dataset: str, corruption: Corruption, seed: int, noisy: np.ndarray,
+                        num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) positions of the training set: VALIDATION_SHARE of each noisy class, drawn by a
+    generator of its own from (dataset, setting, level, seed) — never the method — so every method is
+    tuned on the same images, and the cell's other draws (meta split, noise, long tail) stay as they are."""
+    rng = np.random.default_rng(data_seed(dataset, corruption.canonical().slug + "+validation", seed))
+    held = []
+    for c in range(num_classes):
+        members = np.flatnonzero(noisy == c)
+        held.append(rng.permutation(members)[:int(round(len(members) * VALIDATION_SHARE))])
+    held_out = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
+    kept = np.setdiff1d(np.arange(len(noisy)), held_out)
+    return kept, held_out
 
 
 def split_indices(spec: DatasetSpec, source, corruption: Corruption, seed: int, train_subset: int | None = None,
-                  test_subset: int | None = None, meta_per_class: int | None = None) -> SplitIndices:
+                  test_subset: int | None = None, meta_per_class: int | None = None,
+                  validation: str | None = None) -> SplitIndices:
     """Meta split, then noise, then long tail (by clean label); see ``corruption.py``. Index work only
     (no image is copied), so a grid checks every split it will train before any cell starts. Sizes the
     protocol asks for that the data cannot give are one-line errors, never silently shrunk."""
@@ -137,12 +162,20 @@ def split_indices(spec: DatasetSpec, source, corruption: Corruption, seed: int, 
     if not keep.size or not test_keep.size:
         raise UserInputError(f"{keep.size} training and {test_keep.size} test images are left after the meta "
                              f"split and subsets; valid: both non-empty")
-    return SplitIndices(pool[train_pos][keep], clean[keep], noisy[keep], pool[meta_pos], test_keep, matrix)
+    train_idx, clean, noisy = pool[train_pos][keep], clean[keep], noisy[keep]
+    if validation != "noisy-val":
+        return SplitIndices(train_idx, clean, noisy, pool[meta_pos], test_keep, matrix)
+    kept, held = hold_out_validation(spec.key, corruption, seed, noisy, num_classes)
+    if not kept.size or not held.size:
+        raise UserInputError(f"{len(noisy)} training images leave no validation share of {VALIDATION_SHARE:.0%} per "
+                             f"class; valid: a larger training set, or --selection meta")
+    return SplitIndices(train_idx[kept], clean[kept], noisy[kept], pool[meta_pos], test_keep, matrix,
+                        val_idx=train_idx[held], val_noisy=noisy[held], val_clean=clean[held])
 
 
 def check_splits(dataset: str, corruption: Corruption, seeds, data_dir: Path | None = None,
                  train_subset: int | None = None, test_subset: int | None = None,
-                 meta_per_class: int | None = None, pad_to: int | None = None) -> None:
+                 meta_per_class: int | None = None, pad_to: int | None = None, validation: str | None = None) -> None:
     """Everything ``prepare`` would refuse, found before anything runs: each seed's splits are built
     (as indices), the padding is checked against the image size, and file datasets (Clothing1M,
     Places-LT) are checked for their fixed labels and non-empty splits."""
@@ -150,6 +183,7 @@ def check_splits(dataset: str, corruption: Corruption, seeds, data_dir: Path | N
     source = load_source(dataset, data_dir)
     if isinstance(source, FileSource):
         _check_file_corruption(spec, corruption)
+        _check_file_validation(spec, validation)
         for split, files in (("training", source.train_files), ("meta", source.meta_files),
                              ("test", source.test_files)):
             if not len(files):
@@ -161,13 +195,13 @@ def check_splits(dataset: str, corruption: Corruption, seeds, data_dir: Path | N
             raise UserInputError(f"pad_to {pad_to} is smaller than {dataset}'s images ({height}×{width}); valid: "
                                  f"≥ {max(height, width)}, or leave it out")
     for seed in seeds:
-        split_indices(spec, source, corruption, seed, train_subset, test_subset, meta_per_class)
+        split_indices(spec, source, corruption, seed, train_subset, test_subset, meta_per_class, validation)
 
 
 def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_dir: Path | None = None,
             train_subset: int | None = None, test_subset: int | None = None,
             meta_per_class: int | None = None, workers: int | None = None, pad_to: int | None = None,
-            crop_pad: int | None = None) -> PreparedData:
+            crop_pad: int | None = None, validation: str | None = None) -> PreparedData:
     """The splits of ``split_indices`` as device-resident batches.
 
     ``workers``: DataLoader processes for image-file datasets (default: min(4, CPU count)).
@@ -178,9 +212,11 @@ def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_
     spec = dataset_spec(dataset)
     source = load_source(dataset, data_dir)
     if isinstance(source, FileSource):
-        return _prepare_files(spec, source, corruption, device, workers)
+        _check_file_validation(spec, validation)
+        data = _prepare_files(spec, source, corruption, device, workers)
+        return dataclasses.replace(data, validation=data.meta) if validation == "meta" else data
     num_classes = source.num_classes
-    split = split_indices(spec, source, corruption, seed, train_subset, test_subset, meta_per_class)
+    split = split_indices(spec, source, corruption, seed, train_subset, test_subset, meta_per_class, validation)
     train_idx, clean, noisy, meta_idx, test_keep = split.train_idx, split.clean, split.noisy, split.meta_idx, \
         split.test_keep
     augment = source.augment if crop_pad is None else dataclasses.replace(source.augment, pad=crop_pad)
@@ -193,10 +229,13 @@ def prepare(dataset: str, corruption: Corruption, seed: int, device="cpu", data_
     train = TensorBatches(images(train_idx), noisy, true_labels=clean, **args)
     meta = TensorBatches(images(meta_idx), source.train_labels[meta_idx], **args)
     test = TensorBatches(images(None), source.test_labels[test_keep], **args)
-    return PreparedData(
+    held_out = TensorBatches(images(split.val_idx), split.val_noisy, true_labels=split.val_clean, **args) \
+        if split.val_idx is not None else None
+    hashed = (train_idx, noisy, meta_idx, test_keep) + ((split.val_idx,) if split.val_idx is not None else ())
+    return PreparedData(validation=held_out if validation == "noisy-val" else meta if validation == "meta" else None,
         dataset=dataset, num_classes=num_classes, train=train, meta=meta, test=test,
         noisy_class_counts=np.bincount(noisy, minlength=num_classes).tolist(),
-        transition=split.matrix, data_hash=_hash_arrays(train_idx, noisy, meta_idx, test_keep),
+        transition=split.matrix, data_hash=_hash_arrays(*hashed),
         actual_noise_fraction=float(np.mean(noisy != clean)),
         info={"train_size": int(len(train_idx)), "meta_size": int(len(meta_idx)), "test_size": int(len(test_keep))})
 
@@ -216,6 +255,12 @@ def _check_file_corruption(spec: DatasetSpec, corruption: Corruption) -> None:
     if corruption.canonical() != Corruption():
         raise UserInputError(f"{spec.key} comes with its own noise/long tail; synthetic corruption "
                              f"'{corruption.slug}' is not applicable (valid: clean)")
+
+
+def _check_file_validation(spec: DatasetSpec, validation: str | None) -> None:
+    if validation == "noisy-val":
+        raise UserInputError(f"{spec.key}: no noisy validation share is held out of an image-list dataset; valid: "
+                             f"--selection meta")
 
 
 def _prepare_files(spec: DatasetSpec, source: FileSource, corruption: Corruption, device, workers) -> PreparedData:

@@ -31,8 +31,79 @@ class Range:
         return f"{low}, {high}"
 
 
+@dataclass(frozen=True)
+class Search:
+    """Where `gdw-bench tune` looks for a hyperparameter's value: a log or linear interval (``integer``: whole
+    numbers only), or a set of choices. Declared beside the valid range; the protocol is never searched."""
+
+    kind: str  # "log" | "linear" | "choices"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    integer: bool = False
+
+    def __str__(self) -> str:
+        if self.kind == "choices":
+            return "one of " + ", ".join(map(str, self.choices))
+        return f"{self.kind}{' integer' if self.integer else ''} [{self.low:g}, {self.high:g}]"
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "low": self.low, "high": self.high, "choices": list(self.choices),
+                "integer": self.integer}
+
+
+SEARCH_KINDS = ("log", "linear", "choices")
+
+
+def log_search(low: float, high: float, integer: bool = False) -> Search:
+    """Searched on a log scale between ``low`` and ``high`` (both > 0): learning rates, step sizes."""
+    return Search("log", float(low), float(high), (), integer)
+
+
+def linear_search(low: float, high: float, integer: bool = False) -> Search:
+    return Search("linear", float(low), float(high), (), integer)
+
+
+def choice_search(*values) -> Search:
+    return Search("choices", None, None, tuple(values))
+
+
+def search_problem(search, rule: "FieldRule") -> str | None:
+    """Why ``search`` cannot be searched for the hyperparameter ``rule`` describes (None: it can): an unknown
+    kind, an empty or one-point space, a log space touching 0, or values outside the valid range."""
+    if not isinstance(search, Search) or search.kind not in SEARCH_KINDS:
+        return f"search of '{rule.name}' is {search!r}; valid: log_search, linear_search or choice_search"
+    if search.kind == "choices":
+        values = list(search.choices)
+        if len(set(map(repr, values))) < 2:
+            return f"search of '{rule.name}' offers {len(set(map(repr, values)))} distinct choice(s); valid: two or more"
+        candidates = values
+    else:
+        low, high = search.low, search.high
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)) \
+                or not low < high:
+            return f"search of '{rule.name}' is [{low}, {high}]; valid: finite low < high"
+        if search.kind == "log" and low <= 0:
+            return f"search of '{rule.name}' is log [{low:g}, {high:g}]; valid: a log space above 0"
+        if search.integer and math.floor(high) < math.ceil(low) + 1:
+            return f"search of '{rule.name}' holds fewer than two integers in [{low:g}, {high:g}]"
+        candidates = [low, high]
+    for value in candidates:
+        if rule.choices and value not in rule.choices:
+            return f"search of '{rule.name}' offers {value!r}, not one of its valid values {valid_text(rule)}"
+        if rule.range is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and value not in rule.range:
+            return f"search of '{rule.name}' reaches {value!r}, outside its valid range {rule.range}"
+    return None
+
+
+def searches_of(hyperparameters_class) -> dict:
+    """name → ``Search`` of every hyperparameter that declares one (what `tune` searches)."""
+    return {f.name: f.metadata["search"] for f in dataclasses.fields(hyperparameters_class) if "search" in f.metadata}
+
+
 def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=False, resolved: str = "",
-                   choices: tuple = (), why: str = ""):
+                   choices: tuple = (), why: str = "", search: Search | None = None):
     """A hyperparameter field with its valid range (or its ``choices``, for a text value), checked (with
     finiteness) whenever the method is configured, and printed by `gdw-bench info <method>`. Plugins
     declare theirs the same way::
@@ -41,8 +112,12 @@ def hyperparameter(default, low=None, high=None, *, low_open=False, high_open=Fa
 
     ``resolved``: for a default of None that the method derives from its task, what it becomes (shown
     by `info` beside the None, e.g. GDW's outer_lr: '0.1·B·K = 100 at batch 100 and 10 classes').
-    ``why``: appended to the error of a value outside the range (what goes wrong there)."""
+    ``why``: appended to the error of a value outside the range (what goes wrong there).
+    ``search``: where `gdw-bench tune` looks (``log_search(1e-4, 1e-2)``, ``linear_search``, ``choice_search``);
+    none: the value is never tuned."""
     metadata = {"range": Range(low, high, low_open, high_open)} if not choices else {"choices": tuple(choices)}
+    if search is not None:
+        metadata["search"] = search
     if resolved:
         metadata["resolved"] = resolved
     if why:

@@ -25,13 +25,18 @@ from gdw_bench.errors import FOREIGN_FAILURES, UserInputError, failure_text, unk
 from ._diagnostics import WeightDiagnostics
 from ._fields import (  # noqa: F401 (re-exported)
     Range,
+    Search,
     check_names,
     check_values,
+    choice_search,
     hyperparameter,
     hyperparameter_dict,
     hyperparameter_ranges,
     hyperparameters_of,
+    linear_search,
+    log_search,
     rules_of,
+    searches_of,
     valid_text,
 )
 from ._folder import BUILTIN_FILES, ENTRY_POINT_GROUP, FOLDER, NOT_METHOD_FILES, PACKAGE
@@ -342,6 +347,7 @@ def create_method(key: str, networks, num_classes: int, num_train: int, class_co
     return cls(networks, task, hyperparameters_of(cls, hyperparameters))
 
 
-__all__ = ["Method", "Phase", "PhaseContext", "Range", "TaskInfo", "NoHyperparameters", "register_method", "get_method",
+__all__ = ["Method", "Phase", "PhaseContext", "Range", "Search", "log_search", "linear_search", "choice_search",
+           "TaskInfo", "NoHyperparameters", "register_method", "get_method",
            "list_methods", "create_method", "hyperparameter", "hyperparameter_ranges", "hyperparameters_of",
            "hyperparameter_dict", "one_hot", "field"]

@@ -27,11 +27,20 @@ from gdw_bench import statefile
 from gdw_bench.errors import unknown_choice
 from gdw_bench.files import atomic_write_bytes
 
-from ._fields import FieldRule, Range, check_names, check_values, hyperparameter_dict, hyperparameters_of, valid_text
+from ._fields import (
+    FieldRule,
+    Range,
+    Search,
+    check_names,
+    check_values,
+    hyperparameter_dict,
+    hyperparameters_of,
+    valid_text,
+)
 from ._folder import BUILTIN_FILES, ENTRY_POINT_GROUP, FOLDER, NOT_METHOD_FILES, PACKAGE
 
 STORED = FOLDER / "cards.json"
-FORMAT = 1  # of cards.json: bump when the card's fields change
+FORMAT = 2  # of cards.json: bump when the card's fields change (2: each hyperparameter's search space)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +52,7 @@ class HyperparameterCard:
     choices: tuple = ()
     why: str = ""
     resolved: str = ""  # what a None default becomes (GDW's outer_lr)
+    search: Search | None = None  # where `gdw-bench tune` looks; None: never tuned
 
     @property
     def rule(self) -> FieldRule:
@@ -90,8 +100,8 @@ class MethodCard:
     def describe(self) -> str:
         """One paragraph for `gdw-bench info <key>`: what it is, what it needs, its hyperparameters."""
         listed = "".join(f"\n  {h.name} = {h.default!r}" + (f" → {h.resolved}" if h.default is None and h.resolved
-                                                              else "") + f"  (valid: {valid_text(h.rule)})"
-                         for h in self.hyperparameters)
+                                                              else "") + f"  (valid: {valid_text(h.rule)}"
+                         + (f"; tuned over {h.search}" if h.search else "") + ")" for h in self.hyperparameters)
         return (f"{self.key}: {self.title} — {self.paper}\n"
                 f"from: {self.origin}; version {self.version}; needs: {', '.join(self.needs) or 'nothing extra'}"
                 f"; relative step cost: {self.relative_cost}\n"
@@ -106,7 +116,7 @@ def from_class(cls) -> MethodCard:
         hyperparameters.append(HyperparameterCard(
             name=f.name, annotation=annotation, default=f.default, range=f.metadata.get("range"),
             choices=tuple(f.metadata.get("choices", ())), why=f.metadata.get("why", ""),
-            resolved=f.metadata.get("resolved", "")))
+            resolved=f.metadata.get("resolved", ""), search=f.metadata.get("search")))
     origin = cls.origin or cls.__module__
     builtin = origin.endswith(".py") and Path(origin).parent == FOLDER and Path(origin).stem in BUILTIN_FILES
     return MethodCard(key=cls.key, title=cls.title, paper=cls.paper, order=float(cls.order), version=int(cls.version),
@@ -145,15 +155,23 @@ def plugins_present() -> bool:
 def _to_json(card: MethodCard) -> dict:
     out = dataclasses.asdict(card)
     out["origin"] = Path(card.origin).name  # made absolute again on reading: the folder moves with the install
-    for h in out["hyperparameters"]:
+    for h, card_h in zip(out["hyperparameters"], card.hyperparameters):
         h["choices"] = list(h["choices"])
+        h["search"] = card_h.search.to_json() if card_h.search else None
     return out
 
 
 def _from_json(data: dict) -> MethodCard:
     hps = tuple(HyperparameterCard(**{**h, "range": Range(**h["range"]) if h["range"] is not None else None,
-                                      "choices": tuple(h["choices"])}) for h in data["hyperparameters"])
+                                      "choices": tuple(h["choices"]), "search": _search_from_json(h.get("search"))})
+                for h in data["hyperparameters"])
     return MethodCard(**{**data, "origin": str(FOLDER / data["origin"]), "hyperparameters": hps})
+
+
+def _search_from_json(data) -> Search | None:
+    if data is None:
+        return None
+    return Search(data["kind"], data["low"], data["high"], tuple(data["choices"]), data["integer"])
 
 
 def catalogue_from_registry() -> dict:
@@ -171,7 +189,9 @@ def write() -> Path:
 CARD_FIELDS = {f.name: f.type for f in dataclasses.fields(MethodCard) if f.name not in ("hyperparameters", "origin",
                                                                                           "builtin")}
 HYPERPARAMETER_FIELDS = {"name": (str,), "annotation": (str,), "range": (dict, type(None)), "choices": (list,),
-                         "why": (str,), "resolved": (str,)}
+                         "why": (str,), "resolved": (str,), "search": (dict, type(None))}
+SEARCH_FIELDS = {"kind": (str,), "low": (int, float, type(None)), "high": (int, float, type(None)), "choices": (list,),
+                 "integer": (bool,)}
 _JSON_TYPES = {"str": (str,), "float": (int, float), "int": (int,), "bool": (bool,)}
 
 
@@ -205,6 +225,10 @@ def _hyperparameter_problem(data, where: str) -> str | None:
         return wrong
     if "default" not in data:
         return f"field '{where}.default' is missing"
+    if data["search"] is not None:
+        wrong = statefile.fields_problem(data["search"], SEARCH_FIELDS, f"{where}.search.")
+        if wrong:
+            return wrong
     if data["range"] is None:
         return None
     limits = data["range"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Method, hyperparameter, register_method
+from .base import Method, choice_search, hyperparameter, register_method
 
 
 def class_balanced_weights(counts, beta: float) -> torch.Tensor:
@@ -26,7 +26,7 @@ def class_balanced_weights(counts, beta: float) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class CBHyperparameters:
-    beta: float = hyperparameter(0.9999, 0, 1, high_open=True)
+    beta: float = hyperparameter(0.9999, 0, 1, high_open=True, search=choice_search(0.9, 0.99, 0.999, 0.9999))
 
 
 @register_method("cb")

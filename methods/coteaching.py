@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Method, Phase, hyperparameter, register_method
+from .base import Method, Phase, hyperparameter, linear_search, register_method
 
 
 def forget_rate_schedule(tau: float, epochs: int, num_gradual: int = 10, exponent: float = 1.0) -> list[float]:
@@ -44,7 +44,8 @@ def small_loss_selection(losses: torch.Tensor, forget_rate: float) -> torch.Tens
 @dataclass(frozen=True)
 class CoteachingHyperparameters:
     forget_rate: float | None = hyperparameter(None, 0, 1, high_open=True,
-                                                 resolved="the setting's expected wrong-label fraction")
+                                                 resolved="the setting's expected wrong-label fraction",
+                                                 search=linear_search(0.0, 0.8))
     num_gradual: int = hyperparameter(10, 0, None)  # T_k, epochs of the linear ramp
     exponent: float = hyperparameter(1.0, 0, None, low_open=True)  # c
     budget_share: float = hyperparameter(0.5, 0, 1, low_open=True)  # each network trains for this share of the epoch budget

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from .base import Method, Phase, hyperparameter, register_method
+from .base import Method, Phase, hyperparameter, log_search, register_method
 
 
 @dataclass(frozen=True)
 class FinetuneHyperparameters:
     finetune_iterations: int = hyperparameter(5000, 1, None)  # L2RW's recipe: 5000 more iterations on the clean set
-    finetune_lr: float = hyperparameter(1e-3, 0, None, low_open=True)
+    finetune_lr: float = hyperparameter(1e-3, 0, None, low_open=True, search=log_search(1e-4, 1e-2))
 
 
 @register_method("finetune")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Method, hyperparameter, register_method
+from .base import Method, hyperparameter, linear_search, register_method
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -23,7 +23,7 @@ def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torc
 
 @dataclass(frozen=True)
 class FocalHyperparameters:
-    gamma: float = hyperparameter(2.0, 0, None)
+    gamma: float = hyperparameter(2.0, 0, None, search=linear_search(0, 5))
 
 
 @register_method("focal")

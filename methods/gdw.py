@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ._bilevel import PROB_CLAMP_WHY, MetaHyperparameters, MetaMethodMixin, clamped_softmax, pull_back
 from ._weighting import WeightingNetMixin
-from .base import Method, hyperparameter, register_method
+from .base import Method, hyperparameter, log_search, register_method
 
 
 class ZeroMeanTarget:
@@ -66,7 +66,7 @@ def default_outer_lr(num_classes: int, batch_size: int) -> float:
 @dataclass(frozen=True, kw_only=True)
 class GDWHyperparameters(MetaHyperparameters):
     outer_lr: float | None = hyperparameter(None, 0, None, resolved="0.1·B·K: 100 at batch 100 and 10 classes, "
-                                                               "1000 at 100 classes")
+                                                               "1000 at 100 classes", search=log_search(1, 1000))
     # η_ω above; None: 0.1·B·K (100 for 10 classes, 1000 at K=100); 0: MWNet's step
     clip: float = hyperparameter(0.2, 0, None, low_open=True)
     min_weight: float = hyperparameter(1e-6, 0, None, low_open=True)

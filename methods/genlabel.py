@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
-from .base import Method, hyperparameter, register_method
+from .base import Method, hyperparameter, log_search, register_method
 
 
 def kl_logit_gradient(probs: torch.Tensor, log_probs: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
@@ -38,7 +38,8 @@ def kl_logit_gradient(probs: torch.Tensor, log_probs: torch.Tensor, label_logits
 class GenLabelHyperparameters(MetaHyperparameters):
     initial_scale: float = hyperparameter(10.0, 0, None, low_open=True)  # K_init
     warmup_share: float = hyperparameter(44 / 120, 0, 1, high_open=True)  # stage 1 = 44 of 120 epochs officially → 29 of 80
-    lookahead_step: float = hyperparameter(0.5, 0, None, low_open=True)  # α·K (α = 0.5/K)
+    lookahead_step: float = hyperparameter(0.5, 0, None, low_open=True,  # α·K (α = 0.5/K)
+                                           search=log_search(0.05, 5))
     beta: float = hyperparameter(4000.0, 0, None, low_open=True)
     gamma: float = hyperparameter(1.0, 0, None)
 

@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
-from .base import Method, hyperparameter, register_method
+from .base import Method, hyperparameter, log_search, register_method
 
 
 @dataclass(frozen=True)
 class INSWHyperparameters(MetaHyperparameters):
     initial_weight: float = hyperparameter(1.0, 0, None, low_open=True)
     weight_decay_factor: float = hyperparameter(2.0, 0, None, low_open=True)  # w ← w / 2 − g
-    step_size: float = hyperparameter(1.0, 0, None, low_open=True)
+    step_size: float = hyperparameter(1.0, 0, None, low_open=True, search=log_search(0.1, 10))
     min_weight: float = hyperparameter(1e-5, 0, None, low_open=True)
 
 

@@ -22,12 +22,12 @@ import torch.nn.functional as F
 
 from ._bilevel import PROB_CLAMP_WHY, MetaHyperparameters, MetaMethodMixin, pull_back, softmax_residual
 from ._weighting import WeightingNetMixin
-from .base import Method, hyperparameter, register_method
+from .base import Method, hyperparameter, log_search, register_method
 
 
 @dataclass(frozen=True)
 class MWNetHyperparameters(MetaHyperparameters):
-    vnet_lr: float = hyperparameter(1e-3, 0, None, low_open=True)
+    vnet_lr: float = hyperparameter(1e-3, 0, None, low_open=True, search=log_search(1e-4, 1e-2))
     vnet_weight_decay: float = hyperparameter(1e-4, 0, None)
     hidden: int = hyperparameter(100, 1, None)
     prob_clamp: float = hyperparameter(0.999, 0, 1, low_open=True, high_open=True, why=PROB_CLAMP_WHY)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ._bilevel import MetaHyperparameters, MetaMethodMixin, pull_back
-from .base import Method, hyperparameter, register_method
+from .base import Method, hyperparameter, log_search, register_method
 
 
 def smoothed_targets(labels: torch.Tensor, smoothing: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -38,7 +38,7 @@ def smoothed_targets(labels: torch.Tensor, smoothing: torch.Tensor, num_classes:
 @dataclass(frozen=True)
 class SoftLabelHyperparameters(MetaHyperparameters):
     # mean |Δa| per visit before clipping (η_a = step_size · B)
-    step_size: float = hyperparameter(0.1, 0, None, low_open=True)
+    step_size: float = hyperparameter(0.1, 0, None, low_open=True, search=log_search(0.01, 1))
     clip: float = hyperparameter(0.2, 0, None, low_open=True)
 
 

@@ -90,7 +90,7 @@ def test_an_image_folder_tree_is_a_dataset(tmp_path):
 
     cell = grid.table_cells(get_table("2"), profile, (1,), ("basemodel",), {"0.4"})[0]
     record = run_cell(cell, tmp_path / "results")
-    assert record["dataset"] == "pets" and cell.identity()["data_source"] == "imagefolder"
+    assert record["dataset"] == "pets" and cell.identity()["data_source"].startswith("imagefolder:imgs@sha256:")
 
 
 @pytest.mark.parametrize("sets,needle", [
@@ -220,3 +220,18 @@ def test_info_config_prints_the_resolved_config_whole_on_its_built_in_root_and_i
         assert getattr(again, field) == getattr(profile, field), field
     result = CliRunner().invoke(cli, ["info", "--config", str(tmp_path / "my.toml")])
     assert result.exit_code == 0 and 'extends = "fmnist"' in result.output and "outer_lr = 50.0" in result.output
+
+
+def test_an_own_data_file_enters_the_identity_by_what_it_holds_never_by_where_it_is(tmp_path):
+    """The same npz in two clones maps to the same cells; another file under the same dataset key (here: its
+    test labels permuted) maps to new ones, never to the first file's records."""
+    from gdw_bench.core import identity
+
+    x = np.arange(4 * 64, dtype=np.uint8).reshape(4, 1, 8, 8)
+    for folder, y_test in (("a", [0, 1]), ("b", [0, 1]), ("c", [1, 0])):
+        (tmp_path / folder).mkdir()
+        np.savez(tmp_path / folder / "mine.npz", x_train=x[:2], y_train=np.array([0, 1]), x_test=x[2:],
+                 y_test=np.array(y_test))
+    a, b, c = (identity.data_source(("npz", str(tmp_path / f / "mine.npz"))) for f in "abc")
+    assert a == b and a != c and a.startswith("npz:mine.npz@sha256:")
+    assert identity.data_source(None) is None

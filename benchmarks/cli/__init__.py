@@ -4,7 +4,7 @@ group and shared checks in ``common``.
 
 Bad input is a one-line message on stderr and exit code 2, before anything is written.
 """
-from gdw_bench.cli import catalogue, files, report, run, speed  # noqa: F401 (each registers its command)
+from gdw_bench.cli import catalogue, files, report, run, speed, tune  # noqa: F401 (each registers its command)
 from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, cli, main  # noqa: F401
 
 __all__ = ["cli", "main"]

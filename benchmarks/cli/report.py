@@ -55,10 +55,13 @@ def _output_folder(path: Path, query=None) -> Path:
 @click.option("--summary", "summary_only", is_flag=True,
               help="only the grid summary over every accuracy table (average rank, wins/ties/losses, cost, "
                    "critical-difference diagram): printed, and written to --out")
+@click.option("--compare-tuned", "compare_tuned", default=None, metavar="NAME",
+              help="each method at its defaults beside it tuned by `gdw-bench tune` (NAME: the tuned run `tune` "
+                   "printed), with paired tests, ranks and Kendall's τ; with --table: printed, else a file of the report")
 @_from_scratch_option
 @_config_options
 def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, out, from_scratch, config, sets,
-           summary_only):
+           summary_only, compare_tuned):
     """Render tables (and figures) from the result records."""
     # pandas, scipy, matplotlib: loaded by `report` only
     from gdw_bench.reporting import figures, publish
@@ -71,8 +74,14 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     problems: list[str] = []
     query = resolve_query(results_dir, table_key=table_key, profile=profile, seeds=seeds, methods=methods,
                           compare_paper=compare_paper, from_scratch=from_scratch, summary_only=summary_only,
-                          config=config, sets=sets, problems=problems)
+                          config=config, sets=sets, problems=problems, compare_tuned=compare_tuned)
     prof, seeds_of = query.profile, query.seeds_of
+    tuned = None
+    if compare_tuned is not None:
+        from gdw_bench.reporting.query import report_profile
+        from gdw_bench.reporting.tuned import render_compare_tuned  # scipy: loaded by --compare-tuned only
+
+        tuned, _ = report_profile(results_dir, compare_tuned, problems=problems)
     out = _output_folder(out or query.default_folder(), query)  # before any record is read
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
     records = rep.with_sweep_rows(records, query.stored)
@@ -88,10 +97,21 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         click.echo(f"warning: profile '{prof.name}' runs stand-ins, not the paper's data: its Δ columns compare "
                    f"different datasets and protocols and are marked 'stand-in'", err=True)
 
+    picked = [t for t in tables if t.kind == "accuracy"]
+    if tuned is not None and not picked:
+        raise UserInputError(f"--compare-tuned compares accuracy tables; --table {table_key} is not one (valid: 2–8)")
     with writing(out):
         if out.exists():
             store.remove_temp_files(out)  # left by a report that was killed while writing
         atomic_write_bytes(out / MANIFEST, json.dumps(query.selection, indent=1).encode())
+        if tuned is not None:
+            text = "\n".join(render_compare_tuned(records, t, prof, tuned, seeds_of(t)) for t in picked)
+            path = out / (f"table{picked[0].key}_tuned.md" if table_key else "tuned_vs_default.md")
+            atomic_write_bytes(path, text.encode())
+            click.echo(text if table_key else f"default vs tuned: {path}")
+            if table_key:
+                click.echo(f"wrote 1 file to {out}", err=True)
+                return
         if summary_only:
             text, written = publish.write_summary(records, prof, tables, seeds_of, out)
             click.echo(text)
@@ -111,7 +131,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
         else:
             written = publish.write_full(records, prof, tables, seeds_of, out, compare_paper=compare_paper,
                                          from_scratch=from_scratch, rows=rows,
-                                         warn=lambda line: click.echo(line, err=True))
+                                         warn=lambda line: click.echo(line, err=True), tuned=tuned)
     click.echo(f"wrote {len(written)} files to {out}" + ("" if table_key or summary_only else
                                                           " (start with index.html or index.md)"),
                err=bool(table_key) or summary_only)

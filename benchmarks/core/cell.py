@@ -42,6 +42,13 @@ class Protocol:
     augment: bool = True  # the dataset's training augmentation (crop and flip); False: none
     pad_to: int | None = None  # zero-pad images to pad_to × pad_to px first (Fashion-MNIST 28 → 32)
     crop_pad: int | None = None  # random-crop padding in px (None: the dataset's own)
+    # The data a tuner selects on (``gdw-bench tune``): "noisy-val" holds out VALIDATION_SHARE of the noisy
+    # training set, "meta" scores on the clean meta set; the record then has val_acc and val_score. None:
+    # neither (every run but a tuning trial). In a cell's identity only when set.
+    validation: str | None = None
+
+
+VALIDATION_KINDS = ("noisy-val", "meta")
 
 
 def value_fits(value, annotation) -> bool:
@@ -76,6 +83,9 @@ def protocol_problem(key: str, value) -> str | None:
         return f"is not a protocol key (valid: {', '.join(PROTOCOL_FIELDS)})"
     if not value_fits(value, PROTOCOL_FIELDS[key].type):
         return f"= {value!r}: expected {PROTOCOL_FIELDS[key].type}"
+    if key == "validation":
+        return None if value is None or value in VALIDATION_KINDS else \
+            f"= {value!r}: valid: {' | '.join(VALIDATION_KINDS)}"
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     if value != value or value in (float("inf"), float("-inf")):
@@ -124,7 +134,7 @@ class CellConfig:
         """Its configuration's folder (``identity.configuration_key``): shared by every request that
         defines the same protocol, explicit hyperparameters and data source, whatever its profile's name."""
         return identity.configuration_key(dataclasses.asdict(self.protocol), dict(self.hyperparameters),
-                                          self.user_data[0] if self.user_data else None)
+                                          identity.data_source(self.user_data))
 
     def folder(self, root: Path) -> Path:
         return identity.cell_dir(root, self.dataset, self.corruption.canonical().slug, self.method_folder,
@@ -140,7 +150,7 @@ class CellConfig:
         return identity.build_identity(
             self.dataset, dataclasses.asdict(self.corruption.canonical()), self.method, card.version,
             card.resolve(dict(self.hyperparameters)), dict(self.hyperparameters),
-            self.seed, dataclasses.asdict(self.protocol), self.diagnostics, self.user_data[0] if self.user_data else None)
+            self.seed, dataclasses.asdict(self.protocol), self.diagnostics, identity.data_source(self.user_data))
 
     def ensure_dataset(self) -> None:
         """Register the user's dataset in this process (a pool worker starts without it)."""

@@ -49,13 +49,43 @@ def portable_protocol(protocol: dict) -> dict:
     """The protocol as identities see it: a model named by a file (``/home/me/clone/nets/my.py:Net``, as the
     config loader resolved it for the workers) by what it is — the file's name and a hash of its content,
     ``my.py:Net@sha256:1a2b3c4d5e6f`` — never by where this clone or cluster mounts it. Moving a clone
-    retrains nothing; editing the model file makes its cells new ones."""
+    retrains nothing; editing the model file makes its cells new ones. ``validation`` (a tuning trial's) is
+    left out where it is unset, so the identities of every cell trained before it existed stay as they were."""
+    if "validation" in protocol and protocol["validation"] is None:  # added later: in identities only when set
+        protocol = {k: v for k, v in protocol.items() if k != "validation"}
     model = protocol.get("model")
     if isinstance(model, str) and ":" in model:
         module, _, attribute = model.rpartition(":")
         if module.endswith(".py"):
             return {**protocol, "model": f"{Path(module).name}:{attribute}@{file_digest(module)}"}
     return protocol
+
+
+def data_source(user: tuple | None) -> str | None:
+    """A user's dataset (``(kind, path, …)`` of a config's ``[datasets.X]``) as identities see it: its kind,
+    the file or folder name and a hash of what it holds — an npz file's content; an image folder's file
+    names and sizes — never where this clone mounts it. Another file under the same dataset key makes new
+    cells; moving the data retrains nothing. None for the built-in datasets."""
+    if not user:
+        return None
+    kind, path = user[0], str(user[1])
+    if kind == "npz":
+        return f"npz:{Path(path).name}@{file_digest(path)}"
+    return f"{kind}:{Path(path).name}@{_tree_digest(path)}"
+
+
+def _tree_digest(folder: str) -> str:
+    """``sha256:<12 hex digits>`` of every file's relative path and size under ``folder`` (no image is read)."""
+    listing = []
+    for here, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(here, name)
+            try:
+                listing.append(f"{os.path.relpath(full, folder)}\t{os.path.getsize(full)}")
+            except OSError:
+                continue
+    return "sha256:" + hashlib.sha256("\n".join(listing).encode()).hexdigest()[:12] if listing else "unreadable"
 
 
 def build_identity(dataset: str, corruption: dict, method: str, method_version: int, hyperparameters: dict,
@@ -103,7 +133,7 @@ def identity_for(record: dict, profile, hyperparameters: dict | None = None, met
     corruption = {k: v for k, v in record.get("corruption", {}).items() if k != "slug"}
     return build_identity(record["dataset"], corruption, record["method"], method_version,
                           {**overrides, **(hyperparameters or {})}, overrides, record["seed"],
-                          profile_protocol(record, profile), bool(record.get("diagnostics")), user[0] if user else None)
+                          profile_protocol(record, profile), bool(record.get("diagnostics")), data_source(user))
 
 
 def record_is_current(record: dict, profile) -> bool:
@@ -123,7 +153,7 @@ def record_is_current(record: dict, profile) -> bool:
     if identity.get("protocol") != profile_protocol(record, profile) or identity.get("seed_scheme") != seeds.SEED_SCHEME:
         return False
     user = profile.user_datasets.get(record.get("dataset"), ())
-    if identity.get("data_source") != (user[0] if user else None):
+    if identity.get("data_source") != data_source(user):
         return False
     resolved = identity.get("hyperparameters", {})
     return all(resolved.get(k, object()) == v for k, v in profile.method_overrides.get(record.get("method"), {}).items())

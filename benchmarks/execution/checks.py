@@ -27,12 +27,14 @@ def check_data(cells: list[CellConfig], data_dir: Path | None, download: bool = 
     seeds_by_split: dict[tuple, set[int]] = {}
     for c in cells:
         p = c.protocol
-        key = (c.dataset, c.corruption.canonical(), p.train_subset, p.test_subset, p.meta_per_class, p.pad_to)
+        key = (c.dataset, c.corruption.canonical(), p.train_subset, p.test_subset, p.meta_per_class, p.pad_to,
+               p.validation)
         seeds_by_split.setdefault(key, set()).add(c.seed)
-    for (dataset, corruption, train_subset, test_subset, meta_per_class, pad_to), seeds in seeds_by_split.items():
+    for (dataset, corruption, train_subset, test_subset, meta_per_class, pad_to, validation), seeds in \
+            seeds_by_split.items():
         try:
             check_splits(dataset, corruption, sorted(seeds), data_dir, train_subset, test_subset, meta_per_class,
-                         pad_to)
+                         pad_to, validation)
         except UserInputError as exc:
             raise UserInputError(f"{dataset} ({corruption.slug}): {exc}") from None
     for dataset, model, pad_to in sorted({(c.dataset, c.protocol.model, c.protocol.pad_to) for c in cells}):

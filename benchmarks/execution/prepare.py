@@ -72,11 +72,12 @@ class Preflight:
 
 
 def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: int | None = None,
-            executor: str = "local", slurm_options=None, download: bool = False, dry_run: bool = False) -> Preflight:
+            executor: str = "local", slurm_options=None, download: bool = False, dry_run: bool = False,
+            save_run: bool = True) -> Preflight:
     """Check ``plan`` for training under ``root`` (see the module's docstring). ``options.device`` may be
     "auto"; ``options.threads`` None picks cores / jobs; ``jobs`` None picks cores / threads, at most the
     cells to train (1 on a GPU); ``slurm_options`` (``gdw_bench.execution.slurm.SlurmOptions``) with
-    ``executor="slurm"``."""
+    ``executor="slurm"``. ``save_run`` off: no stored run (a tuner's trials, which `report` must not pick)."""
     options = options or RunOptions()
     root = Path(root)
     if executor not in EXECUTORS:
@@ -132,7 +133,8 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
                         f"{len(todo)} cells; use a GPU (--device cuda) or --profile mini")
     stored = plan.stored_run()
     with writing(runs.path_of(root, stored.name)):  # a full disk, or a file named runs: one line
-        runs.save(root, stored)  # what was asked, resolved: `report` reads it back by name
+        if save_run:
+            runs.save(root, stored)  # what was asked, resolved: `report` reads it back by name
         costs.add_probes(root, probes)  # a dry run keeps its probes in memory: it writes nothing
     if executor == "slurm":
         options = dataclasses.replace(options, threads=threads_given)
@@ -141,7 +143,8 @@ def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: 
         runner = Pool(jobs) if jobs > 1 else InProcess()
     return Preflight(plan=plan, root=root, options=options, executor=runner, executor_name=executor,
                      device_type=device_type, statuses=statuses, todo=todo, estimates=estimates, estimate_s=estimate_s,
-                     parallel=parallel, jobs=jobs, warnings=warnings, stored_run=stored.name, guessed=guessed)
+                     parallel=parallel, jobs=jobs, warnings=warnings, stored_run=stored.name if save_run else "",
+                     guessed=guessed)
 
 
 def _probes(todo, profile, device_type: str, measured: dict, options: RunOptions,

@@ -9,12 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
+
 from gdw_bench.datasets.corruption import corruption_label
 from gdw_bench.errors import suggested_command
 from gdw_bench.files import atomic_write_bytes
 from gdw_bench.plan.specs import Profile, TableSpec, reader_name
 from gdw_bench.reporting import figures, site, summary
 from gdw_bench.reporting import report as rep
+from gdw_bench.reporting.tuned import compare_tuned
 
 SUFFIXES = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
@@ -65,7 +68,8 @@ def _stand_in_titles(table: TableSpec, profile: Profile) -> set[str]:
 
 
 def write_full(records, profile: Profile, tables: list[TableSpec], seeds_of: Callable, out: Path, *,
-               compare_paper: bool, from_scratch: bool, rows, warn: Callable[[str], None]) -> list[Path]:
+               compare_paper: bool, from_scratch: bool, rows, warn: Callable[[str], None],
+               tuned: Profile | None = None) -> list[Path]:
     """Every table (md, tex, per-seed csv), figure, the summary, index.md and index.html into ``out``.
     The HTML page always shows the paper's values beside ours (stand-in columns marked)."""
     written, index = [], [f"# gdw-bench report — profile '{profile.name}'\n"]
@@ -111,6 +115,8 @@ def write_full(records, profile: Profile, tables: list[TableSpec], seeds_of: Cal
     for png in (p for p in cd_paths if p.suffix == ".png"):
         summary_section.figures.append((png, png.with_suffix(".txt").read_text().strip()))
     sections.insert(0, summary_section)
+    if tuned is not None:  # `report --compare-tuned`: after the summary, before the tables
+        sections.insert(1, _tuned_section(records, profile, tuned, tables, seeds_of))
     atomic_write_bytes(out / "index.md", "\n".join(index).encode())
     written.append(out / "index.md")
     frame = rep.collect_all(records, profile)
@@ -148,3 +154,22 @@ def _fill_section(section: site.Section, records, table: TableSpec, profile: Pro
     section.table = site.table_html(frame, marks, _stand_in_titles(table, profile))
     section.footer = rep.regime_lines(records, table, profile, seeds, from_scratch) + \
         rep.ordering_lines(records, table, profile, seeds, from_scratch, rows)
+
+
+def _tuned_section(records, profile: Profile, tuned: Profile, tables: list[TableSpec], seeds_of) -> site.Section:
+    section = site.Section("tuned", f"Defaults vs tuned ('{tuned.name}')", notes=[
+        f"{tuned.description}. Mean ± std over the reported seeds; Δ = tuned − default; paired p: a paired t-test "
+        f"over the seeds both have; rank: default → tuned (1 = best)."])
+    frames = []
+    for table in (t for t in tables if t.kind == "accuracy"):
+        frame, lines = compare_tuned(records, table, profile, tuned, seeds_of(table))
+        if not frame.empty:
+            frames.append(frame.assign(table=table.key))
+            section.footer += [f"Table {table.key}, {line}" for line in lines if not line.startswith("No method")]
+    if frames:
+        joined = pd.concat(frames)
+        section.table = site.table_html(joined[["table", *[c for c in joined.columns if c != "table"]]]
+                                        .set_index("method"))
+    else:
+        section.notes.append("No method has both default and tuned records yet.")
+    return section

@@ -45,6 +45,8 @@ class ReportQuery:
             parts.append("compare-paper")
         if s["from_scratch"]:
             parts.append("from-scratch")
+        if s.get("compare_tuned"):
+            parts.append(f"compare-tuned={s['compare_tuned']}")
         folder = Path("reports") / s["profile"]
         return folder / "+".join(parts).replace("/", "_") if parts else folder
 
@@ -104,7 +106,7 @@ def report_profile(root: Path, profile: str | None, config=None, sets: tuple = (
 def resolve_query(root: Path, *, table_key: str | None = None, profile: str | None = None, seeds: str | None = None,
                   methods: str | None = None, compare_paper: bool = False, from_scratch: bool = False,
                   summary_only: bool = False, config=None, sets: tuple = (),
-                  problems: list[str] | None = None) -> ReportQuery:
+                  problems: list[str] | None = None, compare_tuned: str | None = None) -> ReportQuery:
     """Every option checked (one-line ``UserInputError``) before a record is read."""
     prof, stored = report_profile(Path(root), profile, config, sets, problems)
     chosen = parse_seeds(seeds) if seeds is not None else None
@@ -117,5 +119,7 @@ def resolve_query(root: Path, *, table_key: str | None = None, profile: str | No
     selection = {"profile": stored.name if stored else prof.name,  # a sweep's report: a folder of its own
                  "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
                  "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
+    if compare_tuned is not None:  # only when asked: the manifests of earlier reports stay what they were
+        selection["compare_tuned"] = compare_tuned
     return ReportQuery(profile=prof, stored=stored, tables=tables, seeds=tuple(chosen) if chosen else None,
                        methods=methods, compare_paper=compare_paper, from_scratch=from_scratch, selection=selection)

@@ -41,6 +41,7 @@ class Record(TypedDict, total=False):
     score: float                 # mean test accuracy (%) of the last 5 evaluations of the final phase
     score_net2: float | None     # the same for a second network (Co-teaching), else None
     score_epochs: list           # the global epochs averaged into score
+    val_score: float | None      # a tuning trial's mean validation accuracy over those epochs, else None
     phases: list                 # the method's phases: name, epochs, data, lr, schedule, eval_every
     curve: list                  # per epoch: phase, epoch, global_epoch, lr, losses, test_acc, regime columns
     diagnostics_per_epoch: list  # per epoch: the class-level weight summaries (+diag cells)
@@ -73,12 +74,12 @@ OPTIONAL_FIELDS = {"identity": (dict,), "hyperparameters": (dict,), "protocol": 
                    "method_look": (dict,), "setting": (str,),
                    "level": (str,), "device": (str,), "torch_threads": (int,), "wall_time_s": (int, float),
                    "score_net2": (int, float, type(None)), "data_info": (dict,), "execution": (dict,),
-                   "run_options": (dict,)}
+                   "run_options": (dict,), "val_score": (int, float, type(None))}
 # Numbers a curve entry may hold, read by the regime verdicts, figures and results.curves; the weight
 # means are None in an epoch without wrongly (or correctly) labelled samples.
 CURVE_NUMBERS = ("epoch", "global_epoch", "lr", "loss", "test_acc", "train_acc_noisy", "train_acc_true",
                  "epoch_time_s")
-CURVE_OPTIONAL_NUMBERS = ("weight_correct", "weight_wrong")
+CURVE_OPTIONAL_NUMBERS = ("weight_correct", "weight_wrong", "val_acc")
 
 
 def _is_number(value) -> bool:

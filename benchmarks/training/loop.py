@@ -95,12 +95,13 @@ def prepared_data(cell: CellConfig, device: torch.device, data_dir: Path | None)
     p = cell.protocol
     # everything prepare() reads: a cell of another crop padding or data file never gets these tensors
     key = (cell.dataset, cell.corruption.canonical(), cell.seed, str(device), str(data_dir), p.train_subset,
-           p.test_subset, p.meta_per_class, p.pad_to, p.crop_pad, cell.user_data)
+           p.test_subset, p.meta_per_class, p.pad_to, p.crop_pad, cell.user_data, p.validation)
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) >= 4:
             _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
         _DATA_CACHE[key] = prepare(cell.dataset, cell.corruption, cell.seed, device, data_dir, p.train_subset,
-                                   p.test_subset, p.meta_per_class, pad_to=p.pad_to, crop_pad=p.crop_pad)
+                                   p.test_subset, p.meta_per_class, pad_to=p.pad_to, crop_pad=p.crop_pad,
+                                   validation=p.validation)
     return _DATA_CACHE[key]
 
 
@@ -242,6 +243,8 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
                         method.networks[0], data.train, p.eval_batch_size, true_labels=True)
                 for i, net in enumerate(method.networks[1:], start=2):
                     entry[f"test_acc_net{i}"] = evaluate(net, data.test, p.eval_batch_size)
+                if data.validation is not None:  # a tuning trial: what the tuner is told (never test_acc)
+                    entry["val_acc"] = evaluate(method.networks[0], data.validation, p.eval_batch_size)
             entry["epoch_time_s"] = round(time.perf_counter() - epoch_start, 4)
             curve.append(entry)
             if method.diagnostics is not None:
@@ -331,6 +334,7 @@ def _record(cell, method, phases, state: CellState, data, dev, wall_time: float,
     final = [e for e in curve if e["phase"] == phases[-1].name and "test_acc" in e][-SCORE_EPOCHS:]
     score = sum(e["test_acc"] for e in final) / len(final)
     net2 = [e["test_acc_net2"] for e in final if "test_acc_net2" in e]
+    validation = [e["val_acc"] for e in final if "val_acc" in e]
     return {  # the fields and their meaning: gdw_bench.storage.record.Record
         "schema": record_schema.SCHEMA_VERSION, "profile": cell.profile, "dataset": cell.dataset,
         "setting": cell.setting, "level": cell.level,
@@ -344,6 +348,8 @@ def _record(cell, method, phases, state: CellState, data, dev, wall_time: float,
         "diagnostics": cell.diagnostics, "config_hash": cell.config_hash, "identity": cell.identity(),
         "score": round(score, 4), "score_net2": round(sum(net2) / len(net2), 4) if net2 else None,
         "score_epochs": [e["global_epoch"] for e in final],
+        # a tuning trial's score on its selection data (protocol ``validation``), over the same epochs
+        "val_score": round(sum(validation) / len(validation), 4) if validation else None,
         "phases": [dataclasses.asdict(ph) for ph in phases],
         "curve": curve, "diagnostics_per_epoch": state.diagnostics, "extras": method.record_extras(),
         "wall_time_s": round(wall_time, 3), "versions": provenance.versions(), "git_commit": provenance.git_commit(),

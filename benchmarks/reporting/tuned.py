@@ -1,0 +1,78 @@
+"""`report --compare-tuned NAME`: each method at its defaults (the profile's records) beside the same method
+tuned by `gdw-bench tune` (the records of the tuned run NAME), on the same seeds: the means, the paired
+difference with its paired t-test over the seeds both have, each method's rank in either ordering, and
+Kendall's τ between the default and the tuned ordering and between each and the paper's."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gdw_bench.plan.specs import Profile, TableSpec
+from gdw_bench.reporting.report import (
+    _column_title,
+    _fmt,
+    _paper_value,
+    collect,
+    method_name,
+    paper_results,
+    table_summary,
+    to_markdown,
+)
+
+
+def _tau(a: dict, b: dict) -> str:
+    common = [m for m in a if m in b and not math.isnan(a[m]) and b[m] is not None and not math.isnan(b[m])]
+    if len(common) < 3:
+        return f"— ({len(common)} methods in both; at least 3 are needed)"
+    tau, p = stats.kendalltau([a[m] for m in common], [b[m] for m in common])
+    return f"{tau:+.2f} (p = {p:.2g}, {len(common)} methods)"
+
+
+def compare_tuned(records, table: TableSpec, default: Profile, tuned: Profile, seeds) -> tuple[pd.DataFrame, list[str]]:
+    """(one row per (column, method): default, tuned, Δ, paired p, ranks; the τ lines under it)."""
+    d_methods, d_cells, present = table_summary(records, table, default, seeds, methods="all")
+    t_methods, t_cells, _ = table_summary(records, table, tuned, seeds, methods="all")
+    frame = collect(records, table, default, seeds)
+    paper = paper_results()
+    rows, lines, untuned = [], [], []
+    for i in present:
+        column = table.columns[i]
+        title = _column_title(column, default)
+        methods = [m for m in d_methods if d_cells[(m, i)].n and (m, i) in t_cells and t_cells[(m, i)].n]
+        if not methods:
+            untuned.append(title)
+            continue
+        before = {m: d_cells[(m, i)].mean for m in methods}
+        after = {m: t_cells[(m, i)].mean for m in methods}
+        rank_before = dict(zip(methods, stats.rankdata([-before[m] for m in methods], method="min").astype(int)))
+        rank_after = dict(zip(methods, stats.rankdata([-after[m] for m in methods], method="min").astype(int)))
+        for m in methods:
+            a, b = d_cells[(m, i)].by_seed, t_cells[(m, i)].by_seed
+            both = sorted(set(a) & set(b))
+            diffs = [b[s] - a[s] for s in both]
+            if len(both) >= 2 and np.std(diffs) > 0:
+                p = f"{stats.ttest_rel([b[s] for s in both], [a[s] for s in both]).pvalue:.2g}"
+            else:
+                p = "—"
+            rows.append({"column": title, "method": method_name(m, frame), "default": _fmt(d_cells[(m, i)]),
+                         "tuned": _fmt(t_cells[(m, i)]), "Δ": f"{after[m] - before[m]:+.2f}",
+                         "paired p": p, "rank": f"{rank_before[m]} → {rank_after[m]}"})
+        theirs = {m: _paper_value(paper, table, column, m) for m in methods}
+        lines.append(f"{title}: Kendall's τ default vs tuned ordering {_tau(before, after)}; vs the paper's: "
+                     f"default {_tau(before, theirs)}, tuned {_tau(after, theirs)}.")
+    if untuned:
+        lines.append(f"No method has both default and tuned records in: {', '.join(untuned)}.")
+    return pd.DataFrame(rows, columns=["column", "method", "default", "tuned", "Δ", "paired p", "rank"]), lines
+
+
+def render_compare_tuned(records, table: TableSpec, default: Profile, tuned: Profile, seeds) -> str:
+    frame, lines = compare_tuned(records, table, default, tuned, seeds)
+    header = [f"Table {table.key}: defaults ('{default.name}') vs tuned ('{tuned.name}': {tuned.description}), "
+              f"mean ± std over seeds {','.join(map(str, seeds))}; Δ = tuned − default; paired p: a paired t-test "
+              f"over the seeds both have; rank: default → tuned (1 = best)."]
+    if frame.empty:
+        return "\n".join(header + lines) + "\n"
+    return to_markdown(frame.set_index("method"), header, lines)
