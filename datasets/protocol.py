@@ -105,7 +105,7 @@ def stratified_subset(labels: np.ndarray, size: int | None, num_classes: int) ->
     return np.sort(np.concatenate(keep))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SplitIndices:
     """Which source images form each split of one (dataset, corruption, seed), and their labels."""
 
@@ -164,13 +164,15 @@ def split_indices(spec: DatasetSpec, source, corruption: Corruption, seed: int, 
                              f"split and subsets; valid: both non-empty")
     train_idx, clean, noisy = pool[train_pos][keep], clean[keep], noisy[keep]
     if validation != "noisy-val":
-        return SplitIndices(train_idx, clean, noisy, pool[meta_pos], test_keep, matrix)
+        return SplitIndices(train_idx=train_idx, clean=clean, noisy=noisy, meta_idx=pool[meta_pos], test_keep=test_keep,
+                            matrix=matrix)
     kept, held = hold_out_validation(spec.key, corruption, seed, noisy, num_classes)
     if not kept.size or not held.size:
         raise UserInputError(f"{len(noisy)} training images leave no validation share of {VALIDATION_SHARE:.0%} per "
                              f"class; valid: a larger training set, or --selection meta")
-    return SplitIndices(train_idx[kept], clean[kept], noisy[kept], pool[meta_pos], test_keep, matrix,
-                        val_idx=train_idx[held], val_noisy=noisy[held], val_clean=clean[held])
+    return SplitIndices(train_idx=train_idx[kept], clean=clean[kept], noisy=noisy[kept], meta_idx=pool[meta_pos],
+                        test_keep=test_keep, matrix=matrix, val_idx=train_idx[held], val_noisy=noisy[held],
+                        val_clean=clean[held])
 
 
 def check_splits(dataset: str, corruption: Corruption, seeds, data_dir: Path | None = None,

@@ -78,8 +78,8 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     prof, seeds_of = query.profile, query.seeds_of
     tuned = None
     if compare_tuned is not None:
-        from gdw_bench.reporting.query import report_profile
-        from gdw_bench.reporting.tuned import render_compare_tuned  # scipy: loaded by --compare-tuned only
+        from gdw_bench.reporting.query import report_profile  # the report layer: loaded by `report` only
+        from gdw_bench.reporting.tuned import render_compare_tuned
 
         tuned, _ = report_profile(results_dir, compare_tuned, problems=problems)
     out = _output_folder(out or query.default_folder(), query)  # before any record is read
