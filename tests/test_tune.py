@@ -3,6 +3,11 @@ validation split held out by (dataset, setting, seed) only, trials as cells (cac
 a tuned config that `run --config` reads, and a selection that never sees test data (the same trials and
 choice when the test labels are permuted)."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -141,3 +146,32 @@ def test_a_method_whose_search_space_is_degenerate_is_refused_by_tune(monkeypatc
                         type(card)(**{**card.__dict__, "hyperparameters": (broken,)}))
     with pytest.raises(UserInputError, match="method 'focal': search of 'gamma'"):
         tuner.search_spaces(["focal"], load_profile.__globals__["PROFILES"]["mini"])
+
+
+@pytest.mark.slow
+def test_a_killed_tuning_resumes_to_the_same_trials_and_choice(tmp_path):
+    """kill -9 of `tune` once some trial cells are done, then the same command: the tuned config equals an
+    uninterrupted tuning's, byte for byte (the sampler re-asks the same trials; finished cells are read back,
+    the killed ones resume from their checkpoints)."""
+    config = _config(tmp_path)
+    args = [sys.executable, "-m", "gdw_bench.cli", "tune", "--config", str(config), "--methods", "focal,gdw",
+            "--levels", "0.4", "--budget", "6", "--no-final", "--jobs", "1", "--threads", "1"]
+    reference = subprocess.run(args + ["--results-dir", str(tmp_path / "reference")], capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stderr
+    killed = subprocess.Popen(args + ["--results-dir", str(tmp_path / "killed")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300
+    while killed.poll() is None and time.time() < deadline and \
+            len(list((tmp_path / "killed").rglob("record.json"))) < 3:
+        time.sleep(0.05)
+    try:
+        os.killpg(killed.pid, signal.SIGKILL)
+    except ProcessLookupError:  # finished first on a loaded machine: the rerun then trains nothing
+        pass
+    killed.communicate()
+    done_at_kill = len(list((tmp_path / "killed").rglob("record.json")))
+    resumed = subprocess.run(args + ["--results-dir", str(tmp_path / "killed")], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    name = "mini+tuned-noisy-val-0.4.toml"
+    assert (tmp_path / "killed" / "tuned" / name).read_text() == (tmp_path / "reference" / "tuned" / name).read_text()
+    assert done_at_kill < 12 and f"trained {12 - done_at_kill} of 12 trial cells" in resumed.stdout

@@ -160,14 +160,17 @@ def _tuned_section(records, profile: Profile, tuned: Profile, tables: list[Table
     section = site.Section("tuned", f"Defaults vs tuned ('{tuned.name}')", notes=[
         f"{tuned.description}. Mean ± std over the reported seeds; Δ = tuned − default; paired p: a paired t-test "
         f"over the seeds both have; rank: default → tuned (1 = best)."])
-    frames = []
+    frames, shown = [], set()
     for table in (t for t in tables if t.kind == "accuracy"):
         frame, lines = compare_tuned(records, table, profile, tuned, seeds_of(table))
+        frame = frame[~frame["key"].isin(shown)]  # a stand-in column another table showed already: once
         if not frame.empty:
+            shown |= set(frame["key"])
             frames.append(frame.assign(table=table.key))
-            section.footer += [f"Table {table.key}, {line}" for line in lines if not line.startswith("No method")]
+            section.footer += [f"Table {table.key}, {line}" for line in lines if not line.startswith("No method")
+                               and line.split(":")[0] in set(frame["column"])]
     if frames:
-        joined = pd.concat(frames)
+        joined = pd.concat(frames).drop(columns="key")
         section.table = site.table_html(joined[["table", *[c for c in joined.columns if c != "table"]]]
                                         .set_index("method"))
     else:

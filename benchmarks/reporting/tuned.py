@@ -57,7 +57,9 @@ def compare_tuned(records, table: TableSpec, default: Profile, tuned: Profile, s
                 p = f"{stats.ttest_rel([b[s] for s in both], [a[s] for s in both]).pvalue:.2g}"
             else:
                 p = "—"
-            rows.append({"column": title, "method": method_name(m, frame), "default": _fmt(d_cells[(m, i)]),
+            dataset, corruption = default.resolve(column)
+            rows.append({"key": f"{dataset}/{corruption.canonical().slug}", "column": title,
+                         "method": method_name(m, frame), "default": _fmt(d_cells[(m, i)]),
                          "tuned": _fmt(t_cells[(m, i)]), "Δ": f"{after[m] - before[m]:+.2f}",
                          "paired p": p, "rank": f"{rank_before[m]} → {rank_after[m]}"})
         theirs = {m: _paper_value(paper, table, column, m) for m in methods}
@@ -65,7 +67,8 @@ def compare_tuned(records, table: TableSpec, default: Profile, tuned: Profile, s
                      f"default {_tau(before, theirs)}, tuned {_tau(after, theirs)}.")
     if untuned:
         lines.append(f"No method has both default and tuned records in: {', '.join(untuned)}.")
-    return pd.DataFrame(rows, columns=["column", "method", "default", "tuned", "Δ", "paired p", "rank"]), lines
+    # key: the (dataset, corruption) a column ran, where two tables share a stand-in column
+    return pd.DataFrame(rows, columns=["key", "column", "method", "default", "tuned", "Δ", "paired p", "rank"]), lines
 
 
 def render_compare_tuned(records, table: TableSpec, default: Profile, tuned: Profile, seeds) -> str:
@@ -75,4 +78,4 @@ def render_compare_tuned(records, table: TableSpec, default: Profile, tuned: Pro
               f"over the seeds both have; rank: default → tuned (1 = best)."]
     if frame.empty:
         return "\n".join(header + lines) + "\n"
-    return to_markdown(frame.set_index("method"), header, lines)
+    return to_markdown(frame.drop(columns="key").set_index("method"), header, lines)
