@@ -86,3 +86,18 @@ def test_a_job_that_died_without_a_result_leaves_failed_json(tmp_path):
     assert store.cell_status(cell.folder(tmp_path), cell.config_hash) == "failed"
     assert store.read_json(cell.folder(tmp_path) / store.FAILED)["slurm_job_id"] == "12_3"
     assert not (cell.folder(tmp_path) / store.QUEUED).exists()
+
+
+@pytest.mark.skipif(not slurm_cluster_up(), reason="no SLURM cluster here (bash .ci/slurm-up.sh starts a local one)")
+def test_tune_trains_its_trials_as_slurm_job_arrays_and_chooses_as_locally(tmp_path):
+    (tmp_path / "fast.toml").write_text('extends = "mini"\nname = "fast"\n[datasets.digits]\nepochs = 3\n')
+    tune = ["tune", "--config", "fast.toml", "--methods", "focal", "--levels", "0.4", "--budget", "2", "--no-final"]
+    on_slurm = cli(tune + ["--executor", "slurm", "--slurm-cpus", "1", "--slurm-mem-gb", "2", "--results-dir", "slurm"],
+                   tmp_path)
+    assert on_slurm.returncode == 0, on_slurm.stderr
+    assert "trained 2 of 2 trial cells" in on_slurm.stdout
+    local = cli(tune + ["--jobs", "1", "--threads", "1", "--results-dir", "local"], tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert all(r["slurm_job_id"] for r in scores(tmp_path / "slurm").values())
+    name = "mini+tuned-noisy-val-0.4.toml"
+    assert (tmp_path / "slurm" / "tuned" / name).read_text() == (tmp_path / "local" / "tuned" / name).read_text()

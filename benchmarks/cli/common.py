@@ -132,3 +132,43 @@ def main(argv=None):
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+
+
+def _executor_options(command):
+    """--executor and the --slurm-* options of the commands that train (`run`, `tune`)."""
+    for option in reversed([
+            click.option("--executor", default="local", show_default=True,
+                         help="local | slurm (one job array via submitit)"),
+            click.option("--slurm-partition", default=None, help="slurm: partition (default: the cluster's)"),
+            click.option("--slurm-time-min", type=int, default=None,
+                         help="slurm: time limit per cell (default 3× its estimate, ≥ 10)"),
+            click.option("--slurm-cpus", type=int, default=2, show_default=True, help="slurm: CPUs per cell"),
+            click.option("--slurm-mem-gb", type=float, default=8.0, show_default=True, help="slurm: memory per cell"),
+            click.option("--slurm-gpus", type=int, default=None,
+                         help="slurm: GPUs per cell (default 1 with --device cuda, else 0)"),
+            click.option("--slurm-parallelism", type=int, default=64, show_default=True,
+                         help="slurm: cells running at once"),
+            click.option("--slurm-option", "slurm_extra", multiple=True,
+                         help="slurm: another sbatch option KEY=VALUE (repeatable)")]):
+        command = option(command)
+    return command
+
+
+def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
+                   slurm_parallelism, slurm_extra):
+    from gdw_bench.execution import slurm  # the run layer, loaded by the commands that train only
+
+    for name, value in (("--slurm-time-min", slurm_time_min), ("--slurm-cpus", slurm_cpus),
+                        ("--slurm-mem-gb", slurm_mem_gb), ("--slurm-parallelism", slurm_parallelism)):
+        if value is not None and not value > 0:
+            raise UserInputError(f"{name} {value} must be positive")
+    if slurm_gpus is not None and slurm_gpus < 0:
+        raise UserInputError(f"--slurm-gpus {slurm_gpus} must be 0 or more")
+    extra = slurm.parse_extra(slurm_extra)
+    slurm.check_available()
+    gpus = slurm_gpus if slurm_gpus is not None else int(device.startswith("cuda"))
+    return slurm.SlurmOptions(partition=slurm_partition, timeout_min=slurm_time_min, cpus_per_task=slurm_cpus,
+                              mem_gb=slurm_mem_gb, gpus_per_task=gpus, parallelism=slurm_parallelism, extra=extra,
+                              wait=not no_wait)
+
+

@@ -12,9 +12,11 @@ from gdw_bench.cli.common import (
     PATH,
     _config_options,
     _data_dir,
+    _executor_options,
     _from_scratch_option,
     _profile_option,
     _results_root,
+    _slurm_options,
     cli,
 )
 from gdw_bench.errors import UserInputError
@@ -38,14 +40,7 @@ from gdw_bench.errors import UserInputError
 @click.option("--dry-run", is_flag=True, help="list every cell with its status and the estimated time left")
 @click.option("--download", is_flag=True, help="download CIFAR into --data-dir when it is missing")
 @_from_scratch_option
-@click.option("--executor", default="local", show_default=True, help="local | slurm (one job array via submitit)")
-@click.option("--slurm-partition", default=None, help="slurm: partition (default: the cluster's)")
-@click.option("--slurm-time-min", type=int, default=None, help="slurm: time limit per cell (default 3× its estimate, ≥ 10)")
-@click.option("--slurm-cpus", type=int, default=2, show_default=True, help="slurm: CPUs per cell")
-@click.option("--slurm-mem-gb", type=float, default=8.0, show_default=True, help="slurm: memory per cell")
-@click.option("--slurm-gpus", type=int, default=None, help="slurm: GPUs per cell (default 1 with --device cuda, else 0)")
-@click.option("--slurm-parallelism", type=int, default=64, show_default=True, help="slurm: cells running at once")
-@click.option("--slurm-option", "slurm_extra", multiple=True, help="slurm: another sbatch option KEY=VALUE (repeatable)")
+@_executor_options
 @click.option("--no-wait", is_flag=True, help="slurm: submit and return (run the command again to collect)")
 @click.option("--tensorboard", is_flag=True, help="also write TensorBoard events per cell (<cell>/tensorboard/)")
 @click.option("--rerun-stale", is_flag=True,
@@ -140,23 +135,3 @@ def _print_dry_run(the_plan, statuses, todo, results_dir, device_type, eta, gues
         for line in rep.regime_lines(rep.load_records(results_dir), table, the_plan.profile, list(the_plan.seeds),
                                      the_plan.request.from_scratch):
             click.echo(line)
-
-
-def _slurm_options(device, no_wait, slurm_partition, slurm_time_min, slurm_cpus, slurm_mem_gb, slurm_gpus,
-                   slurm_parallelism, slurm_extra):
-    from gdw_bench.execution import slurm  # the run layer, loaded by `run` only
-
-    for name, value in (("--slurm-time-min", slurm_time_min), ("--slurm-cpus", slurm_cpus),
-                        ("--slurm-mem-gb", slurm_mem_gb), ("--slurm-parallelism", slurm_parallelism)):
-        if value is not None and not value > 0:
-            raise UserInputError(f"{name} {value} must be positive")
-    if slurm_gpus is not None and slurm_gpus < 0:
-        raise UserInputError(f"--slurm-gpus {slurm_gpus} must be 0 or more")
-    extra = slurm.parse_extra(slurm_extra)
-    slurm.check_available()
-    gpus = slurm_gpus if slurm_gpus is not None else int(device.startswith("cuda"))
-    return slurm.SlurmOptions(partition=slurm_partition, timeout_min=slurm_time_min, cpus_per_task=slurm_cpus,
-                              mem_gb=slurm_mem_gb, gpus_per_task=gpus, parallelism=slurm_parallelism, extra=extra,
-                              wait=not no_wait)
-
-

@@ -6,7 +6,17 @@ import sys
 
 import click
 
-from gdw_bench.cli.common import DEFAULT_RESULTS, PATH, _data_dir, _profile_option, _results_root, cli, output_target
+from gdw_bench.cli.common import (
+    DEFAULT_RESULTS,
+    PATH,
+    _data_dir,
+    _executor_options,
+    _profile_option,
+    _results_root,
+    _slurm_options,
+    cli,
+    output_target,
+)
 from gdw_bench.errors import suggested_command, writing
 from gdw_bench.files import atomic_write_bytes
 from gdw_bench.plan.config import derived_name
@@ -35,8 +45,9 @@ TUNED_FOLDER = "tuned"  # under the results root: the tuned configs
 @click.option("--final/--no-final", default=True, show_default=True,
               help="then train the table's reported seeds with the tuned config")
 @click.option("--dry-run", is_flag=True, help="check the request and count the trial cells; train nothing")
+@_executor_options
 def tune(table_key, profile, config, methods, levels, budget, selection, tuning_seeds, results_dir, data_dir, device,
-         jobs, threads, out, final, dry_run):
+         jobs, threads, out, final, dry_run, executor, **slurm_args):
     """Tune every method of a table with the same budget on validation data, then train it tuned."""
     # the run and tuning layers, and Optuna: loaded by `tune` only
     from gdw_bench.core.options import RunOptions
@@ -63,11 +74,15 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
         return
     data_dir = _data_dir(data_dir)
     options = RunOptions(device=device, data_dir=str(data_dir) if data_dir else None, threads=threads)
-    result = tuner.tune(request, root, options, jobs=jobs, on_round=lambda line: click.echo(line, err=True))
+    # each round waits for its job array: the sampler needs the trials' scores before it asks again
+    slurm_options = _slurm_options(device, False, **slurm_args) if executor == "slurm" else None
+    result = tuner.tune(request, root, options, jobs=jobs, on_round=lambda line: click.echo(line, err=True),
+                        executor=executor, slurm_options=slurm_options)
     with writing(target):
         atomic_write_bytes(target, result.config_text(name).encode())
-    click.echo(f"trained {result.trained} of {result.cells} trial cells ({result.cells - result.trained} were done); "
-               f"tuned config: {target}")
+    left = f", {result.diverged} had diverged before (failed trials)" if result.diverged else ""
+    click.echo(f"trained {result.trained} of {result.cells} trial cells ({result.cells - result.trained - result.diverged} "
+               f"were done{left}); tuned config: {target}")
     for tuning in result.tunings:
         best = tuning.best
         click.echo(f"  {tuning.method:12s} " + (f"{best.score:6.2f} validation  {best.values or 'defaults'}" if best
@@ -81,7 +96,7 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
         click.echo(f"train it: {run_command}")
         return
     the_plan = planner.plan(reported)
-    ready = prepare(the_plan, root, options, jobs=jobs)
+    ready = prepare(the_plan, root, options, jobs=jobs, executor=executor, slurm_options=slurm_options)
     click.echo(f"training the reported seeds with it: {len(ready.todo)} cells (estimate {duration(ready.estimate_s)})",
                err=True)
     if ready.todo:

@@ -89,6 +89,7 @@ class TuneResult:
     base: Plan  # the tuning plan at the methods' defaults (columns × tuning seeds)
     tunings: list[MethodTuning]
     trained: int = 0  # trial cells trained by this call (0 on a rerun)
+    diverged: int = 0  # trial cells left as they are: they diverged before (their trial failed)
     cells: int = 0  # trial cells in all
 
     def description(self) -> str:
@@ -188,7 +189,8 @@ def _suggest(trial, name: str, search):
 
 
 def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, *, jobs: int | None = None,
-         on_round: Callable[[str], None] | None = None, dry_run: bool = False) -> TuneResult:
+         on_round: Callable[[str], None] | None = None, dry_run: bool = False, executor: str = "local",
+         slurm_options=None) -> TuneResult:
     """Run the tuning (see the module's docstring); ``dry_run``: only check it and count the trial cells."""
     import optuna  # the search library: loaded by `tune` only
 
@@ -231,7 +233,8 @@ def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, *, job
                 asked.append((tuning, optuna_trial, trial))
         if not asked:
             break
-        result.trained += _train_round(req, seeds, asked, root, options, jobs)
+        trained, diverged = _train_round(req, seeds, asked, root, options, jobs, executor, slurm_options)
+        result.trained, result.diverged = result.trained + trained, result.diverged + diverged
         for tuning, optuna_trial, trial in asked:
             trial.score = _trial_score(trial.cells, root)
             if optuna_trial is not None:
@@ -260,22 +263,37 @@ def estimate_seconds(result: TuneResult, root: Path, device: str = "auto", jobs:
     return total / max(1, min(parallel, result.cells))
 
 
-def _train_round(req: TuneRequest, seeds, asked, root: Path, options, jobs) -> int:
-    """Train the cells of every trial asked this round at once (one executor, every method together)."""
-    cells, seen = [], set()
+def _train_round(req: TuneRequest, seeds, asked, root: Path, options, jobs, executor: str = "local",
+                 slurm_options=None) -> tuple[int, int]:
+    """Train the cells of every trial asked this round at once (one executor, every method together). A trial
+    cell that diverged before is a result (its trial failed), not retried: on CPU it would diverge again."""
+    cells, seen, diverged = [], set(), 0
     for tuning, _, trial in asked:
         sets = tuple(f"{tuning.method}.{name}={value!r}" for name, value in trial.values.items())
         trial.cells = list(tuning_plan(req, seeds, sets, methods=tuning.method).cells)
         for cell in trial.cells:
-            if cell.label + cell.config_hash not in seen:
-                seen.add(cell.label + cell.config_hash)
+            folder = cell.folder(root)
+            if str(folder) in seen:
+                continue
+            seen.add(str(folder))
+            if _diverged(folder, cell.config_hash):
+                diverged += 1
+            else:
                 cells.append(cell)
     first = tuning_plan(req, seeds)
     combined = dataclasses.replace(first, cells=tuple(cells))
-    ready = prepare(combined, root, options or RunOptions(), jobs=jobs, save_run=False)
+    ready = prepare(combined, root, options or RunOptions(), jobs=jobs, save_run=False, executor=executor,
+                    slurm_options=slurm_options)
     if ready.todo:
         ready.execute(progress=False)
-    return len(ready.todo)
+    return len(ready.todo), diverged
+
+
+def _diverged(folder: Path, config_hash: str) -> bool:
+    """Whether this configuration's last attempt in ``folder`` stopped on a non-finite loss (``failed.json``)."""
+    failed = store.read_json(folder / store.FAILED)
+    return bool(failed) and failed.get("config_hash") == config_hash and \
+        str(failed.get("error", "")).startswith("Diverged")
 
 
 def _trial_score(cells, root: Path) -> float | None:
