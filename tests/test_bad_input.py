@@ -131,6 +131,7 @@ CASES = [
     (["tune", "--methods", "nope"], "unknown method 'nope'"),
     (["tune", "--table", "9"], "unknown table '9'"),
     (["tune", "--out", "results/keep.txt/tuned.toml"], "is a file"),
+    (["tune", "--executor", "ray"], "unknown executor 'ray'"),
     (["export", "--format", "xlsx"], "unknown format 'xlsx'"),
     (["export", "--out", "results"], "is a folder"),
     (["export", "--out", "results/keep.txt/x.csv"], "is a file"),

@@ -17,7 +17,7 @@ from gdw_bench.cli.common import (
     cli,
     output_target,
 )
-from gdw_bench.errors import suggested_command, writing
+from gdw_bench.errors import suggested_command, unknown_choice, writing
 from gdw_bench.files import atomic_write_bytes
 from gdw_bench.plan.config import derived_name
 
@@ -52,13 +52,15 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
     # the run and tuning layers, and Optuna: loaded by `tune` only
     from gdw_bench.core.options import RunOptions
     from gdw_bench.execution import tune as tuner
-    from gdw_bench.execution.prepare import prepare
+    from gdw_bench.execution.prepare import EXECUTORS, prepare
     from gdw_bench.execution.progress import duration
     from gdw_bench.plan import planner
 
     request = tuner.TuneRequest(table=table_key, profile=profile, config=config, methods=methods, levels=levels,
                                 budget=budget, selection=selection, tuning_seeds=tuning_seeds)
     root = _results_root(results_dir, must_write=not dry_run)
+    if executor not in EXECUTORS:
+        raise unknown_choice("executor", executor, EXECUTORS)
     counted = tuner.tune(request, root, dry_run=True)  # every bad value: one line, before anything is written
     name = derived_name(counted.base.profile.built_on or counted.base.profile.name,
                         f"tuned-{selection}" + (f"-{levels.replace(',', '+')}" if levels else ""))
