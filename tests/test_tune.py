@@ -175,3 +175,17 @@ def test_a_killed_tuning_resumes_to_the_same_trials_and_choice(tmp_path):
     name = "mini+tuned-noisy-val-0.4.toml"
     assert (tmp_path / "killed" / "tuned" / name).read_text() == (tmp_path / "reference" / "tuned" / name).read_text()
     assert done_at_kill < 12 and f"trained {12 - done_at_kill} of 12 trial cells" in resumed.stdout
+
+
+def test_selection_on_the_meta_set_trains_on_the_whole_training_set_and_says_it_uses_the_meta_set_twice(tmp_path):
+    request = tuner.TuneRequest(config=_config(tmp_path), methods="focal", levels="0.4", budget=2, selection="meta")
+    result = tuner.tune(request, tmp_path / "results", jobs=1)
+    assert result.trained == 2 and all(t.score is not None for t in result.tunings[0].trials)
+    record = json.loads(next((tmp_path / "results").rglob("record.json")).read_text())
+    assert record["identity"]["protocol"]["validation"] == "meta"
+    from gdw_bench.datasets import Corruption, dataset_spec
+    from gdw_bench.datasets.protocol import load_source, split_indices
+
+    plain = split_indices(dataset_spec("digits"), load_source("digits", None), Corruption("uniform", 0.4), 7)
+    assert record["data_info"]["train_size"] == len(plain.train_idx)  # nothing held out: the meta set is scored
+    assert "meta set used twice" in result.config_text("x") and "clean meta set" in tuner.SELECTION_NOTES["meta"]
