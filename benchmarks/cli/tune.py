@@ -81,7 +81,7 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
     result = tuner.tune(request, root, options, jobs=jobs, on_round=lambda line: click.echo(line, err=True),
                         executor=executor, slurm_options=slurm_options)
     with writing(target):
-        atomic_write_bytes(target, result.config_text(name).encode())
+        atomic_write_bytes(target, result.config_text(name, target.parent).encode())
     left = f", {result.diverged} had diverged before (failed trials)" if result.diverged else ""
     click.echo(f"trained {result.trained} of {result.cells} trial cells ({result.cells - result.trained - result.diverged} "
                f"were done{left}); tuned config: {target}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -99,11 +100,15 @@ class TuneResult:
                 + (" (the meta set used twice by the methods that train on it)" if req.selection == "meta" else "")
                 + f", tuning seeds {','.join(map(str, self.base.seeds))}")
 
-    def config_text(self, name: str) -> str:
-        """The tuned config: ``extends`` the profile (or the config file tuned on), each tuned method's chosen
-        values, and a comment per method with its validation score and trial count."""
+    def config_text(self, name: str, folder: Path | None = None) -> str:
+        """The tuned config: ``extends`` the profile (or the config file tuned on, relative to ``folder``, where
+        the tuned config is written), each tuned method's chosen values, and a comment per method with its
+        validation score and trial count."""
         req = self.request
-        extends = str(Path(req.config).resolve()) if req.config else req.profile
+        extends = req.profile
+        if req.config:
+            extends = os.path.relpath(Path(req.config).resolve(), Path(folder).resolve()) if folder else \
+                str(Path(req.config).resolve())
         seeds = ",".join(map(str, self.base.seeds))
         lines = [f"# {suggested_command('tune', *tune_arguments(req))}",
                  f"# {SELECTION_NOTES[req.selection]}; tuning seeds {seeds} (never reported);",
