@@ -33,7 +33,7 @@ TUNED_FOLDER = "tuned"  # under the results root: the tuned configs
 @click.option("--budget", type=int, default=16, show_default=True,
               help="trials per method (the same for every method; one for a method without hyperparameters)")
 @click.option("--selection", default="noisy-val", show_default=True,
-              help="noisy-val (10 %% of the noisy training set held out) | meta (the clean meta set, a second use "
+              help="noisy-val (10 % of the noisy training set held out) | meta (the clean meta set, a second use "
                    "of it for the methods that train on it)")
 @click.option("--tuning-seeds", default=None, help="seeds of the trials, never reported ones (default: 7)")
 @click.option("--results-dir", type=PATH, default=DEFAULT_RESULTS, show_default=True)
