@@ -47,10 +47,6 @@ class Search:
             return "one of " + ", ".join(map(str, self.choices))
         return f"{self.kind}{' integer' if self.integer else ''} [{self.low:g}, {self.high:g}]"
 
-    def to_json(self) -> dict:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "choices": list(self.choices),
-                "integer": self.integer}
-
 
 SEARCH_KINDS = ("log", "linear", "choices")
 

@@ -155,9 +155,10 @@ def plugins_present() -> bool:
 def _to_json(card: MethodCard) -> dict:
     out = dataclasses.asdict(card)
     out["origin"] = Path(card.origin).name  # made absolute again on reading: the folder moves with the install
-    for h, card_h in zip(out["hyperparameters"], card.hyperparameters):
+    for h in out["hyperparameters"]:
         h["choices"] = list(h["choices"])
-        h["search"] = card_h.search.to_json() if card_h.search else None
+        if h["search"] is not None:  # asdict made the search space a dict; its choices a list, as JSON reads them
+            h["search"]["choices"] = list(h["search"]["choices"])
     return out
 
 

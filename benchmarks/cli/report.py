@@ -67,6 +67,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     from gdw_bench.reporting import figures, publish
     from gdw_bench.reporting import report as rep
     from gdw_bench.reporting.query import MANIFEST, resolve_query
+    from gdw_bench.reporting.tuned import render_compare_tuned
 
     if fmt not in FORMATS:
         raise unknown_choice("format", fmt, FORMATS)
@@ -75,13 +76,7 @@ def report(table_key, profile, fmt, seeds, methods, compare_paper, results_dir, 
     query = resolve_query(results_dir, table_key=table_key, profile=profile, seeds=seeds, methods=methods,
                           compare_paper=compare_paper, from_scratch=from_scratch, summary_only=summary_only,
                           config=config, sets=sets, problems=problems, compare_tuned=compare_tuned)
-    prof, seeds_of = query.profile, query.seeds_of
-    tuned = None
-    if compare_tuned is not None:
-        from gdw_bench.reporting.query import report_profile  # the report layer: loaded by `report` only
-        from gdw_bench.reporting.tuned import render_compare_tuned
-
-        tuned, _ = report_profile(results_dir, compare_tuned, problems=problems)
+    prof, seeds_of, tuned = query.profile, query.seeds_of, query.tuned
     out = _output_folder(out or query.default_folder(), query)  # before any record is read
     records = rep.load_records(results_dir, problems)  # once: every table and figure below reads this list
     records = rep.with_sweep_rows(records, query.stored)

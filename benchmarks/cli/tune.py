@@ -52,7 +52,7 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
     # the run and tuning layers, and Optuna: loaded by `tune` only
     from gdw_bench.core.options import RunOptions
     from gdw_bench.execution import tune as tuner
-    from gdw_bench.execution.prepare import EXECUTORS, prepare
+    from gdw_bench.execution.prepare import EXECUTORS, prepare, results_dir_arguments
     from gdw_bench.execution.progress import duration
     from gdw_bench.plan import planner
 
@@ -61,7 +61,7 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
     root = _results_root(results_dir, must_write=not dry_run)
     if executor not in EXECUTORS:
         raise unknown_choice("executor", executor, EXECUTORS)
-    counted = tuner.tune(request, root, dry_run=True)  # every bad value: one line, before anything is written
+    counted = tuner.plan_tuning(request)  # every bad value: one line, before anything is written
     name = derived_name(counted.base.profile.built_on or counted.base.profile.name,
                         f"tuned-{selection}" + (f"-{levels.replace(',', '+')}" if levels else ""))
     target = output_target(out or root / TUNED_FOLDER / f"{name}.toml")
@@ -78,8 +78,8 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
     options = RunOptions(device=device, data_dir=str(data_dir) if data_dir else None, threads=threads)
     # each round waits for its job array: the sampler needs the trials' scores before it asks again
     slurm_options = _slurm_options(device, False, **slurm_args) if executor == "slurm" else None
-    result = tuner.tune(request, root, options, jobs=jobs, on_round=lambda line: click.echo(line, err=True),
-                        executor=executor, slurm_options=slurm_options)
+    result = tuner.run_tuning(counted, root, options, jobs=jobs, on_round=lambda line: click.echo(line, err=True),
+                              executor=executor, slurm_options=slurm_options)
     with writing(target):
         atomic_write_bytes(target, result.config_text(name, target.parent).encode())
     left = f", {result.diverged} had diverged before (failed trials)" if result.diverged else ""
@@ -93,7 +93,7 @@ def tune(table_key, profile, config, methods, levels, budget, selection, tuning_
                                   levels=levels, config=target, argv=tuple(sys.argv[1:]))
     run_command = suggested_command("run", "--config", target, "--table", table_key,
                                     "--methods", reported.methods, *(["--levels", levels] if levels else []),
-                                    *(["--results-dir", root] if root != DEFAULT_RESULTS.resolve() else []))
+                                    *results_dir_arguments(root))
     if not final:
         click.echo(f"train it: {run_command}")
         return

@@ -116,8 +116,8 @@ class CellConfig:
     diagnostics: bool = False
     from_scratch: bool = False  # a pretrained protocol's network started from random weights instead
     # The user's own dataset: (source kind, path, meta images per class, description); () for built-in
-    # data. Worker processes register it from here. The path is not part of the identity (the record's
-    # data hash says what was read); the kind is.
+    # data. Worker processes register it from here. It enters the identity by its kind, name and content
+    # (``identity.data_source``), never by its path.
     user_data: tuple = ()
 
     @property

@@ -75,7 +75,15 @@ def data_source(user: tuple | None) -> str | None:
 
 
 def _tree_digest(folder: str) -> str:
-    """``sha256:<12 hex digits>`` of every file's relative path and size under ``folder`` (no image is read)."""
+    """``sha256:<12 hex digits>`` of every file's relative path and size under ``folder`` (no image is read);
+    listed once per process (each cell's identity and folder, and each record a report reads, ask)."""
+    key = ("tree", folder)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _list_and_hash(folder)
+    return _DIGESTS[key]
+
+
+def _list_and_hash(folder: str) -> str:
     listing = []
     for here, dirs, names in os.walk(folder):
         dirs.sort()

@@ -58,9 +58,8 @@ class Preflight:
 
     @property
     def report_command(self) -> str:
-        default = Path("results").resolve()
         return suggested_command("report", "--profile", self.stored_run or self.plan.name,
-                                 *(() if self.root.resolve() == default else ("--results-dir", self.root)))
+                                 *results_dir_arguments(self.root))
 
     def execute(self, progress: bool = True):
         """Train the cells to train (``gdw_bench.execution.execute.execute``); the grid's outcome."""
@@ -69,6 +68,11 @@ class Preflight:
             raise ValueError("a dry run's preflight trains nothing; prepare it without dry_run")
         return execute(self.plan, self.root, self.options, self.executor, statuses=self.statuses, progress=progress,
                        estimates=self.estimates_by_label, parallel=self.parallel)
+
+
+def results_dir_arguments(root: Path) -> tuple:
+    """``--results-dir ROOT`` for a suggested command, or nothing where ROOT is the default ``results``."""
+    return () if Path(root).resolve() == Path("results").resolve() else ("--results-dir", root)
 
 
 def prepare(plan: Plan, root: Path, options: RunOptions | None = None, *, jobs: int | None = None,

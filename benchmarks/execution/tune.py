@@ -37,6 +37,7 @@ from gdw_bench.execution.prepare import prepare
 from gdw_bench.methods import cards
 from gdw_bench.methods._fields import search_problem
 from gdw_bench.plan import costs
+from gdw_bench.plan.config import toml_key, toml_value
 from gdw_bench.plan.planner import Plan, RunRequest, plan, planned_device_type
 from gdw_bench.plan.specs import parse_seeds
 from gdw_bench.storage import record as record_schema
@@ -78,6 +79,10 @@ class MethodTuning:
     space: dict  # hyperparameter → Search
     trials: list[Trial] = field(default_factory=list)
 
+    def budget(self, budget: int) -> int:
+        """Trials this method gets: the request's budget, or one at its defaults without a search space."""
+        return budget if self.space else 1
+
     @property
     def best(self) -> Trial | None:
         scored = [t for t in self.trials if t.score is not None]
@@ -113,18 +118,18 @@ class TuneResult:
         lines = [f"# {suggested_command('tune', *tune_arguments(req))}",
                  f"# {SELECTION_NOTES[req.selection]}; tuning seeds {seeds} (never reported);",
                  f"# {req.budget} trials per method with a search space (Optuna TPE, seeded per method).",
-                 f"extends = {_toml(extends)}", f"name = {_toml(name)}",
-                 f"description = {_toml(self.description())}", ""]
+                 f"extends = {toml_value(extends)}", f"name = {toml_value(name)}",
+                 f"description = {toml_value(self.description())}", ""]
         for tuning in self.tunings:
             best = tuning.best
             score = f"{best.score:.2f}" if best else "none (every trial failed)"
             if not tuning.space:
                 lines.append(f"# {tuning.method}: no hyperparameter to tune; validation score {score} at its defaults")
                 continue
-            lines += [f"[methods.{_toml(tuning.method) if '-' in tuning.method else tuning.method}]",
+            lines += [f"[methods.{toml_key(tuning.method)}]",
                       f"# validation score {score} ({req.selection}), best of {len(tuning.trials)} trials"]
             if best is not None:
-                lines += [f"{k} = {_toml(v)}" for k, v in best.values.items()]
+                lines += [f"{k} = {toml_value(v)}" for k, v in best.values.items()]
             lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 
@@ -135,14 +140,6 @@ def tune_arguments(req: TuneRequest) -> list[str]:
         if value is not None:
             args += [option, value]
     return args + ["--budget", str(req.budget), "--selection", req.selection]
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
 
 
 def check_request(req: TuneRequest) -> tuple[int, ...]:
@@ -193,12 +190,9 @@ def _suggest(trial, name: str, search):
     return trial.suggest_float(name, search.low, search.high, log=search.kind == "log")
 
 
-def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, *, jobs: int | None = None,
-         on_round: Callable[[str], None] | None = None, dry_run: bool = False, executor: str = "local",
-         slurm_options=None) -> TuneResult:
-    """Run the tuning (see the module's docstring); ``dry_run``: only check it and count the trial cells."""
-    import optuna  # the search library: loaded by `tune` only
-
+def plan_tuning(req: TuneRequest) -> TuneResult:
+    """The request checked (every bad value one line, before anything is written) and planned: the methods,
+    their search spaces, the trial cells to come; no trial run yet."""
     seeds = check_request(req)
     base = tuning_plan(req, seeds)
     reported = set(base.profile.seeds or ()) | {s for t in base.tables for s in t.seeds}
@@ -211,10 +205,21 @@ def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, *, job
     spaces = search_spaces(methods, base.profile)
     tunings = [MethodTuning(method=m, space=spaces[m]) for m in methods]
     per_trial = len(base.cells) // max(1, len(methods))
-    total = sum(req.budget if t.space else 1 for t in tunings) * per_trial
-    result = TuneResult(request=req, base=base, tunings=tunings, cells=total)
-    if dry_run:
-        return result
+    return TuneResult(request=req, base=base, tunings=tunings, cells=sum(t.budget(req.budget) for t in tunings) * per_trial)
+
+
+def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, **how) -> TuneResult:
+    """``plan_tuning`` then ``run_tuning`` (see the module's docstring)."""
+    return run_tuning(plan_tuning(req), root, options, **how)
+
+
+def run_tuning(result: TuneResult, root: Path, options: RunOptions | None = None, *, jobs: int | None = None,
+               on_round: Callable[[str], None] | None = None, executor: str = "local",
+               slurm_options=None) -> TuneResult:
+    """Train a planned tuning's trials, round by round, telling each method's sampler their scores."""
+    import optuna  # the search library: loaded by `tune` only
+
+    req, tunings = result.request, result.tunings
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = {t.method: optuna.create_study(direction="maximize",
                                              sampler=optuna.samplers.TPESampler(seed=_sampler_seed(t.method)))
@@ -238,7 +243,7 @@ def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, *, job
                 asked.append((tuning, optuna_trial, trial))
         if not asked:
             break
-        trained, diverged = _train_round(req, seeds, asked, root, options, jobs, executor, slurm_options)
+        trained, diverged = _train_round(result.base, req, asked, root, options, jobs, executor, slurm_options)
         result.trained, result.diverged = result.trained + trained, result.diverged + diverged
         for tuning, optuna_trial, trial in asked:
             trial.score = _trial_score(trial.cells, root)
@@ -250,8 +255,7 @@ def tune(req: TuneRequest, root: Path, options: RunOptions | None = None, *, job
         rounds += 1
         if on_round is not None:
             done = sum(len(t.trials) for t in tunings)
-            on_round(f"tuning round {rounds}: {done} of {sum(req.budget if t.space else 1 for t in tunings)} trials "
-                     f"scored")
+            on_round(f"tuning round {rounds}: {done} of {sum(t.budget(req.budget) for t in tunings)} trials scored")
     return result
 
 
@@ -261,21 +265,21 @@ def estimate_seconds(result: TuneResult, root: Path, device: str = "auto", jobs:
     machine measured, else the profile's guess) times its trial count, shared over the parallel cells."""
     measured = costs.load(root, warn=lambda _: None) if Path(root).is_dir() else {}
     device_type = planned_device_type(device)
-    budget = {t.method: result.request.budget if t.space else 1 for t in result.tunings}
+    budget = {t.method: t.budget(result.request.budget) for t in result.tunings}
     total = sum(costs.estimate(c, result.base.profile, device_type, measured) * budget[c.method]
                 for c in result.base.cells)
     parallel = status.default_parallelism(jobs, threads, device_type, result.cells)[0] if device_type == "cpu" else 1
     return total / max(1, min(parallel, result.cells))
 
 
-def _train_round(req: TuneRequest, seeds, asked, root: Path, options, jobs, executor: str = "local",
+def _train_round(base: Plan, req: TuneRequest, asked, root: Path, options, jobs, executor: str = "local",
                  slurm_options=None) -> tuple[int, int]:
     """Train the cells of every trial asked this round at once (one executor, every method together). A trial
     cell that diverged before is a result (its trial failed), not retried: on CPU it would diverge again."""
     cells, seen, diverged = [], set(), 0
     for tuning, _, trial in asked:
         sets = tuple(f"{tuning.method}.{name}={value!r}" for name, value in trial.values.items())
-        trial.cells = list(tuning_plan(req, seeds, sets, methods=tuning.method).cells)
+        trial.cells = list(tuning_plan(req, base.seeds, sets, methods=tuning.method).cells)
         for cell in trial.cells:
             folder = cell.folder(root)
             if str(folder) in seen:
@@ -285,8 +289,7 @@ def _train_round(req: TuneRequest, seeds, asked, root: Path, options, jobs, exec
                 diverged += 1
             else:
                 cells.append(cell)
-    first = tuning_plan(req, seeds)
-    combined = dataclasses.replace(first, cells=tuple(cells))
+    combined = dataclasses.replace(base, cells=tuple(cells))
     ready = prepare(combined, root, options or RunOptions(), jobs=jobs, save_run=False, executor=executor,
                     slurm_options=slurm_options)
     if ready.todo:

@@ -399,18 +399,26 @@ def _levels(given: dict, inherited: dict) -> dict:
     return levels
 
 
+def toml_value(v) -> str:
+    """A value as TOML writes it (the configs this suite writes: ``info --as-config``, `tune`'s)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def toml_key(key: str) -> str:
+    """A table or key name as TOML needs it: quoted where it holds a '-' (``methods."gdw-nozm"``)."""
+    return json.dumps(key) if "-" in key else key
+
+
 def to_toml(profile: Profile) -> str:
     """A profile as a config file, to copy and edit (``gdw-bench info <profile> --as-config``), or the profile a
     config resolves to, written out whole (``info --config``): read back, it is the same profile."""
-    def value(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v, ensure_ascii=False)
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return repr(v)
-
+    value = toml_value
     # a built-in: a copy under another name to edit; a config's profile: itself, whole, on its built-in root
     config = bool(profile.source) or profile.name not in PROFILES
     lines = [f"# {profile.description}", f"extends = {value(profile.built_on or profile.name or 'mini')}",
@@ -422,7 +430,7 @@ def to_toml(profile: Profile) -> str:
     if profile.tables:
         lines.append(f"tables = {value(profile.tables)}")
     for key, protocol in profile.protocols.items():
-        lines += ["", f"[datasets.{json.dumps(key) if '-' in key else key}]"]
+        lines += ["", f"[datasets.{toml_key(key)}]"]
         if key in profile.user_datasets:
             kind, path, _, _ = profile.user_datasets[key]
             lines += [f"source = {value(kind)}", f"path = {value(path)}"]
@@ -439,7 +447,7 @@ def to_toml(profile: Profile) -> str:
             entry["note"] = stand.note
         lines.append(f"{paper} = {{" + ", ".join(f"{k} = {value(v)}" for k, v in entry.items()) + "}")
     for method, values in profile.method_overrides.items():
-        lines += ["", f"[methods.{json.dumps(method) if '-' in method else method}]"]
+        lines += ["", f"[methods.{toml_key(method)}]"]
         lines += [f"{k} = {value(v)}" for k, v in values.items()]
     return "\n".join(lines) + "\n"
 

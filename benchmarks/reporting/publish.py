@@ -159,16 +159,15 @@ def _fill_section(section: site.Section, records, table: TableSpec, profile: Pro
 def _tuned_section(records, profile: Profile, tuned: Profile, tables: list[TableSpec], seeds_of) -> site.Section:
     section = site.Section("tuned", f"Defaults vs tuned ('{tuned.name}')", notes=[
         f"{tuned.description}. Mean ± std over the reported seeds; Δ = tuned − default; paired p: a paired t-test "
-        f"over the seeds both have; rank: default → tuned (1 = best)."])
+        f"over the seeds (Welch where they differ); rank: default → tuned (1 = best)."])
     frames, shown = [], set()
     for table in (t for t in tables if t.kind == "accuracy"):
-        frame, lines = compare_tuned(records, table, profile, tuned, seeds_of(table))
+        frame, taus, _ = compare_tuned(records, table, profile, tuned, seeds_of(table))
         frame = frame[~frame["key"].isin(shown)]  # a stand-in column another table showed already: once
         if not frame.empty:
             shown |= set(frame["key"])
             frames.append(frame.assign(table=table.key))
-            section.footer += [f"Table {table.key}, {line}" for line in lines if not line.startswith("No method")
-                               and line.split(":")[0] in set(frame["column"])]
+            section.footer += [f"Table {table.key}, {taus[title]}" for title in dict.fromkeys(frame["column"])]
     if frames:
         joined = pd.concat(frames).drop(columns="key")
         section.table = site.table_html(joined[["table", *[c for c in joined.columns if c != "table"]]]

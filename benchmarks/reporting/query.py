@@ -7,6 +7,7 @@ command line and Python users share it; ``rows`` is checked against the records 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class ReportQuery:
     methods: str | None  # --methods as given: None (each table's), "all", or comma-separated keys
     compare_paper: bool = False
     from_scratch: bool = False
+    tuned: Profile | None = None  # --compare-tuned: the tuned run's profile, beside ``profile``
     selection: dict  # what names its folder and is written to its manifest
 
     def seeds_of(self, table: TableSpec):
@@ -53,7 +55,7 @@ class ReportQuery:
     def other_selection_in(self, out: Path) -> str | None:
         """Why ``out`` must not take this report (it holds another selection's files), or None."""
         before = statefile.read(out / MANIFEST, "report manifest", statefile.object_problem).value
-        now = dataclasses.asdict(self)["selection"]
+        now = json.loads(json.dumps(self.selection))  # as the manifest holds it: lists, not tuples
         if before is None or before == now:
             return None
         changed = ", ".join(f"{k} {before.get(k)!r} → {v!r}" for k, v in now.items() if before.get(k) != v)
@@ -119,7 +121,10 @@ def resolve_query(root: Path, *, table_key: str | None = None, profile: str | No
     selection = {"profile": stored.name if stored else prof.name,  # a sweep's report: a folder of its own
                  "seeds": list(parse_seeds(seeds)) if seeds is not None else "default",
                  "methods": methods or "each table's", "compare_paper": compare_paper, "from_scratch": from_scratch}
+    tuned = None
     if compare_tuned is not None:  # only when asked: the manifests of earlier reports stay what they were
         selection["compare_tuned"] = compare_tuned
+        tuned, _ = report_profile(Path(root), compare_tuned, problems=problems)
     return ReportQuery(profile=prof, stored=stored, tables=tables, seeds=tuple(chosen) if chosen else None,
-                       methods=methods, compare_paper=compare_paper, from_scratch=from_scratch, selection=selection)
+                       methods=methods, compare_paper=compare_paper, from_scratch=from_scratch, tuned=tuned,
+                       selection=selection)

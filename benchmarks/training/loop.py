@@ -203,7 +203,7 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
             on_note(note)
             method = build_method(cell, data, dev)
             state = CellState(execution=execution)
-    position, curve, diagnostics = state.position, state.curve, state.diagnostics
+    curve, diagnostics = state.curve, state.diagnostics
     splits = {"train": data.train, "meta": data.meta}
     step = method.train_step
     if graphed:
@@ -213,17 +213,17 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
 
         step = GraphedSteps(method, note)
     epochs_this_call, last_saved = 0, time.perf_counter()
-    for phase_index in range(position["phase"], len(phases)):
+    for phase_index in range(state.position["phase"], len(phases)):
         phase = phases[phase_index]
         split = data.trusted_union() if phase.data == "train+meta" else splits[phase.data]
-        if position["epoch"] == 0:
+        if state.position["epoch"] == 0:
             if phase_index > 0:
                 method.reset_optimizers()  # a new phase starts with fresh momentum
             method.on_phase_start(phase_index, phase, PhaseContext(data.meta, p.eval_batch_size))
-        for epoch in range(position["epoch"], phase.epochs):
+        for epoch in range(state.position["epoch"], phase.epochs):
             if stop_after_epochs is not None and epochs_this_call >= stop_after_epochs:
                 return None
-            global_epoch = position["global_epoch"]
+            global_epoch = state.position["global_epoch"]
             base_lr = p.lr if phase.lr is None else phase.lr
             lr = cosine_lr(base_lr, epoch, phase.epochs) if phase.schedule == "cosine" else base_lr
             method.set_learning_rate(lr)
@@ -249,14 +249,13 @@ def _train(cell, folder, dev, data_dir, on_epoch, stop_after_epochs, started, on
             curve.append(entry)
             if method.diagnostics is not None:
                 diagnostics.append({"phase": phase.name, "epoch": epoch, **method.diagnostics.epoch_summary()})
-            position = {"phase": phase_index, "epoch": epoch + 1, "global_epoch": global_epoch + 1}
+            state.position = {"phase": phase_index, "epoch": epoch + 1, "global_epoch": global_epoch + 1}
             if epoch + 1 == phase.epochs:
-                position = {"phase": phase_index + 1, "epoch": 0, "global_epoch": global_epoch + 1}
+                state.position = {"phase": phase_index + 1, "epoch": 0, "global_epoch": global_epoch + 1}
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
-            finished = position["phase"] == len(phases)
+            finished = state.position["phase"] == len(phases)
             if not finished and (stopping or time.perf_counter() - last_saved >= checkpoint_every):
-                state.position = position
                 store.atomic_torch_save(checkpoint_path, state.checkpoint(
                     cell.config_hash, method.state_dict(), elapsed_s=state.elapsed_s + time.perf_counter() - started))
                 last_saved = time.perf_counter()
